@@ -1,0 +1,105 @@
+"""SecBuffer values and the bytes shorthand for one SECBUFFER_TOKEN."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import Any, cast
+
+import attrs
+
+
+class SecBufferType(enum.IntEnum):
+    SECBUFFER_EMPTY = 0
+    SECBUFFER_DATA = 1
+    SECBUFFER_TOKEN = 2
+    SECBUFFER_PKG_PARAMS = 3
+    SECBUFFER_MISSING = 4
+    SECBUFFER_EXTRA = 5
+    SECBUFFER_STREAM_TRAILER = 6
+    SECBUFFER_STREAM_HEADER = 7
+    SECBUFFER_CHANNEL_BINDINGS = 14
+    SECBUFFER_ALERT = 17
+
+    def __repr__(self) -> str:
+        return f"SecBufferType.{self.name}"
+
+
+SECBUFFER_EMPTY = SecBufferType.SECBUFFER_EMPTY
+SECBUFFER_TOKEN = SecBufferType.SECBUFFER_TOKEN
+SECBUFFER_MISSING = SecBufferType.SECBUFFER_MISSING
+SECBUFFER_EXTRA = SecBufferType.SECBUFFER_EXTRA
+SECBUFFER_ALERT = SecBufferType.SECBUFFER_ALERT
+SECBUFFER_READONLY = 0x80000000
+SECBUFFER_ATTRMASK = 0xF0000000
+
+
+def _u32(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"SecBuffer.{attribute.name} must be an int, got {type(value).__name__}")
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"SecBuffer.{attribute.name} must fit 32 bits, got {value}")
+
+
+def _bytes(instance: Any, attribute: attrs.Attribute[bytes], value: Any) -> None:
+    if not isinstance(value, bytes):
+        raise TypeError(f"SecBuffer.data must be bytes, got {type(value).__name__}")
+
+
+@attrs.frozen
+class SecBuffer:
+    """One SecBuffer.
+
+    `data` is what the buffer holds. `size` is cbBuffer: for a caller-supplied output buffer it
+    is the capacity, otherwise len(data) (or, for SECBUFFER_MISSING, the count of bytes still
+    needed). `allocation` is the package allocation (a pointer the caller must pass to
+    FreeContextBuffer) when ISC/ASC_REQ_ALLOCATE_MEMORY was asked for, else None.
+    """
+
+    buffer_type: int = attrs.field(validator=_u32)
+    data: bytes = attrs.field(default=b"", validator=_bytes)
+    size: int | None = None
+    allocation: int | None = None
+
+    @property
+    def base_type(self) -> int:
+        return self.buffer_type & ~SECBUFFER_ATTRMASK
+
+    @property
+    def cb(self) -> int:
+        return len(self.data) if self.size is None else self.size
+
+
+def token(data: bytes) -> tuple[SecBuffer, ...]:
+    """The bytes shorthand: one SECBUFFER_TOKEN."""
+    return (SecBuffer(SECBUFFER_TOKEN, data),)
+
+
+def as_buffers(
+    value: bytes | Sequence[SecBuffer] | None, parameter: str
+) -> tuple[SecBuffer, ...] | None:
+    """Normalise an `input`/`output` argument; a wrong type is a TypeError naming `parameter`."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return token(bytes(value))
+    if isinstance(value, (str, SecBuffer)) or not isinstance(value, Sequence):
+        raise TypeError(
+            f"{parameter} must be bytes, a sequence of SecBuffer or None, "
+            f"got {type(value).__name__}"
+        )
+    buffers: tuple[SecBuffer, ...] = tuple(cast(Sequence[SecBuffer], value))
+    for item in buffers:
+        if not isinstance(item, SecBuffer):
+            raise TypeError(f"{parameter} items must be SecBuffer, got {type(item).__name__}")
+    return buffers
+
+
+def first_token(buffers: tuple[SecBuffer, ...] | None) -> bytes | None:
+    """The data of the first SECBUFFER_TOKEN, or None when there is none."""
+    if buffers is None:
+        return None
+    for buffer in buffers:
+        if buffer.base_type == SECBUFFER_TOKEN:
+            return buffer.data
+    return None

@@ -1,0 +1,108 @@
+"""Flag and attribute constants from sspi.h (mingw-w64 line numbers in specs/rules.toml)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class _ReprIntEnum(enum.IntEnum):
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+class _ReprIntFlag(enum.IntFlag):
+    def __repr__(self) -> str:
+        if self.name is not None:
+            return f"{type(self).__name__}.{self.name}"
+        return f"{type(self).__name__}({int(self)})"
+
+
+class CredentialUse(_ReprIntEnum):
+    """fCredentialUse (SECPKG_CRED_*)."""
+
+    INBOUND = 0x1
+    OUTBOUND = 0x2
+    BOTH = 0x3
+    AUTOLOGON_RESTRICTED = 0x10
+    PROCESS_POLICY_ONLY = 0x20
+
+
+class ContextReq(_ReprIntFlag):
+    """ISC_REQ_* flags (ASC_REQ_* share most bit values; see AcceptReq)."""
+
+    DELEGATE = 0x1
+    MUTUAL_AUTH = 0x2
+    REPLAY_DETECT = 0x4
+    SEQUENCE_DETECT = 0x8
+    CONFIDENTIALITY = 0x10
+    USE_SESSION_KEY = 0x20
+    PROMPT_FOR_CREDS = 0x40
+    USE_SUPPLIED_CREDS = 0x80
+    ALLOCATE_MEMORY = 0x100
+    USE_DCE_STYLE = 0x200
+    DATAGRAM = 0x400
+    CONNECTION = 0x800
+    EXTENDED_ERROR = 0x4000
+    STREAM = 0x8000
+    INTEGRITY = 0x10000
+    MANUAL_CRED_VALIDATION = 0x80000
+    UNVERIFIED_TARGET_NAME = 0x20000000
+
+
+class AcceptReq(_ReprIntFlag):
+    """ASC_REQ_* flags."""
+
+    DELEGATE = 0x1
+    MUTUAL_AUTH = 0x2
+    REPLAY_DETECT = 0x4
+    SEQUENCE_DETECT = 0x8
+    CONFIDENTIALITY = 0x10
+    USE_SESSION_KEY = 0x20
+    ALLOCATE_MEMORY = 0x100
+    USE_DCE_STYLE = 0x200
+    DATAGRAM = 0x400
+    CONNECTION = 0x800
+    EXTENDED_ERROR = 0x8000
+    STREAM = 0x10000
+    INTEGRITY = 0x20000
+    MUTUAL_AUTH_CLIENT_CERT = 0x2  # Schannel reads MUTUAL_AUTH as "ask for a client certificate"
+
+
+ISC_REQ_DELEGATE = 0x1
+ISC_REQ_PROMPT_FOR_CREDS = 0x40
+ISC_REQ_ALLOCATE_MEMORY = 0x100
+ISC_REQ_CONNECTION = 0x800
+ASC_REQ_DELEGATE = 0x1
+ASC_REQ_MUTUAL_AUTH = 0x2
+ASC_REQ_ALLOCATE_MEMORY = 0x100
+ASC_REQ_CONNECTION = 0x800
+ASC_REQ_STREAM = 0x10000
+ISC_RET_ALLOCATED_MEMORY = 0x100
+ASC_RET_ALLOCATED_MEMORY = 0x100
+
+SECURITY_NATIVE_DREP = 0x10
+SECURITY_NETWORK_DREP = 0x0
+
+
+class SecPkgAttr(_ReprIntEnum):
+    """ulAttribute values for QueryContextAttributes (SECPKG_ATTR_*)."""
+
+    SECPKG_ATTR_SIZES = 0
+    SECPKG_ATTR_NAMES = 1
+    SECPKG_ATTR_LIFESPAN = 2
+    SECPKG_ATTR_STREAM_SIZES = 4
+    SECPKG_ATTR_AUTHORITY = 6
+    SECPKG_ATTR_PACKAGE_INFO = 10
+    SECPKG_ATTR_NEGOTIATION_INFO = 12
+
+
+SECPKG_ATTR_SIZES = SecPkgAttr.SECPKG_ATTR_SIZES
+SECPKG_ATTR_NAMES = SecPkgAttr.SECPKG_ATTR_NAMES
+SECPKG_ATTR_LIFESPAN = SecPkgAttr.SECPKG_ATTR_LIFESPAN
+SECPKG_ATTR_STREAM_SIZES = SecPkgAttr.SECPKG_ATTR_STREAM_SIZES
+SECPKG_ATTR_PACKAGE_INFO = SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO
+SECPKG_ATTR_NEGOTIATION_INFO = SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO
+
+# A TimeStamp meaning "never expires" (the largest positive LARGE_INTEGER), which Windows
+# reports for NTLM credentials and contexts.
+TIMESTAMP_NEVER = 0x7FFFFFFFFFFFFFFF
