@@ -1,0 +1,322 @@
+"""NTLM: three messages, modelled as structured bytes the model parses itself.
+
+Wire shape (little endian), close to MS-NLMP so the messages look familiar:
+    b"NTLMSSP\\0" u32 type u32 flags, then per type:
+    1 NEGOTIATE     str workstation
+    2 CHALLENGE     8-byte server challenge, str target
+    3 AUTHENTICATE  str domain, str user, str workstation, 32-byte proof
+where str is u16 length + UTF-16LE. The proof binds user, password and challenge (a SHA-256
+digest: no real NTLM cryptography), so a replayed or forged AUTHENTICATE fails (NTLM-007).
+Anything else (garbage, empty, truncated, trailing bytes, the wrong message for the leg) is
+SEC_E_INVALID_TOKEN (NTLM-005).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+from typing import Any
+
+import attrs
+
+from sspi_model.buffers import SecBuffer, first_token
+from sspi_model.constants import CredentialUse
+from sspi_model.packages.base import (
+    ContextSizes,
+    Environment,
+    LegOutcome,
+    LegResult,
+    PackageInfo,
+)
+from sspi_model.status import SecStatus
+
+SIGNATURE = b"NTLMSSP\x00"
+NEGOTIATE, CHALLENGE, AUTHENTICATE = 1, 2, 3
+PROOF_LEN = 32
+
+# SECPKG_FLAG_INTEGRITY|PRIVACY|TOKEN_ONLY|CONNECTION|MULTI_REQUIRED|IMPERSONATION|
+# ACCEPT_WIN32_NAME|NEGOTIABLE|LOGON, the capabilities Windows NTLM advertises (PKG-003).
+NTLM_CAPABILITIES = 0x1 | 0x2 | 0x4 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x2000
+# ISC_REQ/ASC_REQ bits NTLM can grant; DELEGATE and MUTUAL_AUTH never are (NTLM-009).
+_GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000
+_GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x8000 | 0x20000
+NTLM_SIZES = ContextSizes(max_token=2888, max_signature=16, block_size=0, security_trailer=16)
+
+# Server challenges are deterministic (a counter through a digest) so every run replays.
+_challenge_serial = itertools.count(1)
+
+
+class TokenError(Exception):
+    """The bytes are not the NTLM message expected here."""
+
+
+@attrs.frozen
+class AuthIdentity:
+    """SEC_WINNT_AUTH_IDENTITY: explicit credentials. `user` may be written DOMAIN\\user."""
+
+    user: str = attrs.field(validator=attrs.validators.instance_of(str))
+    password: str = attrs.field(validator=attrs.validators.instance_of(str))
+    domain: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+
+    @property
+    def principal(self) -> str:
+        if self.domain:
+            return f"{self.domain}\\{self.user}"
+        return self.user
+
+
+def split_principal(principal: str) -> tuple[str, str]:
+    domain, sep, user = principal.rpartition("\\")
+    return (domain, user) if sep else ("", principal)
+
+
+def _pack_str(text: str) -> bytes:
+    raw = text.encode("utf-16-le")
+    return struct.pack("<H", len(raw)) + raw
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, count: int) -> bytes:
+        if self.pos + count > len(self.data):
+            raise TokenError("truncated")
+        chunk = self.data[self.pos : self.pos + count]
+        self.pos += count
+        return chunk
+
+    def u32(self) -> int:
+        return int(struct.unpack("<I", self.take(4))[0])
+
+    def string(self) -> str:
+        (length,) = struct.unpack("<H", self.take(2))
+        try:
+            return self.take(length).decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            raise TokenError("bad string") from exc
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise TokenError("trailing bytes")
+
+
+def parse(data: bytes, expected_type: int) -> tuple[int, _Reader]:
+    reader = _Reader(data)
+    if reader.take(8) != SIGNATURE:
+        raise TokenError("no NTLMSSP signature")
+    if reader.u32() != expected_type:
+        raise TokenError("wrong message type")
+    return reader.u32(), reader
+
+
+def negotiate_message(flags: int, workstation: str) -> bytes:
+    return SIGNATURE + struct.pack("<II", NEGOTIATE, flags) + _pack_str(workstation)
+
+
+def challenge_message(flags: int, challenge: bytes, target: str) -> bytes:
+    return SIGNATURE + struct.pack("<II", CHALLENGE, flags) + challenge + _pack_str(target)
+
+
+def proof(domain: str, user: str, password: str, challenge: bytes) -> bytes:
+    who = f"{domain}\\{user}".casefold().encode("utf-8")
+    return hashlib.sha256(
+        b"model-ntlm|" + who + b"|" + password.encode("utf-8") + b"|" + challenge
+    ).digest()
+
+
+def authenticate_message(
+    flags: int, domain: str, user: str, workstation: str, password: str, challenge: bytes
+) -> bytes:
+    return (
+        SIGNATURE
+        + struct.pack("<II", AUTHENTICATE, flags)
+        + _pack_str(domain)
+        + _pack_str(user)
+        + _pack_str(workstation)
+        + proof(domain, user, password, challenge)
+    )
+
+
+@attrs.frozen
+class NtlmCredential:
+    use: int
+    principal: str
+    password: str | None  # None: the logged-on user's secret is not known to this process
+
+
+class NtlmClientSession:
+    """Client legs: 1 NEGOTIATE out -> CONTINUE; 2 CHALLENGE in, AUTHENTICATE out -> OK."""
+
+    __slots__ = ("_cred", "_flags", "_leg")
+
+    def __init__(self, cred: NtlmCredential) -> None:
+        self._cred = cred
+        self._leg = 0
+        self._flags = 0
+
+    @property
+    def user_name(self) -> str:
+        return self._cred.principal
+
+    def sizes(self) -> ContextSizes:
+        return NTLM_SIZES
+
+    def restart(self) -> None:
+        self._leg = 0
+
+    def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
+        granted = context_req & _GRANTABLE_ISC
+        if self._leg == 0:
+            self._leg = 1
+            self._flags = granted
+            return LegResult(
+                SecStatus.SEC_I_CONTINUE_NEEDED,
+                LegOutcome.CONTINUE,
+                negotiate_message(granted, "MODEL-WS"),
+                granted,
+                rules=("NTLM-001",),
+            )
+        data = first_token(input)
+        try:
+            if data is None:
+                raise TokenError("no input token")
+            flags, reader = parse(data, CHALLENGE)
+            challenge = reader.take(8)
+            reader.string()
+            reader.end()
+        except TokenError:
+            return LegResult(
+                SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ISC-011")
+            )
+        domain, user = split_principal(self._cred.principal)
+        # The client cannot know the password is wrong: only the server's last leg decides.
+        message = authenticate_message(
+            flags, domain, user, "MODEL-WS", self._cred.password or "", challenge
+        )
+        self._leg = 2
+        return LegResult(
+            SecStatus.SEC_E_OK, LegOutcome.ESTABLISHED, message, self._flags, rules=("NTLM-002",)
+        )
+
+
+class NtlmServerSession:
+    """Server legs: 1 NEGOTIATE in, CHALLENGE out -> CONTINUE; 2 AUTHENTICATE in -> OK/DENIED."""
+
+    __slots__ = ("_challenge", "_env", "_flags", "_leg", "_user")
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._leg = 0
+        self._challenge = b""
+        self._flags = 0
+        self._user = ""
+
+    @property
+    def user_name(self) -> str:
+        return self._user
+
+    def sizes(self) -> ContextSizes:
+        return NTLM_SIZES
+
+    def restart(self) -> None:
+        self._leg = 0
+
+    def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
+        data = first_token(input)
+        if self._leg == 0:
+            try:
+                if data is None:
+                    raise TokenError("no input token")
+                _flags, reader = parse(data, NEGOTIATE)
+                reader.string()
+                reader.end()
+            except TokenError:
+                return LegResult(
+                    SecStatus.SEC_E_INVALID_TOKEN,
+                    LegOutcome.REJECTED,
+                    rules=("NTLM-005", "ASC-004"),
+                )
+            self._flags = context_req & _GRANTABLE_ASC
+            self._challenge = hashlib.sha256(b"challenge|%d" % next(_challenge_serial)).digest()[:8]
+            self._leg = 1
+            return LegResult(
+                SecStatus.SEC_I_CONTINUE_NEEDED,
+                LegOutcome.CONTINUE,
+                challenge_message(self._flags, self._challenge, "MODEL"),
+                self._flags,
+                rules=("NTLM-003",),
+            )
+        try:
+            if data is None:
+                raise TokenError("no input token")
+            _flags, reader = parse(data, AUTHENTICATE)
+            domain = reader.string()
+            user = reader.string()
+            reader.string()
+            claimed = reader.take(PROOF_LEN)
+            reader.end()
+        except TokenError:
+            return LegResult(
+                SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ASC-004")
+            )
+        principal = f"{domain}\\{user}" if domain else user
+        password = self._env.password_of(principal)
+        if password is None or proof(domain, user, password, self._challenge) != claimed:
+            return LegResult(
+                SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007")
+            )
+        self._user = principal
+        self._leg = 2
+        return LegResult(
+            SecStatus.SEC_E_OK, LegOutcome.ESTABLISHED, b"", self._flags, rules=("NTLM-006",)
+        )
+
+
+class NtlmPackage:
+    info = PackageInfo(
+        name="NTLM",
+        comment="NTLM Security Package (model)",
+        capabilities=NTLM_CAPABILITIES,
+        version=1,
+        rpc_id=10,
+        max_token=2888,
+    )
+
+    def names(self) -> tuple[str, ...]:
+        return ("NTLM",)
+
+    def can_initiate(self, use: int) -> bool:
+        return bool(use & CredentialUse.OUTBOUND)
+
+    def can_accept(self, use: int) -> bool:
+        return bool(use & CredentialUse.INBOUND)
+
+    def acquire(
+        self, use: int, principal: str | None, auth_data: Any, env: Environment
+    ) -> tuple[SecStatus, Any, tuple[str, ...]]:
+        if auth_data is None:
+            if principal is not None and principal.casefold() != env.logon_user.casefold():
+                return SecStatus.SEC_E_NOT_OWNER, None, ("ACH-006",)
+            return (
+                SecStatus.SEC_E_OK,
+                NtlmCredential(use, env.logon_user, env.password_of(env.logon_user)),
+                ("ACH-005",),
+            )
+        if not isinstance(auth_data, AuthIdentity):
+            return SecStatus.SEC_E_UNKNOWN_CREDENTIALS, None, ("ACH-007",)
+        return (
+            SecStatus.SEC_E_OK,
+            NtlmCredential(use, auth_data.principal, auth_data.password),
+            ("ACH-001",),
+        )
+
+    def new_client(
+        self, material: Any, target_name: str | None, env: Environment
+    ) -> NtlmClientSession:
+        return NtlmClientSession(material)
+
+    def new_server(self, material: Any, env: Environment) -> NtlmServerSession:
+        return NtlmServerSession(env)

@@ -1,0 +1,69 @@
+"""Named behaviour profiles: where the sources disagree, the model offers each reading.
+
+Every field says which rule it selects between; specs/rules.toml carries both readings.
+Where the documents are silent, all profiles follow the observed kernel (rules ASY-O*).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from sspi_model.status import NtStatus, SecStatus
+
+
+@attrs.frozen
+class Profile:
+    name: str
+    description: str
+    # DeleteSecurityContext on an already-deleted handle: SEC_E_OK (DSC 2023 page, ksecdd O9:
+    # DEL-003) or SEC_E_INVALID_HANDLE (the async page read strictly: DEL-004).
+    delete_already_deleted: SecStatus = SecStatus.SEC_E_OK
+    # SspiFreeCredentialsHandleAsync: works as documented (ASY-030) or is the analysed build's
+    # stub returning SEC_E_UNSUPPORTED_FUNCTION (O10, ASY-031).
+    free_credentials_async_supported: bool = True
+    # A NULL callback with ACH/ISC/ASC/FreeCreds: unsupported per the SetAsyncNotifyCallback
+    # note (ASY-020, a misuse) or accepted as ksecdd does (O11, ASY-021).
+    null_callback_only_for_delete: bool = True
+    # SspiDeleteSecurityContextAsync on a context with no LSA-side part: completes like any call
+    # (ASY-040) or returns SEC_E_OK with no status change and no callback (O8, ASY-041).
+    delete_without_lsa_part_is_inline: bool = False
+    # SspiReinitAsyncContext on a context whose call is pending: "an error" (RI); no code is
+    # documented or observed, so the model picks one (ASY-012, a model decision).
+    reinit_pending_status: NtStatus = NtStatus.STATUS_INVALID_DEVICE_STATE
+
+
+DOCUMENTED = Profile(
+    name="documented",
+    description="Follows Microsoft's pages; where they are silent, the observed kernel.",
+)
+KSECDD = Profile(
+    name="ksecdd",
+    description="Follows the analysed ksecdd.sys build where it contradicts the pages.",
+    free_credentials_async_supported=False,
+    null_callback_only_for_delete=False,
+    delete_without_lsa_part_is_inline=True,
+)
+STRICT_DELETE = attrs.evolve(
+    DOCUMENTED,
+    name="strict-delete",
+    description=(
+        "As documented, but DeleteSecurityContext on an already-deleted handle returns "
+        "SEC_E_INVALID_HANDLE (the async page's 'the handle is no longer valid', read strictly)."
+    ),
+    delete_already_deleted=SecStatus.SEC_E_INVALID_HANDLE,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, KSECDD, STRICT_DELETE)}
+
+
+def resolve_profile(profile: str | Profile) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    if not isinstance(profile, str):
+        raise TypeError(f"profile must be a name or a Profile, got {type(profile).__name__}")
+    try:
+        return PROFILES[profile]
+    except KeyError:
+        raise ValueError(
+            f"unknown profile {profile!r}; accepted: {', '.join(sorted(PROFILES))}"
+        ) from None

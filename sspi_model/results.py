@@ -1,0 +1,97 @@
+"""Frozen results of calls whose C form has out-parameters: `.status` plus one field each."""
+
+from __future__ import annotations
+
+import attrs
+
+from sspi_model.buffers import SecBuffer
+from sspi_model.handles import SecHandle
+from sspi_model.packages.base import ContextSizes, PackageInfo, StreamSizes
+from sspi_model.status import SecStatus
+
+
+@attrs.frozen
+class AcquireCredentialsResult:
+    status: SecStatus
+    credential: SecHandle | None = None
+    expiry: int | None = None
+
+
+@attrs.frozen
+class SecurityContextResult:
+    """InitializeSecurityContext / AcceptSecurityContext."""
+
+    status: SecStatus
+    new_context: SecHandle | None = None
+    output: tuple[SecBuffer, ...] = ()
+    context_attr: int = 0
+    expiry: int | None = None
+    input_after: tuple[SecBuffer, ...] | None = None  # the input as the call left it
+
+    @property
+    def output_token(self) -> bytes:
+        for buffer in self.output:
+            if buffer.base_type == 2:  # SECBUFFER_TOKEN
+                return buffer.data
+        return b""
+
+
+@attrs.frozen
+class ContextNames:
+    """SecPkgContext_Names; the name is package memory (free with FreeContextBuffer)."""
+
+    user_name: str
+    allocation: int
+
+
+@attrs.frozen
+class ContextLifespan:
+    start: int
+    expiry: int
+
+
+@attrs.frozen
+class ContextPackageInfo:
+    """SecPkgContext_PackageInfo; the SecPkgInfo is package memory."""
+
+    package_info: PackageInfo
+    allocation: int
+
+
+ContextAttribute = ContextSizes | ContextNames | ContextLifespan | ContextPackageInfo | StreamSizes
+
+
+@attrs.frozen
+class QueryContextAttributesResult:
+    status: SecStatus
+    buffer: ContextAttribute | None = None
+
+
+@attrs.frozen
+class EnumerateSecurityPackagesResult:
+    status: SecStatus
+    packages: tuple[PackageInfo, ...] = ()
+    allocation: int | None = None  # the SecPkgInfo array: free with FreeContextBuffer
+
+
+@attrs.frozen
+class QuerySecurityPackageInfoResult:
+    status: SecStatus
+    package_info: PackageInfo | None = None
+    allocation: int | None = None
+
+
+@attrs.frozen
+class Statistics:
+    """What one Sspi instance holds alive."""
+
+    credentials: int  # live credential handles
+    orphaned_credentials: int  # freed handles whose credential contexts still reference
+    contexts: int
+    context_buffers: int  # package allocations not yet passed to FreeContextBuffer
+    async_contexts: int = 0
+    pending_calls: int = 0
+
+    @property
+    def anything_alive(self) -> bool:
+        return any(attrs.astuple(self))

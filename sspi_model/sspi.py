@@ -1,0 +1,605 @@
+"""Sspi: the synchronous SSPI of one simulated process, over the lifecycle tables.
+
+Every public method is named like its C function in snake_case. API failures come back as
+statuses; Python type errors raise TypeError naming the parameter. A refused call never changes
+the model's state (LIF-005).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sspi_model.async_api import AsyncApi
+from sspi_model.buffers import SecBuffer, as_buffers
+from sspi_model.constants import (
+    ISC_REQ_ALLOCATE_MEMORY,
+    TIMESTAMP_NEVER,
+    CredentialUse,
+    SecPkgAttr,
+)
+from sspi_model.events import CallEvent, Observer
+from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle, next_instance_number
+from sspi_model.lifecycle import (
+    Call,
+    CredState,
+    CtxState,
+    Refusal,
+    Transition,
+    context_step,
+)
+from sspi_model.packages import default_packages
+from sspi_model.packages.base import Environment, LegOutcome, LegResult, Package, Session
+from sspi_model.profiles import Profile, resolve_profile
+from sspi_model.results import (
+    AcquireCredentialsResult,
+    ContextLifespan,
+    ContextNames,
+    ContextPackageInfo,
+    EnumerateSecurityPackagesResult,
+    QueryContextAttributesResult,
+    QuerySecurityPackageInfoResult,
+    SecurityContextResult,
+    Statistics,
+)
+from sspi_model.scheduling import Scheduler
+from sspi_model.status import NtStatus, SecStatus
+
+DEFAULT_LOGON_USER = "WORKGROUP\\user"
+_VALID_USE_BITS = 0x1 | 0x2 | 0x10 | 0x20
+_NEGOTIATE_ONLY_USE_BITS = 0x10 | 0x20
+_OK = SecStatus.SEC_E_OK
+_INVALID_HANDLE = SecStatus.SEC_E_INVALID_HANDLE
+
+
+class _Credential:
+    __slots__ = ("expiry", "handle", "material", "package", "refs", "state", "use")
+
+    def __init__(self, handle: SecHandle, package: Package, material: Any, use: int) -> None:
+        self.handle = handle
+        self.package = package
+        self.material = material
+        self.use = use
+        self.refs = 0  # contexts built on this credential (FCH-003)
+        self.state = CredState.LIVE
+        self.expiry = TIMESTAMP_NEVER
+
+
+class _Context:
+    __slots__ = ("attr", "credential", "handle", "is_client", "package", "session", "state")
+
+    def __init__(
+        self,
+        handle: SecHandle,
+        credential: _Credential,
+        session: Session,
+        is_client: bool,
+    ) -> None:
+        self.handle = handle
+        self.credential = credential
+        self.package = credential.package
+        self.session = session
+        self.is_client = is_client
+        self.state = CtxState.PARTIAL
+        self.attr = 0
+
+
+def _check_handle(value: Any, parameter: str) -> None:
+    if value is not None and not isinstance(value, SecHandle):
+        raise TypeError(f"{parameter} must be a SecHandle or None, got {type(value).__name__}")
+
+
+def _check_int(value: Any, parameter: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{parameter} must be an int, got {type(value).__name__}")
+
+
+def _check_str(value: Any, parameter: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{parameter} must be a str or None, got {type(value).__name__}")
+
+
+class Sspi(AsyncApi):
+    """One simulated security subsystem of one process.
+
+    A client and a server are two instances sharing only `accounts`; they exchange tokens as
+    bytes. A handle of one instance is invalid in another (HDL-004).
+    """
+
+    def __init__(
+        self,
+        *,
+        accounts: Mapping[str, str] | None = None,
+        logon_user: str | None = None,
+        profile: str | Profile = "documented",
+        packages: Sequence[Package] | None = None,
+        observer: Observer | None = None,
+        scheduler: Scheduler | None = None,
+        strict: bool = True,
+        async_any_package: bool = False,
+    ) -> None:
+        if accounts is not None and not isinstance(accounts, Mapping):
+            raise TypeError(f"accounts must be a mapping, got {type(accounts).__name__}")
+        _check_str(logon_user, "logon_user")
+        account_db = dict(accounts or {})
+        if logon_user is None:
+            # The process runs as the first account in the database, if there is one (LIF-006).
+            logon_user = next(iter(account_db), DEFAULT_LOGON_USER)
+        self.env = Environment(accounts=account_db, logon_user=logon_user)
+        self.profile = resolve_profile(profile)
+        self._packages = tuple(packages) if packages is not None else default_packages()
+        self._by_name = {
+            name.casefold(): package for package in self._packages for name in package.names()
+        }
+        self._mint = HandleMint(next_instance_number())
+        self._credentials: dict[int, _Credential] = {}
+        self._contexts: dict[int, _Context] = {}
+        self._orphans = 0
+        self._allocations: dict[int, str] = {}
+        self._allocation_ids = itertools.count(0x10000, 0x10)
+        self._lock = threading.RLock()
+        self.observer = observer
+        self._init_async(scheduler, strict, async_any_package)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    @property
+    def instance(self) -> int:
+        return self._mint.instance
+
+    def classify(self, handle: SecHandle | None, kind: HandleKind) -> HandleClass:
+        """What `handle` is to this instance, for a call expecting `kind`."""
+        if handle is None:
+            return HandleClass.NULL
+        table: Mapping[int, Any] = (
+            self._credentials if kind is HandleKind.CREDENTIAL else self._contexts
+        )
+        record = table.get(handle.lower)
+        if record is not None and record.handle.upper == handle.upper:
+            return HandleClass.LIVE
+        return self._mint.classify_unlisted(handle, kind)
+
+    def _live_credential(self, handle: SecHandle | None) -> _Credential | None:
+        if handle is None:
+            return None
+        record = self._credentials.get(handle.lower)
+        return record if record is not None and record.handle.upper == handle.upper else None
+
+    def _live_context(self, handle: SecHandle | None) -> _Context | None:
+        if handle is None:
+            return None
+        record = self._contexts.get(handle.lower)
+        return record if record is not None and record.handle.upper == handle.upper else None
+
+    def _allocate(self, what: str) -> int:
+        address = next(self._allocation_ids)
+        self._allocations[address] = what
+        return address
+
+    def _emit(self, call: Call, args: dict[str, Any], result: Any) -> None:
+        if self.observer is not None:
+            self.observer(CallEvent(self, call, args, result))
+
+    def statistics(self) -> Statistics:
+        with self._lock:
+            return Statistics(
+                credentials=len(self._credentials),
+                orphaned_credentials=self._orphans,
+                contexts=len(self._contexts),
+                context_buffers=len(self._allocations),
+                **self._async_statistics(),
+            )
+
+    def _package(self, name: str | None) -> Package | None:
+        return None if name is None else self._by_name.get(name.casefold())
+
+    # -- packages ----------------------------------------------------------------------------
+
+    def enumerate_security_packages(self) -> EnumerateSecurityPackagesResult:
+        with self._lock:
+            self.scheduler.on_api_entry()
+            result = EnumerateSecurityPackagesResult(
+                _OK, tuple(p.info for p in self._packages), self._allocate("SecPkgInfo[]")
+            )
+        self._emit(Call.ENUMERATE_SECURITY_PACKAGES, {}, result)
+        return result
+
+    def query_security_package_info(
+        self, package_name: str | None
+    ) -> QuerySecurityPackageInfoResult:
+        _check_str(package_name, "package_name")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            package = self._package(package_name)
+            if package is None:
+                result = QuerySecurityPackageInfoResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)
+            else:
+                result = QuerySecurityPackageInfoResult(
+                    _OK, package.info, self._allocate("SecPkgInfo")
+                )
+        self._emit(Call.QUERY_SECURITY_PACKAGE_INFO, {"package_name": package_name}, result)
+        return result
+
+    def free_context_buffer(self, buffer: int | None) -> SecStatus:
+        if buffer is not None:
+            _check_int(buffer, "buffer")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            if buffer is None:
+                status = _OK  # FCB-002
+            elif self._allocations.pop(buffer, None) is not None:
+                status = _OK  # FCB-001
+            else:
+                status = _INVALID_HANDLE  # FCB-003
+        self._emit(Call.FREE_CONTEXT_BUFFER, {"buffer": buffer}, status)
+        return status
+
+    # -- credentials -------------------------------------------------------------------------
+
+    def acquire_credentials_handle(
+        self,
+        package: str | None,
+        credential_use: int,
+        auth_data: Any = None,
+        *,
+        principal: str | None = None,
+        logon_id: int | None = None,
+    ) -> AcquireCredentialsResult:
+        _check_str(package, "package")
+        _check_int(credential_use, "credential_use")
+        _check_str(principal, "principal")
+        if logon_id is not None:
+            _check_int(logon_id, "logon_id")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            result = self._acquire(package, credential_use, auth_data, principal)
+        self._emit(
+            Call.ACQUIRE_CREDENTIALS_HANDLE,
+            {
+                "package": package,
+                "credential_use": credential_use,
+                "auth_data": auth_data,
+                "principal": principal,
+            },
+            result,
+        )
+        return result
+
+    def _acquire(
+        self, package_name: str | None, use: int, auth_data: Any, principal: str | None
+    ) -> AcquireCredentialsResult:
+        package = self._package(package_name)
+        if package is None:
+            return AcquireCredentialsResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)  # ACH-002
+        negotiate_bits_ok = package.info.name == "Negotiate" or not use & _NEGOTIATE_ONLY_USE_BITS
+        if not use & CredentialUse.BOTH or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
+            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)  # ACH-004
+        status, material, _rules = package.acquire(use, principal, auth_data, self.env)
+        if status != _OK:
+            return AcquireCredentialsResult(status)
+        handle = self._mint.issue(HandleKind.CREDENTIAL)
+        record = _Credential(handle, package, material, use)
+        self._credentials[handle.lower] = record
+        return AcquireCredentialsResult(_OK, handle, record.expiry)  # ACH-001
+
+    def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
+        _check_handle(credential, "credential")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            status = self._free_credential(credential)
+        self._emit(Call.FREE_CREDENTIALS_HANDLE, {"credential": credential}, status)
+        return status
+
+    def _free_credential(self, handle: SecHandle | None) -> SecStatus:
+        record = self._live_credential(handle)
+        if record is None:
+            return _INVALID_HANDLE  # FCH-002, HDL-*
+        del self._credentials[record.handle.lower]
+        if record.refs:
+            record.state = CredState.ORPHANED  # FCH-003: contexts keep it alive
+            self._orphans += 1
+        else:
+            record.state = CredState.RELEASED
+        return _OK
+
+    def _release_context(self, record: _Context) -> None:
+        record.state = CtxState.DELETED
+        del self._contexts[record.handle.lower]
+        credential = record.credential
+        credential.refs -= 1
+        if credential.refs == 0 and credential.state is CredState.ORPHANED:
+            credential.state = CredState.RELEASED  # FCH-004
+            self._orphans -= 1
+
+    # -- security contexts -------------------------------------------------------------------
+
+    def initialize_security_context(
+        self,
+        credential: SecHandle | None = None,
+        context: SecHandle | None = None,
+        target_name: str | None = None,
+        context_req: int = 0,
+        input: bytes | Sequence[SecBuffer] | None = None,
+        *,
+        output: Sequence[SecBuffer] | None = None,
+        target_data_rep: int = 0x10,
+    ) -> SecurityContextResult:
+        _check_handle(credential, "credential")
+        _check_handle(context, "context")
+        _check_str(target_name, "target_name")
+        _check_int(context_req, "context_req")
+        _check_int(target_data_rep, "target_data_rep")
+        inputs = as_buffers(input, "input")
+        outputs = as_buffers(output, "output")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            result = self._leg(
+                Call.INITIALIZE_SECURITY_CONTEXT,
+                credential,
+                context,
+                target_name,
+                context_req,
+                inputs,
+                outputs,
+            )
+        self._emit(
+            Call.INITIALIZE_SECURITY_CONTEXT,
+            {
+                "credential": credential,
+                "context": context,
+                "target_name": target_name,
+                "context_req": context_req,
+                "input": inputs,
+            },
+            result,
+        )
+        return result
+
+    def accept_security_context(
+        self,
+        credential: SecHandle | None = None,
+        context: SecHandle | None = None,
+        input: bytes | Sequence[SecBuffer] | None = None,
+        context_req: int = 0,
+        *,
+        output: Sequence[SecBuffer] | None = None,
+        target_data_rep: int = 0x10,
+    ) -> SecurityContextResult:
+        _check_handle(credential, "credential")
+        _check_handle(context, "context")
+        _check_int(context_req, "context_req")
+        _check_int(target_data_rep, "target_data_rep")
+        inputs = as_buffers(input, "input")
+        outputs = as_buffers(output, "output")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            result = self._leg(
+                Call.ACCEPT_SECURITY_CONTEXT,
+                credential,
+                context,
+                None,
+                context_req,
+                inputs,
+                outputs,
+            )
+        self._emit(
+            Call.ACCEPT_SECURITY_CONTEXT,
+            {
+                "credential": credential,
+                "context": context,
+                "input": inputs,
+                "context_req": context_req,
+            },
+            result,
+        )
+        return result
+
+    def _leg(
+        self,
+        call: Call,
+        credential: SecHandle | None,
+        context: SecHandle | None,
+        target_name: str | None,
+        context_req: int,
+        inputs: tuple[SecBuffer, ...] | None,
+        outputs: tuple[SecBuffer, ...] | None,
+    ) -> SecurityContextResult:
+        is_client = call is Call.INITIALIZE_SECURITY_CONTEXT
+        if context is None:
+            return self._first_leg(call, credential, target_name, context_req, inputs, outputs)
+        record = self._live_context(context)
+        if record is None or record.is_client != is_client:
+            return SecurityContextResult(_INVALID_HANDLE)  # HDL-*, ISC-003 / ASC-003
+        if credential is not None:
+            # A continuation leg may omit the credential; one it names must be live (ISC-009).
+            new_credential = self._live_credential(credential)
+            if new_credential is None:
+                return SecurityContextResult(_INVALID_HANDLE)
+            use_credential = getattr(record.session, "use_credential", None)
+            if use_credential is not None and new_credential.package is record.package:
+                use_credential(new_credential.material)
+        step = context_step(record.state, call)
+        if isinstance(step, Refusal):
+            return SecurityContextResult(_sec(step.status))
+        if record.state is CtxState.ESTABLISHED and inputs is not None:
+            return SecurityContextResult(SecStatus.SEC_E_OUT_OF_SEQUENCE)  # ISC-008
+        snapshot = copy.copy(record.session) if outputs is not None else None
+        if record.state is CtxState.ESTABLISHED:
+            record.session.restart()  # ISC-007: reauthentication starts a new exchange
+        leg = record.session.step(inputs, context_req)
+        too_small = self._output_too_small(leg, context_req, outputs)
+        if too_small is not None:
+            assert snapshot is not None
+            record.session = snapshot  # BUF-002 leaves the context as it was
+            return too_small
+        record.state = _next_context_state(step, leg.outcome, record.state)
+        if leg.outcome is not LegOutcome.REJECTED:
+            record.attr = leg.context_attr
+        return self._context_result(record.handle, leg, context_req, record.state)
+
+    def _first_leg(
+        self,
+        call: Call,
+        credential: SecHandle | None,
+        target_name: str | None,
+        context_req: int,
+        inputs: tuple[SecBuffer, ...] | None,
+        outputs: tuple[SecBuffer, ...] | None,
+    ) -> SecurityContextResult:
+        is_client = call is Call.INITIALIZE_SECURITY_CONTEXT
+        cred = self._live_credential(credential)
+        if cred is None:
+            return SecurityContextResult(_INVALID_HANDLE)  # ISC-004 / ASC-005, HDL-*
+        package = cred.package
+        allowed = package.can_initiate(cred.use) if is_client else package.can_accept(cred.use)
+        if not allowed:
+            return SecurityContextResult(SecStatus.SEC_E_NO_CREDENTIALS)  # ISC-005 / ASC-006
+        session: Session = (
+            package.new_client(cred.material, target_name, self.env)
+            if is_client
+            else package.new_server(cred.material, self.env)
+        )
+        leg = session.step(inputs, context_req)
+        too_small = self._output_too_small(leg, context_req, outputs)
+        if too_small is not None:
+            return too_small
+        step = context_step(CtxState.NEW, call)
+        assert isinstance(step, Transition)
+        state = _next_context_state(step, leg.outcome, CtxState.NEW)
+        if state is CtxState.NEW:
+            # LIF-001: a failed first leg returns no handle.
+            return SecurityContextResult(
+                leg.status, input_after=leg.input_after, output=leg.extra_output
+            )
+        handle = self._mint.issue(HandleKind.CONTEXT)
+        record = _Context(handle, cred, session, is_client)
+        record.state = state
+        record.attr = leg.context_attr
+        cred.refs += 1
+        self._contexts[handle.lower] = record
+        return self._context_result(handle, leg, context_req, state)
+
+    def _output_too_small(
+        self, leg: LegResult, context_req: int, outputs: tuple[SecBuffer, ...] | None
+    ) -> SecurityContextResult | None:
+        if outputs is None or context_req & ISC_REQ_ALLOCATE_MEMORY:
+            return None
+        for buffer in outputs:
+            if buffer.base_type == 2:  # SECBUFFER_TOKEN
+                if len(leg.token) > buffer.cb:
+                    return SecurityContextResult(SecStatus.SEC_E_BUFFER_TOO_SMALL)  # BUF-002
+                return None
+        if leg.token:
+            return SecurityContextResult(SecStatus.SEC_E_BUFFER_TOO_SMALL)  # BUF-002: no TOKEN
+        return None
+
+    def _context_result(
+        self, handle: SecHandle, leg: LegResult, context_req: int, state: CtxState
+    ) -> SecurityContextResult:
+        attr = leg.context_attr
+        allocation = None
+        if context_req & ISC_REQ_ALLOCATE_MEMORY and leg.token:
+            allocation = self._allocate("output token")  # BUF-001
+            attr |= 0x100  # ISC_RET_ALLOCATED_MEMORY == ASC_RET_ALLOCATED_MEMORY
+        output = (SecBuffer(2, leg.token, allocation=allocation), *leg.extra_output)
+        expiry = TIMESTAMP_NEVER if state is CtxState.ESTABLISHED else None
+        return SecurityContextResult(leg.status, handle, output, attr, expiry, leg.input_after)
+
+    def complete_auth_token(
+        self, context: SecHandle | None, token: bytes | Sequence[SecBuffer] | None
+    ) -> SecStatus:
+        _check_handle(context, "context")
+        buffers = as_buffers(token, "token")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            record = self._live_context(context)
+            if record is None:
+                status = _INVALID_HANDLE
+            elif buffers is None:
+                status = SecStatus.SEC_E_INVALID_TOKEN  # CAT-003
+            else:
+                step = context_step(record.state, Call.COMPLETE_AUTH_TOKEN)
+                status = _sec(step.status) if isinstance(step, Refusal) else _OK  # CAT-001/002
+        self._emit(Call.COMPLETE_AUTH_TOKEN, {"context": context, "token": buffers}, status)
+        return status
+
+    def delete_security_context(self, context: SecHandle | None) -> SecStatus:
+        _check_handle(context, "context")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            status = self._delete(context)
+        self._emit(Call.DELETE_SECURITY_CONTEXT, {"context": context}, status)
+        return status
+
+    def _delete(self, context: SecHandle | None) -> SecStatus:
+        record = self._live_context(context)
+        if record is not None:
+            self._release_context(record)
+            return _OK  # DEL-001
+        if self.classify(context, HandleKind.CONTEXT) is HandleClass.RETIRED:
+            return self.profile.delete_already_deleted  # DEL-003 / DEL-004
+        return _INVALID_HANDLE  # DEL-002
+
+    def query_context_attributes(
+        self, context: SecHandle | None, attribute: int
+    ) -> QueryContextAttributesResult:
+        _check_handle(context, "context")
+        _check_int(attribute, "attribute")
+        with self._lock:
+            self.scheduler.on_api_entry()
+            result = self._query(context, attribute)
+        self._emit(
+            Call.QUERY_CONTEXT_ATTRIBUTES, {"context": context, "attribute": attribute}, result
+        )
+        return result
+
+    def _query(self, context: SecHandle | None, attribute: int) -> QueryContextAttributesResult:
+        record = self._live_context(context)
+        if record is None:
+            return QueryContextAttributesResult(_INVALID_HANDLE)
+        step = context_step(record.state, Call.QUERY_CONTEXT_ATTRIBUTES)
+        if isinstance(step, Refusal):
+            return QueryContextAttributesResult(_sec(step.status))
+        if attribute == SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO:
+            return QueryContextAttributesResult(
+                _OK, ContextPackageInfo(record.package.info, self._allocate("SecPkgInfo"))
+            )
+        if attribute not in _QUERYABLE:
+            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)  # QCA-003
+        if record.state is not CtxState.ESTABLISHED:
+            return QueryContextAttributesResult(_INVALID_HANDLE)  # QCA-002
+        if attribute == SecPkgAttr.SECPKG_ATTR_SIZES:
+            return QueryContextAttributesResult(_OK, record.session.sizes())
+        if attribute == SecPkgAttr.SECPKG_ATTR_NAMES:
+            names = ContextNames(record.session.user_name, self._allocate("user name"))
+            return QueryContextAttributesResult(_OK, names)
+        if attribute == SecPkgAttr.SECPKG_ATTR_LIFESPAN:
+            return QueryContextAttributesResult(_OK, ContextLifespan(0, TIMESTAMP_NEVER))
+        stream_sizes = getattr(record.session, "stream_sizes", None)
+        if stream_sizes is None:
+            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)  # QCA-004
+        return QueryContextAttributesResult(_OK, stream_sizes())
+
+
+_QUERYABLE = frozenset(
+    {
+        SecPkgAttr.SECPKG_ATTR_SIZES,
+        SecPkgAttr.SECPKG_ATTR_NAMES,
+        SecPkgAttr.SECPKG_ATTR_LIFESPAN,
+        SecPkgAttr.SECPKG_ATTR_STREAM_SIZES,
+    }
+)
+
+
+def _sec(status: SecStatus | NtStatus) -> SecStatus:
+    assert isinstance(status, SecStatus), "the synchronous tables refuse with SECURITY_STATUS"
+    return status
+
+
+def _next_context_state(step: Transition, outcome: LegOutcome, current: CtxState) -> CtxState:
+    state = step.next.get(outcome, current)
+    assert isinstance(state, CtxState)
+    return state
