@@ -1,0 +1,524 @@
+"""Schannel: a TLS handshake modelled as structured records the model parses itself.
+
+Wire shape (big endian, TLS-like so dumps look familiar). Every message is its own record:
+    u8 content type, u16 record version 0x0303, u16 body length (1..16384), then the body
+    0x16 handshake            u8 message type + fields
+    0x14 change_cipher_spec   b"\\x01"
+    0x15 alert                u8 level (2 = fatal) + u8 description
+Handshake messages (TLS type numbers; str is u16 length + UTF-8):
+    1  ClientHello          u16 highest version offered (0x0303 TLS 1.2, 0x0304 TLS 1.3)
+    2  ServerHello          u16 chosen version
+    8  EncryptedExtensions  (TLS 1.3 only) no fields
+    11 Certificate          str subject ("" = the client has no certificate to send)
+    13 CertificateRequest   no fields
+    14 ServerHelloDone      no fields
+    16 ClientKeyExchange    no fields
+    20 Finished             12 bytes: SHA-256 over a label and the handshake records so far
+No real cryptography (no key exchange, no CertificateVerify): Finished only binds the
+transcript, so a tampered or spliced flight fails (SCH-010).
+
+Legs; a flight is the records one side sends at once, [..] only when the server asked for a
+client certificate (ASC_REQ_MUTUAL_AUTH):
+    TLS 1.2 (SCH-012)
+    ISC 1  -             -> ClientHello                                        CONTINUE
+    ASC 1  ClientHello   -> ServerHello Certificate [CertificateRequest] ServerHelloDone
+                                                                               CONTINUE
+    ISC 2  server flight -> [Certificate] ClientKeyExchange CCS Finished       CONTINUE
+    ASC 2  client flight -> CCS Finished                     SEC_E_OK with a token (ASC-009)
+    ISC 3  CCS Finished  -> -                                                  SEC_E_OK
+    TLS 1.3, only when both credentials ask for it, else TLS 1.2 (SCH-009)
+    ISC 1  -             -> ClientHello                                        CONTINUE
+    ASC 1  ClientHello   -> ServerHello EncryptedExtensions [CertificateRequest] Certificate
+                            Finished                                           CONTINUE
+    ISC 2  server flight -> [Certificate] Finished                             SEC_E_OK
+    ASC 2  client flight -> -                                                  SEC_E_OK
+Other outcomes (all legs unless named):
+    input ends inside the flight   SEC_E_INCOMPLETE_MESSAGE, REJECTED, EMPTY -> MISSING (SCH-004)
+    input goes past the flight     the flight's status, EMPTY -> EXTRA (SCH-005)
+    ISC 2: subject CN != target    SEC_E_WRONG_PRINCIPAL + alert, FAILED (SCH-006)
+    ISC 2: no client certificate   SEC_I_INCOMPLETE_CREDENTIALS, no token; the retry with the
+                                   same input sends the certificate of a credential passed
+                                   meanwhile, or an empty Certificate (SCH-007)
+    ASC 2: no client certificate   SEC_E_INCOMPLETE_CREDENTIALS + alert, FAILED (SCH-008)
+    garbage, wrong message, bad Finished: SEC_E_INVALID_TOKEN + SECBUFFER_ALERT, FAILED (SCH-010)
+    ISC_REQ_DELEGATE|PROMPT_FOR_CREDS, ASC_REQ_DELEGATE: SEC_E_UNSUPPORTED_FUNCTION (SCH-011)
+A single TOKEN buffer (the bytes shorthand) stands for the TOKEN + EMPTY pair Schannel wants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from sspi_model.buffers import (
+    SECBUFFER_ALERT,
+    SECBUFFER_EMPTY,
+    SECBUFFER_EXTRA,
+    SECBUFFER_MISSING,
+    SecBuffer,
+    first_token,
+)
+from sspi_model.constants import CredentialUse
+from sspi_model.packages.base import (
+    ContextSizes,
+    Environment,
+    LegOutcome,
+    LegResult,
+    PackageInfo,
+    StreamSizes,
+)
+from sspi_model.status import SecStatus
+
+HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT = 0x16, 0x14, 0x15
+RECORD_VERSION = 0x0303
+HEADER_LEN = 5
+MAX_RECORD = 16384
+TLS12, TLS13 = 0x0303, 0x0304
+PROTOCOLS = {"tls1.2": TLS12, "tls1.3": TLS13}
+CLIENT_HELLO, SERVER_HELLO, ENCRYPTED_EXTENSIONS = 1, 2, 8
+CERTIFICATE, CERTIFICATE_REQUEST, SERVER_HELLO_DONE = 11, 13, 14
+CLIENT_KEY_EXCHANGE, FINISHED = 16, 20
+CCS = 0x100  # the message key of a change_cipher_spec record (not a handshake type)
+# Alert descriptions (RFC 5246 / RFC 8446).
+UNEXPECTED_MESSAGE, HANDSHAKE_FAILURE, BAD_CERTIFICATE = 10, 40, 42
+DECODE_ERROR, DECRYPT_ERROR, PROTOCOL_VERSION, CERTIFICATE_REQUIRED = 50, 51, 70, 116
+
+# SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
+# ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
+# Schannel; cbMaxToken 24576 likewise.
+SCHANNEL_CAPABILITIES = 0x1 | 0x2 | 0x10 | 0x20 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000
+SCHANNEL_MAX_TOKEN = 24576
+# Model values, not measured: Schannel has no signatures (max_signature 0); TLS 1.2-ish stream
+# framing (5-byte record header, MAC + padding trailer, 16 KiB records, 16-byte blocks).
+SCHANNEL_SIZES = ContextSizes(max_token=24576, max_signature=0, block_size=16, security_trailer=0)
+SCHANNEL_STREAM_SIZES = StreamSizes(
+    header=5, trailer=36, max_message=16384, buffers=4, block_size=16
+)
+
+ISC_REQ_DELEGATE, ISC_REQ_PROMPT_FOR_CREDS, ASC_REQ_DELEGATE = 0x1, 0x40, 0x1
+MUTUAL_AUTH = 0x2  # ISC_REQ/ASC_REQ/_RET_MUTUAL_AUTH; Schannel: a client certificate
+# REPLAY|SEQUENCE|CONFIDENTIALITY|ALLOCATE_MEMORY|CONNECTION|STREAM (ISC 0x8000, ASC 0x10000);
+# MUTUAL_AUTH is granted only when a client certificate was exchanged.
+_GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x8000
+_GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x10000
+
+
+class TokenError(Exception):
+    """The bytes are not the TLS flight expected here; `alert` is the description to send."""
+
+    def __init__(self, reason: str, alert: int = DECODE_ERROR) -> None:
+        super().__init__(reason)
+        self.alert = alert
+
+
+class _Incomplete(Exception):
+    """The input ends inside the flight; `missing` more bytes are needed (approximately)."""
+
+    def __init__(self, missing: int) -> None:
+        super().__init__(missing)
+        self.missing = missing
+
+
+@attrs.frozen
+class Certificate:
+    """An opaque certificate: only its subject (e.g. "CN=srv.contoso.com") and expiry."""
+
+    subject: str = attrs.field(validator=attrs.validators.instance_of(str))
+    expired: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+
+@attrs.frozen
+class SchannelCred:
+    """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
+
+    certificate: Certificate | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Certificate))
+    )
+    protocols: str = attrs.field(
+        default="tls1.2",
+        validator=[attrs.validators.instance_of(str), attrs.validators.in_(tuple(PROTOCOLS))],
+    )
+
+
+@attrs.frozen
+class SchannelCredential:
+    """Credential material: what ACH was given."""
+
+    use: int
+    cred: SchannelCred
+
+
+def record(content_type: int, body: bytes) -> bytes:
+    return struct.pack(">BHH", content_type, RECORD_VERSION, len(body)) + body
+
+
+def handshake(kind: int, fields: bytes = b"") -> bytes:
+    return record(HANDSHAKE, bytes([kind]) + fields)
+
+
+def alert_record(description: int) -> bytes:
+    return record(ALERT, bytes([2, description]))
+
+
+CHANGE_CIPHER_SPEC = record(CHANGE_CIPHER_SPEC_TYPE, b"\x01")
+
+
+def certificate_message(subject: str) -> bytes:
+    raw = subject.encode("utf-8")
+    return handshake(CERTIFICATE, struct.pack(">H", len(raw)) + raw)
+
+
+def finished(label: bytes, transcript: bytes) -> bytes:
+    digest = hashlib.sha256(b"model-tls|" + label + b"|" + transcript).digest()
+    return handshake(FINISHED, digest[:12])
+
+
+def common_name(subject: str) -> str:
+    """The CN of a subject like "CN=srv.contoso.com, O=Contoso" (the whole text if none)."""
+    for part in subject.split(","):
+        key, sep, value = part.partition("=")
+        if sep and key.strip().upper() == "CN":
+            return value.strip()
+    return subject.strip()
+
+
+def _version(fields: bytes) -> int:
+    if len(fields) != 2:
+        raise TokenError("bad version field")
+    return int.from_bytes(fields, "big")
+
+
+def _subject(fields: bytes) -> str:
+    if len(fields) < 2 or int.from_bytes(fields[:2], "big") != len(fields) - 2:
+        raise TokenError("bad certificate message")
+    try:
+        return fields[2:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenError("bad certificate subject") from exc
+
+
+class _Flight:
+    """Walks the records of one input flight; handshake records go into the transcript."""
+
+    __slots__ = ("data", "pos", "transcript")
+
+    def __init__(self, data: bytes, transcript: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.transcript = transcript
+
+    def _peek(self) -> tuple[int, bytes, bytes]:
+        """(message key, fields, raw record) of the next record; raises _Incomplete."""
+        have = len(self.data) - self.pos
+        if have >= 1 and self.data[self.pos] not in (HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT):
+            raise TokenError("not a TLS record")
+        if have < HEADER_LEN:
+            raise _Incomplete(HEADER_LEN - have)
+        ctype, version, length = struct.unpack_from(">BHH", self.data, self.pos)
+        if version != RECORD_VERSION or not 0 < length <= MAX_RECORD:
+            raise TokenError("bad record header")
+        if have < HEADER_LEN + length:
+            raise _Incomplete(HEADER_LEN + length - have)
+        raw = self.data[self.pos : self.pos + HEADER_LEN + length]
+        body = raw[HEADER_LEN:]
+        if ctype == HANDSHAKE:
+            return body[0], body[1:], raw
+        if ctype == CHANGE_CIPHER_SPEC_TYPE and body == b"\x01":
+            return CCS, b"", raw
+        raise TokenError("alert or bad change_cipher_spec", UNEXPECTED_MESSAGE)
+
+    def take(self, kind: int) -> bytes:
+        key, fields, raw = self._peek()
+        if key != kind:
+            raise TokenError("unexpected message", UNEXPECTED_MESSAGE)
+        self.pos += len(raw)
+        if kind != CCS:
+            self.transcript += raw
+        return fields
+
+    def take_empty(self, kind: int) -> None:
+        if self.take(kind):
+            raise TokenError("unexpected fields")
+
+    def maybe_empty(self, kind: int) -> bool:
+        if self._peek()[0] != kind:
+            return False
+        self.take_empty(kind)
+        return True
+
+    def take_finished(self, label: bytes) -> None:
+        expected = finished(label, self.transcript)
+        if self._peek()[2] != expected:
+            raise TokenError("Finished does not match the transcript", DECRYPT_ERROR)
+        self.take(FINISHED)
+
+
+def _with_buffer(buffers: tuple[SecBuffer, ...], new: SecBuffer) -> tuple[SecBuffer, ...]:
+    """The input with its (first) SECBUFFER_EMPTY replaced by `new`; appended if there is none."""
+    for index, buffer in enumerate(buffers):
+        if buffer.base_type == SECBUFFER_EMPTY:
+            return (*buffers[:index], new, *buffers[index + 1 :])
+    return (*buffers, new)
+
+
+def _fatal(status: SecStatus, alert: int, *rules: str) -> LegResult:
+    """A fatal handshake failure: the alert goes out in SECBUFFER_ALERT (ISCG, ASCG)."""
+    alert_buffer = SecBuffer(SECBUFFER_ALERT, alert_record(alert))
+    return LegResult(status, LegOutcome.FAILED, extra_output=(alert_buffer,), rules=rules)
+
+
+def _continue(token: bytes, attr: int, *rules: str) -> LegResult:
+    return LegResult(SecStatus.SEC_I_CONTINUE_NEEDED, LegOutcome.CONTINUE, token, attr, rules=rules)
+
+
+def _established(token: bytes, attr: int, *rules: str) -> LegResult:
+    return LegResult(SecStatus.SEC_E_OK, LegOutcome.ESTABLISHED, token, attr, rules=rules)
+
+
+def _unsupported() -> LegResult:
+    return LegResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION, LegOutcome.FAILED, rules=("SCH-011",))
+
+
+def _unexpected(flight: _Flight, context_req: int) -> LegResult:
+    raise TokenError("no more handshake messages expected", UNEXPECTED_MESSAGE)
+
+
+def _process(
+    input: tuple[SecBuffer, ...] | None, transcript: bytes, leg: Callable[[_Flight], LegResult]
+) -> LegResult:
+    """Run `leg` over the input flight; handle MISSING, EXTRA and bad tokens for every leg.
+
+    `leg` must not change the session before the whole flight has been read, so a partial
+    flight (REJECTED) leaves the context as it was.
+    """
+    data = first_token(input)
+    if input is None or data is None:  # nothing was received: nothing to send an alert about
+        return LegResult(SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("SCH-010",))
+    flight = _Flight(data, transcript)
+    try:
+        result = leg(flight)
+    except _Incomplete as short:
+        after = _with_buffer(input, SecBuffer(SECBUFFER_MISSING, b"", size=short.missing))
+        status = SecStatus.SEC_E_INCOMPLETE_MESSAGE
+        return LegResult(status, LegOutcome.REJECTED, input_after=after, rules=("SCH-004",))
+    except TokenError as error:
+        return _fatal(SecStatus.SEC_E_INVALID_TOKEN, error.alert, "SCH-010")
+    leftover = len(data) - flight.pos
+    if leftover and result.status in (SecStatus.SEC_I_CONTINUE_NEEDED, SecStatus.SEC_E_OK):
+        extra = SecBuffer(SECBUFFER_EXTRA, b"", size=leftover)
+        result = attrs.evolve(
+            result, input_after=_with_buffer(input, extra), rules=(*result.rules, "SCH-005")
+        )
+    return result
+
+
+class _Session:
+    """What both sides share: the leg, the transcript, the version and the peer's subject."""
+
+    __slots__ = ("_leg", "_peer", "_transcript", "_version")
+
+    def restart(self) -> None:
+        self._leg, self._peer, self._transcript, self._version = 0, "", b"", TLS12
+
+    @property
+    def user_name(self) -> str:
+        """The peer's certificate subject ("" while unknown, or for a client without one)."""
+        return self._peer
+
+    def sizes(self) -> ContextSizes:
+        return SCHANNEL_SIZES
+
+    def stream_sizes(self) -> StreamSizes:
+        return SCHANNEL_STREAM_SIZES
+
+
+class SchannelClientSession(_Session):
+    """The ISC side; see the module docstring for the legs."""
+
+    __slots__ = ("_cred", "_mine", "_retry", "_target")
+
+    def __init__(self, material: SchannelCredential, target_name: str | None) -> None:
+        self._cred = material.cred
+        self._target = target_name
+        self.restart()
+
+    def restart(self) -> None:
+        super().restart()
+        self._retry = False  # SEC_I_INCOMPLETE_CREDENTIALS was returned; the next try goes on
+        self._mine: str | None = None  # the client certificate subject sent, None if none asked
+
+    def use_credential(self, material: Any) -> None:
+        """A continuation leg passed a credential: its certificate is used from now on."""
+        if isinstance(material, SchannelCredential):
+            self._cred = material.cred
+
+    def _attr(self, context_req: int) -> int:
+        return (context_req & _GRANTABLE_ISC) | (MUTUAL_AUTH if self._mine else 0)
+
+    def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
+        if context_req & (ISC_REQ_DELEGATE | ISC_REQ_PROMPT_FOR_CREDS):
+            return _unsupported()
+        if self._leg == 0:
+            self._version = PROTOCOLS[self._cred.protocols]
+            hello = handshake(CLIENT_HELLO, struct.pack(">H", self._version))
+            self._transcript = hello
+            self._leg = 1
+            rule = "SCH-009" if self._version == TLS13 else "SCH-012"
+            return _continue(hello, self._attr(context_req), rule)
+        legs = {1: self._server_flight, 2: self._server_finished}
+        leg = legs.get(self._leg, _unexpected)
+        return _process(input, self._transcript, lambda flight: leg(flight, context_req))
+
+    def _server_flight(self, flight: _Flight, context_req: int) -> LegResult:
+        version = _version(flight.take(SERVER_HELLO))
+        if version not in (TLS12, TLS13) or version > self._version:
+            raise TokenError("server chose a version not offered", PROTOCOL_VERSION)
+        if version == TLS13:
+            flight.take_empty(ENCRYPTED_EXTENSIONS)
+            requested = flight.maybe_empty(CERTIFICATE_REQUEST)
+            subject = _subject(flight.take(CERTIFICATE))
+            flight.take_finished(b"server")
+        else:
+            subject = _subject(flight.take(CERTIFICATE))
+            requested = flight.maybe_empty(CERTIFICATE_REQUEST)
+            flight.take_empty(SERVER_HELLO_DONE)
+        if not subject:
+            raise TokenError("the server sent no certificate", BAD_CERTIFICATE)
+        if self._target and common_name(subject).casefold() != self._target.casefold():
+            return _fatal(SecStatus.SEC_E_WRONG_PRINCIPAL, BAD_CERTIFICATE, "SCH-006")
+        certificate = self._cred.certificate
+        if requested and certificate is None and not self._retry:
+            self._retry = True
+            status, attr = SecStatus.SEC_I_INCOMPLETE_CREDENTIALS, self._attr(context_req)
+            return LegResult(status, LegOutcome.CONTINUE, b"", attr, rules=("SCH-007",))
+        rules = ("SCH-007",) if self._retry else ()
+        mine = (certificate.subject if certificate else "") if requested else None
+        out = certificate_message(mine) if mine is not None else b""
+        if version == TLS12:
+            out += handshake(CLIENT_KEY_EXCHANGE)
+        done = finished(b"client", flight.transcript + out)
+        self._transcript = flight.transcript + out + done
+        self._version, self._peer, self._mine = version, subject, mine
+        if version == TLS13:
+            self._leg = 3
+            return _established(out + done, self._attr(context_req), "SCH-009", *rules)
+        self._leg = 2
+        token = out + CHANGE_CIPHER_SPEC + done
+        return _continue(token, self._attr(context_req), "SCH-012", *rules)
+
+    def _server_finished(self, flight: _Flight, context_req: int) -> LegResult:
+        flight.take_empty(CCS)
+        flight.take_finished(b"server")
+        self._transcript = flight.transcript
+        self._leg = 3
+        return _established(b"", self._attr(context_req), "SCH-012")
+
+
+class SchannelServerSession(_Session):
+    """The ASC side; see the module docstring for the legs."""
+
+    __slots__ = ("_max", "_requested", "_subject")
+
+    def __init__(self, material: SchannelCredential) -> None:
+        certificate = material.cred.certificate
+        self._subject = certificate.subject if certificate else ""
+        self._max = PROTOCOLS[material.cred.protocols]
+        self.restart()
+
+    def restart(self) -> None:
+        super().restart()
+        self._requested = False
+
+    def _attr(self, context_req: int) -> int:
+        return (context_req & _GRANTABLE_ASC) | (MUTUAL_AUTH if self._peer else 0)
+
+    def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
+        if context_req & ASC_REQ_DELEGATE:
+            return _unsupported()
+        legs = {0: self._client_hello, 1: self._client_flight}
+        leg = legs.get(self._leg, _unexpected)
+        return _process(input, self._transcript, lambda flight: leg(flight, context_req))
+
+    def _client_hello(self, flight: _Flight, context_req: int) -> LegResult:
+        offered = _version(flight.take(CLIENT_HELLO))
+        if offered < TLS12:
+            raise TokenError("no common protocol version", PROTOCOL_VERSION)
+        version = min(offered, self._max)
+        requested = bool(context_req & MUTUAL_AUTH)
+        request = handshake(CERTIFICATE_REQUEST) if requested else b""
+        out = handshake(SERVER_HELLO, struct.pack(">H", version))
+        if version == TLS13:
+            out += handshake(ENCRYPTED_EXTENSIONS) + request + certificate_message(self._subject)
+            out += finished(b"server", flight.transcript + out)
+        else:
+            out += certificate_message(self._subject) + request + handshake(SERVER_HELLO_DONE)
+        self._transcript = flight.transcript + out
+        self._version, self._requested, self._leg = version, requested, 1
+        rule = "SCH-009" if version == TLS13 else "SCH-012"
+        return _continue(out, self._attr(context_req), rule)
+
+    def _client_flight(self, flight: _Flight, context_req: int) -> LegResult:
+        client = _subject(flight.take(CERTIFICATE)) if self._requested else ""
+        if self._version == TLS12:
+            flight.take_empty(CLIENT_KEY_EXCHANGE)
+            flight.take_empty(CCS)
+        flight.take_finished(b"client")
+        if self._requested and not client:
+            alert = CERTIFICATE_REQUIRED if self._version == TLS13 else HANDSHAKE_FAILURE
+            return _fatal(SecStatus.SEC_E_INCOMPLETE_CREDENTIALS, alert, "SCH-008")
+        self._peer, self._leg = client, 2
+        if self._version == TLS13:
+            self._transcript = flight.transcript
+            return _established(b"", self._attr(context_req), "SCH-009")
+        done = finished(b"server", flight.transcript)
+        self._transcript = flight.transcript + done
+        # SEC_E_OK with a token the caller must still send (ASC-009).
+        token = CHANGE_CIPHER_SPEC + done
+        return _established(token, self._attr(context_req), "SCH-012", "ASC-009")
+
+
+class SchannelPackage:
+    info = PackageInfo(
+        name="Schannel",
+        comment="Schannel Security Package (model)",
+        capabilities=SCHANNEL_CAPABILITIES,
+        version=1,
+        rpc_id=14,  # RPC_C_AUTHN_GSS_SCHANNEL
+        max_token=SCHANNEL_MAX_TOKEN,
+    )
+
+    def names(self) -> tuple[str, ...]:
+        return ("Schannel", "Microsoft Unified Security Protocol Provider")  # SCHANNEL/UNISP_NAME
+
+    def can_initiate(self, use: int) -> bool:
+        return bool(use & CredentialUse.OUTBOUND)
+
+    def can_accept(self, use: int) -> bool:
+        return bool(use & CredentialUse.INBOUND)
+
+    def acquire(
+        self, use: int, principal: str | None, auth_data: Any, env: Environment
+    ) -> tuple[SecStatus, Any, tuple[str, ...]]:
+        # pszPrincipal is unused by Schannel (ACHG); the certificate says who we are.
+        cred = SchannelCred() if auth_data is None else auth_data
+        if not isinstance(cred, SchannelCred):
+            return SecStatus.SEC_E_UNKNOWN_CREDENTIALS, None, ("ACH-007",)
+        if use & CredentialUse.BOTH == CredentialUse.BOTH:
+            return SecStatus.SEC_E_UNKNOWN_CREDENTIALS, None, ("SCH-002",)
+        if cred.certificate is not None and cred.certificate.expired:
+            return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
+        if use & CredentialUse.INBOUND and cred.certificate is None:
+            return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
+        return SecStatus.SEC_E_OK, SchannelCredential(use, cred), ("SCH-001",)
+
+    def new_client(
+        self, material: Any, target_name: str | None, env: Environment
+    ) -> SchannelClientSession:
+        return SchannelClientSession(material, target_name)
+
+    def new_server(self, material: Any, env: Environment) -> SchannelServerSession:
+        return SchannelServerSession(material)
