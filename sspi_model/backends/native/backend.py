@@ -1,0 +1,321 @@
+"""NativeBackend: the Backend protocol over a real SSPI library (sspi-rs's libsspi, secur32.dll).
+
+Arguments go to the library as a C caller would pass them. Handles are passed exactly as given
+(stale, zeroed and random values included; None is a NULL pointer); bytes input is one
+SECBUFFER_TOKEN; AuthIdentity becomes SEC_WINNT_AUTH_IDENTITY_W (an empty field is NULL); None
+auth data is NULL. Statuses the model does not know are returned as plain ints.
+
+ISC/ASC: a first leg (context None) passes a NULL phContext; a continuation passes the handle and
+a separate phNewContext holding the same values, which is what the usual in-place call
+(phNewContext == phContext) leaves in the caller's handle. `new_context` is that struct after the
+call (None on a first leg the library did not write). `expiry` is None when the library left
+ptsExpiry alone; `input_after` is None unless the call changed the input buffers.
+
+Output tokens: with ISC/ASC_REQ_ALLOCATE_MEMORY the library allocates (pvBuffer NULL), otherwise
+a 48256-byte caller buffer is supplied (sspi-rs never checks cbBuffer, so it must not be too
+small). Either way the bytes are copied out and any library memory is freed in the worker, and
+`output` is (SecBuffer(type, token),) with allocation None. Allocations the caller owns in C
+(package infos, user names) are freed at once too, but their pointers are reported; see calls.py.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sspi_model.backends.base import Capabilities
+from sspi_model.backends.native.calls import Buffers, Handle, NativeCalls, Package
+from sspi_model.backends.native.discovery import find_library
+from sspi_model.backends.native.worker import Supervisor
+from sspi_model.buffers import SecBuffer, as_buffers
+from sspi_model.handles import SecHandle
+from sspi_model.packages.base import ContextSizes, PackageInfo, StreamSizes
+from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.results import (
+    AcquireCredentialsResult,
+    ContextAttribute,
+    ContextLifespan,
+    ContextNames,
+    ContextPackageInfo,
+    EnumerateSecurityPackagesResult,
+    QueryContextAttributesResult,
+    QuerySecurityPackageInfoResult,
+    SecurityContextResult,
+)
+from sspi_model.status import SecStatus
+
+SECURITY_NATIVE_DREP = 0x10
+
+
+def status_of(code: int) -> SecStatus:
+    """SecStatus(code) when the model knows the value, else the plain int (typed as SecStatus
+    so results keep their field types; it still compares and prints as a number)."""
+    try:
+        return SecStatus(code)
+    except ValueError:
+        return cast(SecStatus, code)
+
+
+def _handle(value: Any, parameter: str) -> Handle:
+    if value is None:
+        return None
+    if not isinstance(value, SecHandle):
+        raise TypeError(f"{parameter} must be a SecHandle or None, got {type(value).__name__}")
+    return (int(value.lower), int(value.upper))
+
+
+def _u32(value: Any, parameter: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{parameter} must be an int, got {type(value).__name__}")
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{parameter} must fit a 32-bit ULONG, got {value}")
+    return int(value)  # a plain int: the worker has no enum classes to unpickle
+
+
+def _text(value: Any, parameter: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{parameter} must be a str or None, got {type(value).__name__}")
+    return None if value is None else str(value)
+
+
+def _buffers(value: bytes | Sequence[SecBuffer] | None, parameter: str) -> Buffers:
+    buffers = as_buffers(value, parameter)
+    if buffers is None:
+        return None
+    return tuple((int(b.buffer_type), bytes(b.data), int(b.cb)) for b in buffers)
+
+
+def _sec_buffers(raw: Sequence[tuple[int, bytes, int]]) -> tuple[SecBuffer, ...]:
+    return tuple(
+        SecBuffer(kind, data, None if cb == len(data) else cb) for kind, data, cb in raw
+    )
+
+
+def _package(raw: Package) -> PackageInfo:
+    return PackageInfo(*raw)
+
+
+def _library_name(library: str) -> str:
+    base = os.path.basename(library).lower()
+    if base.startswith("libsspi"):
+        return "sspi-rs"
+    if base.startswith("secur32"):
+        return "secur32"
+    return base.split(".")[0]
+
+
+class NativeBackend:
+    """One real SSPI library, normally in an isolated worker process (see worker.py).
+
+    `timeout` bounds each call (HANG after it). `isolate=False` calls the library in this
+    process: no crash or hang protection, and reset() cannot forget the library's state.
+    `spare` keeps a worker started ahead of time (one per library, shared by all instances in
+    this process), so a new backend or the first call after reset() does not wait for a start.
+    """
+
+    def __init__(
+        self,
+        library: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = 5.0,
+        isolate: bool = True,
+        spare: bool = True,
+    ) -> None:
+        self.library = find_library(library)
+        self._supervisor: Supervisor | None = None
+        self._local: NativeCalls | None = None
+        if isolate:
+            self._supervisor = Supervisor(self.library, timeout, spare=spare)
+            packages = self._supervisor.packages
+            self._finalizer = weakref.finalize(self, self._supervisor.close)
+        else:
+            self._local = NativeCalls(self.library)
+            packages = self._local.startup_packages()
+        self.capabilities = Capabilities(
+            name=_library_name(self.library),
+            packages=frozenset(name for name, *_ in packages),
+            async_api=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"NativeBackend({self.library!r})"
+
+    @property
+    def timeout(self) -> float:
+        return self._supervisor.timeout if self._supervisor else float("inf")
+
+    @timeout.setter
+    def timeout(self, seconds: float) -> None:
+        if self._supervisor is not None:
+            self._supervisor.timeout = seconds
+
+    def _call(self, name: str, *args: Any) -> Any:
+        if self._supervisor is not None:
+            return self._supervisor.call(name, *args)
+        assert self._local is not None
+        return getattr(self._local, name)(*args)
+
+    # -- packages ----------------------------------------------------------------------------
+
+    def enumerate_security_packages(self) -> EnumerateSecurityPackagesResult:
+        status, packages, allocation = self._call("enumerate_security_packages")
+        return EnumerateSecurityPackagesResult(
+            status_of(status), tuple(_package(p) for p in packages), allocation
+        )
+
+    def query_security_package_info(
+        self, package_name: str | None
+    ) -> QuerySecurityPackageInfoResult:
+        name = _text(package_name, "package_name")
+        status, package, allocation = self._call("query_security_package_info", name)
+        info = None if package is None else _package(package)
+        return QuerySecurityPackageInfoResult(status_of(status), info, allocation)
+
+    def free_context_buffer(self, buffer: int | None) -> SecStatus:
+        if buffer is not None and (isinstance(buffer, bool) or not isinstance(buffer, int)):
+            raise TypeError(f"buffer must be an int or None, got {type(buffer).__name__}")
+        if buffer is not None and not 0 <= buffer < 1 << 64:
+            raise ValueError(f"buffer must be a 64-bit pointer value, got {buffer}")
+        return status_of(self._call("free_context_buffer", None if buffer is None else int(buffer)))
+
+    # -- credentials -------------------------------------------------------------------------
+
+    def acquire_credentials_handle(
+        self,
+        package: str | None,
+        credential_use: int,
+        auth_data: Any = None,
+        *,
+        principal: str | None = None,
+    ) -> AcquireCredentialsResult:
+        if auth_data is not None and not isinstance(auth_data, AuthIdentity):
+            raise TypeError(
+                f"auth_data must be an AuthIdentity or None, got {type(auth_data).__name__}"
+            )
+        identity = (
+            None if auth_data is None
+            else (str(auth_data.user), str(auth_data.domain), str(auth_data.password))
+        )
+        status, handle, expiry = self._call(
+            "acquire_credentials_handle",
+            _text(package, "package"),
+            _u32(credential_use, "credential_use"),
+            identity,
+            _text(principal, "principal"),
+        )
+        credential = None if handle is None else SecHandle(*handle)
+        return AcquireCredentialsResult(status_of(status), credential, expiry)
+
+    def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
+        return status_of(
+            self._call("free_credentials_handle", _handle(credential, "credential"))
+        )
+
+    # -- security contexts -------------------------------------------------------------------
+
+    def initialize_security_context(
+        self,
+        credential: SecHandle | None = None,
+        context: SecHandle | None = None,
+        target_name: str | None = None,
+        context_req: int = 0,
+        input: bytes | Sequence[SecBuffer] | None = None,
+        *,
+        target_data_rep: int = SECURITY_NATIVE_DREP,
+    ) -> SecurityContextResult:
+        raw = self._call(
+            "initialize_security_context",
+            _handle(credential, "credential"),
+            _handle(context, "context"),
+            _text(target_name, "target_name"),
+            _u32(context_req, "context_req"),
+            _buffers(input, "input"),
+            _u32(target_data_rep, "target_data_rep"),
+        )
+        return _context_result(raw)
+
+    def accept_security_context(
+        self,
+        credential: SecHandle | None = None,
+        context: SecHandle | None = None,
+        input: bytes | Sequence[SecBuffer] | None = None,
+        context_req: int = 0,
+        *,
+        target_data_rep: int = SECURITY_NATIVE_DREP,
+    ) -> SecurityContextResult:
+        raw = self._call(
+            "accept_security_context",
+            _handle(credential, "credential"),
+            _handle(context, "context"),
+            _buffers(input, "input"),
+            _u32(context_req, "context_req"),
+            _u32(target_data_rep, "target_data_rep"),
+        )
+        return _context_result(raw)
+
+    def complete_auth_token(
+        self, context: SecHandle | None, token: bytes | Sequence[SecBuffer] | None
+    ) -> SecStatus:
+        return status_of(
+            self._call(
+                "complete_auth_token", _handle(context, "context"), _buffers(token, "token")
+            )
+        )
+
+    def delete_security_context(self, context: SecHandle | None) -> SecStatus:
+        return status_of(self._call("delete_security_context", _handle(context, "context")))
+
+    def query_context_attributes(
+        self, context: SecHandle | None, attribute: int
+    ) -> QueryContextAttributesResult:
+        status, decoded = self._call(
+            "query_context_attributes", _handle(context, "context"), _u32(attribute, "attribute")
+        )
+        return QueryContextAttributesResult(status_of(status), _attribute(decoded))
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """A fresh worker: every handle and allocation of the old one is gone."""
+        if self._supervisor is not None:
+            self._supervisor.reset()
+
+    def close(self) -> None:
+        if self._supervisor is not None:
+            self._finalizer()
+
+    def __enter__(self) -> NativeBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _context_result(raw: tuple[Any, ...]) -> SecurityContextResult:
+    status, handle, output, attr, expiry, input_after = raw
+    return SecurityContextResult(
+        status_of(status),
+        None if handle is None else SecHandle(*handle),
+        tuple(SecBuffer(kind, data) for kind, data in output),
+        attr,
+        expiry,
+        None if input_after is None else _sec_buffers(input_after),
+    )
+
+
+def _attribute(decoded: tuple[str, Any] | None) -> ContextAttribute | None:
+    if decoded is None:
+        return None
+    kind, fields = decoded
+    if kind == "sizes":
+        return ContextSizes(*fields)
+    if kind == "stream_sizes":
+        return StreamSizes(*fields)
+    if kind == "lifespan":
+        return ContextLifespan(*fields)
+    if kind == "names":
+        return ContextNames(*fields)
+    package, allocation = fields
+    return ContextPackageInfo(_package(package), allocation)

@@ -1,0 +1,271 @@
+"""Crash and hang isolation: the native calls run in a worker process (child.py).
+
+One worker serves a whole sequence of calls. Each call is one request; the parent waits for the
+reply with a timeout. A worker that dies gives BackendFailure("CRASH:<signal>"), one that does
+not answer in time is killed and gives BackendFailure("HANG"); either way the detail is what the
+worker wrote to stderr during that call, and the Supervisor refuses further calls until
+reset(). A spare worker is started ahead of time, so a reset costs a process swap, not a start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from sspi_model.backends.base import BackendFailure
+from sspi_model.backends.native.frames import read_frame, write_frame
+
+STARTUP_TIMEOUT = 30.0  # loading a cold 20 MB library from disk can take seconds
+_TAIL_BYTES = 64 * 1024
+_DETAIL_LINES = 5
+
+# The worker imports only the standard library and this folder's stdlib-only modules. Stub
+# packages stand in for sspi_model's __init__ files (which import the model and attrs), and
+# `-I -S` skips site-packages: a worker starts in tens of milliseconds instead of hundreds.
+_BOOTSTRAP = """\
+import os, sys, types
+native = sys.argv[1]
+for name, path in (
+    ("sspi_model", os.path.dirname(os.path.dirname(native))),
+    ("sspi_model.backends", os.path.dirname(native)),
+    ("sspi_model.backends.native", native),
+):
+    module = types.ModuleType(name)
+    module.__path__ = [path]
+    sys.modules[name] = module
+from sspi_model.backends.native.child import serve
+serve(sys.argv[2])
+"""
+
+# Windows reports a crash as an NTSTATUS exit code rather than a signal.
+_WINDOWS_CRASHES = {
+    0xC0000005: "STATUS_ACCESS_VIOLATION",
+    0xC00000FD: "STATUS_STACK_OVERFLOW",
+    0xC0000374: "STATUS_HEAP_CORRUPTION",
+    0xC0000409: "STATUS_STACK_BUFFER_OVERRUN",
+}
+
+
+class WorkerError(RuntimeError):
+    """The worker raised a Python exception (a bug or a bad argument), not a native failure."""
+
+
+class NeedsReset(RuntimeError):
+    """A call after a BackendFailure: the worker is gone until reset()."""
+
+
+def crash_outcome(returncode: int) -> str:
+    """"CRASH:SIGSEGV" for a signal, "CRASH:STATUS_…" on Windows, else "CRASH:EXIT_<code>"."""
+    if returncode < 0:
+        try:
+            return f"CRASH:{signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"CRASH:SIG{-returncode}"
+    code = returncode & 0xFFFFFFFF
+    if code in _WINDOWS_CRASHES:
+        return f"CRASH:{_WINDOWS_CRASHES[code]}"
+    return f"CRASH:EXIT_{returncode if code < 0x10000 else hex(code)}"
+
+
+class _StderrTail:
+    """Drains a pipe (so the worker never blocks on it) and keeps its last bytes."""
+
+    def __init__(self, stream: Any) -> None:
+        self.total = 0
+        self._kept = bytearray()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _drain(self, stream: Any) -> None:
+        with stream:  # closed here, by its only reader, once the worker is gone
+            while chunk := stream.read(8192):
+                with self._lock:
+                    self.total += len(chunk)
+                    self._kept += chunk
+                    del self._kept[:-_TAIL_BYTES]
+
+    def lines_since(self, mark: int) -> str:
+        """The last few non-empty lines written after `mark` (a value of `total`)."""
+        with self._lock:
+            fresh = min(self.total - mark, len(self._kept))
+            text = bytes(self._kept[len(self._kept) - fresh :])
+        lines = [line for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
+        return "\n".join(lines[-_DETAIL_LINES:])
+
+
+class WorkerProcess:
+    """One worker: its process, a thread reading replies into a queue, and its stderr tail."""
+
+    def __init__(self, library: str) -> None:
+        native = str(Path(__file__).resolve().parent)
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _BOOTSTRAP, native, library],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+        )
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._replies: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
+        self._stderr = _StderrTail(self.process.stderr)
+        self.packages: tuple[Any, ...] | None = None
+        self.used = False  # set by the first call: until then the worker is as fresh as a new one
+
+    def _read(self, stream: Any) -> None:
+        with stream:  # closed here, by its only reader, once the worker is gone
+            try:
+                while (reply := read_frame(stream.fileno())) is not None:
+                    self._replies.put(reply)
+            except Exception:  # a broken pipe or frame: treated like the end of file
+                pass
+        self._replies.put(None)  # end of file: the worker is gone
+
+    def ready(self) -> tuple[Any, ...]:
+        """Wait for the library to load; the package list the worker reported."""
+        if self.packages is None:
+            kind, value = self._wait(0, STARTUP_TIMEOUT, "starting the worker")
+            if kind != "ready":
+                self.kill()
+                raise OSError(f"the native worker could not load the library: {value}")
+            self.packages = value
+        return self.packages
+
+    def call(self, name: str, args: tuple[Any, ...], timeout: float) -> Any:
+        mark = self._stderr.total
+        self.used = True
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):  # if it died already, _wait reports how
+            write_frame(self.process.stdin.fileno(), (name, args))
+        kind, value = self._wait(mark, timeout, name)
+        if kind == "error":
+            raise WorkerError(f"{name} raised in the worker:\n{value}")
+        return value
+
+    def _wait(self, mark: int, timeout: float, what: str) -> tuple[str, Any]:
+        try:
+            reply = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            detail = self._detail(mark)
+            hang = f"no reply to {what} within {timeout:g} s"
+            raise BackendFailure("HANG", f"{hang}\n{detail}" if detail else hang) from None
+        if reply is None:
+            try:
+                returncode = self.process.wait(timeout=STARTUP_TIMEOUT)
+            except subprocess.TimeoutExpired:  # it closed its pipe but lives on
+                self.kill()
+                returncode = self.process.wait()
+            self.kill()
+            raise BackendFailure(crash_outcome(returncode), self._detail(mark))
+        kind, value = reply
+        return kind, value
+
+    def _detail(self, mark: int) -> str:
+        self._stderr.thread.join(timeout=1.0)  # the process is gone: read stderr to its end
+        return self._stderr.lines_since(mark)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+
+
+class _SparePool:
+    """Started, idle workers (one per library) shared by every Supervisor in this process, so a
+    new backend or a reset takes a worker whose library is already loaded."""
+
+    def __init__(self) -> None:
+        self._spares: dict[str, WorkerProcess] = {}
+        self._lock = threading.Lock()
+        atexit.register(self.clear)
+
+    def take(self, library: str) -> WorkerProcess:
+        with self._lock:
+            spare = self._spares.pop(library, None)
+        return spare or WorkerProcess(library)
+
+    def refill(self, library: str) -> None:
+        with self._lock:
+            if library not in self._spares:
+                self._spares[library] = WorkerProcess(library)
+
+    def clear(self) -> None:
+        with self._lock:
+            spares, self._spares = list(self._spares.values()), {}
+        for spare in spares:
+            spare.kill()
+
+
+_SPARES = _SparePool()
+
+
+class Supervisor:
+    """The worker serving calls, and whether a failure needs reset().
+
+    reset() only retires the worker; the next call takes a fresh one (a spare from the pool
+    when `spare` is set). A worker that has not been called yet is fresh, so reset() keeps it.
+    """
+
+    def __init__(self, library: str, timeout: float, *, spare: bool = True) -> None:
+        self.library = library
+        self.timeout = timeout
+        self._use_spare = spare
+        self._failure: BackendFailure | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._worker: WorkerProcess | None = self._fresh_worker()
+        self.packages = self._worker.ready()
+
+    def _fresh_worker(self) -> WorkerProcess:
+        worker = _SPARES.take(self.library) if self._use_spare else WorkerProcess(self.library)
+        try:
+            worker.ready()
+        except (OSError, BackendFailure):
+            worker.kill()
+            if not self._use_spare:
+                raise
+            worker = WorkerProcess(self.library)  # the spare died while idle: start afresh
+            worker.ready()
+        if self._use_spare:
+            _SPARES.refill(self.library)
+        return worker
+
+    def call(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            if self._failure is not None or self._closed:
+                why = "closed" if self._closed else f"gone ({self._failure})"
+                raise NeedsReset(f"the native worker is {why}; call reset()")
+            if self._worker is None:
+                self._worker = self._fresh_worker()
+            try:
+                return self._worker.call(name, args, self.timeout)
+            except BackendFailure as failure:
+                self._failure = failure
+                self._worker = None  # WorkerProcess already killed and reaped it
+                raise
+
+    def reset(self) -> None:
+        """Forget every handle: retire the worker unless it is still unused."""
+        with self._lock:
+            if self._worker is not None and not self._worker.used:
+                return
+            if self._worker is not None:
+                self._worker.kill()
+            self._worker, self._failure, self._closed = None, None, False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                self._worker.kill()
+            self._worker, self._closed = None, True
