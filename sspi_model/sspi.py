@@ -11,7 +11,7 @@ import copy
 import itertools
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sspi_model.async_api import AsyncApi
 from sspi_model.buffers import SecBuffer, as_buffers
@@ -142,6 +142,7 @@ class Sspi(AsyncApi):
         self._allocation_ids = itertools.count(0x10000, 0x10)
         self._lock = threading.RLock()
         self.observer = observer
+        self.last_rules: tuple[str, ...] = ()  # the rules that decided the last result
         self._init_async(scheduler, strict, async_any_package)
 
     # -- bookkeeping -------------------------------------------------------------------------
@@ -173,6 +174,19 @@ class Sspi(AsyncApi):
             return None
         record = self._contexts.get(handle.lower)
         return record if record is not None and record.handle.upper == handle.upper else None
+
+    def _why(self, status: _S, *rules: str) -> _S:
+        """Record the rules that decide the current call's result (Sspi.last_rules)."""
+        self.last_rules = rules
+        return status
+
+    def _handle_rule(self, handle: SecHandle | None, kind: HandleKind) -> str:
+        """The rule that names what is wrong with a handle that is not live."""
+        handle_class = self.classify(handle, kind)
+        if handle_class is HandleClass.NEVER_ISSUED and handle is not None:
+            special = handle in (_ZEROED, SecHandle.invalid())
+            return "HDL-006" if special else "HDL-007"
+        return _HANDLE_CLASS_RULES.get(handle_class, "HDL-007")
 
     def _allocate(self, what: str) -> int:
         address = next(self._allocation_ids)
@@ -215,8 +229,10 @@ class Sspi(AsyncApi):
             self.scheduler.on_api_entry()
             package = self._package(package_name)
             if package is None:
+                self._why(None, "PKG-002")
                 result = QuerySecurityPackageInfoResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)
             else:
+                self._why(None, "PKG-001")
                 result = QuerySecurityPackageInfoResult(
                     _OK, package.info, self._allocate("SecPkgInfo")
                 )
@@ -229,11 +245,11 @@ class Sspi(AsyncApi):
         with self._lock:
             self.scheduler.on_api_entry()
             if buffer is None:
-                status = _OK  # FCB-002
+                status = self._why(_OK, "FCB-002")
             elif self._allocations.pop(buffer, None) is not None:
-                status = _OK  # FCB-001
+                status = self._why(_OK, "FCB-001")
             else:
-                status = _INVALID_HANDLE  # FCB-003
+                status = self._why(_INVALID_HANDLE, "FCB-003")
         self._emit(Call.FREE_CONTEXT_BUFFER, {"buffer": buffer}, status)
         return status
 
@@ -273,11 +289,14 @@ class Sspi(AsyncApi):
     ) -> AcquireCredentialsResult:
         package = self._package(package_name)
         if package is None:
-            return AcquireCredentialsResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)  # ACH-002
+            self._why(None, "ACH-002")
+            return AcquireCredentialsResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)
         negotiate_bits_ok = package.info.name == "Negotiate" or not use & _NEGOTIATE_ONLY_USE_BITS
         if not use & CredentialUse.BOTH or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
-            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)  # ACH-004
-        status, material, _rules = package.acquire(use, principal, auth_data, self.env)
+            self._why(None, "ACH-004")
+            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
+        status, material, rules = package.acquire(use, principal, auth_data, self.env)
+        self._why(None, *rules)
         if status != _OK:
             return AcquireCredentialsResult(status)
         handle = self._mint.issue(HandleKind.CREDENTIAL)
@@ -296,14 +315,14 @@ class Sspi(AsyncApi):
     def _free_credential(self, handle: SecHandle | None) -> SecStatus:
         record = self._live_credential(handle)
         if record is None:
-            return _INVALID_HANDLE  # FCH-002, HDL-*
+            return self._why(_INVALID_HANDLE, "FCH-002", self._handle_rule(handle, _CRED))
         del self._credentials[record.handle.lower]
         if record.refs:
-            record.state = CredState.ORPHANED  # FCH-003: contexts keep it alive
+            record.state = CredState.ORPHANED  # contexts keep it alive
             self._orphans += 1
-        else:
-            record.state = CredState.RELEASED
-        return _OK
+            return self._why(_OK, "FCH-001", "FCH-003")
+        record.state = CredState.RELEASED
+        return self._why(_OK, "FCH-001")
 
     def _release_context(self, record: _Context) -> None:
         record.state = CtxState.DELETED
@@ -412,24 +431,32 @@ class Sspi(AsyncApi):
             return self._first_leg(call, credential, target_name, context_req, inputs, outputs)
         record = self._live_context(context)
         if record is None or record.is_client != is_client:
-            return SecurityContextResult(_INVALID_HANDLE)  # HDL-*, ISC-003 / ASC-003
+            self._why(None, "ISC-003" if is_client else "ASC-003", self._handle_rule(context, _CTX))
+            return SecurityContextResult(_INVALID_HANDLE)
+        new_credential = None
         if credential is not None:
             # A continuation leg may omit the credential; one it names must be live (ISC-009).
             new_credential = self._live_credential(credential)
             if new_credential is None:
+                self._why(None, "ISC-009", self._handle_rule(credential, _CRED))
                 return SecurityContextResult(_INVALID_HANDLE)
-            use_credential = getattr(record.session, "use_credential", None)
-            if use_credential is not None and new_credential.package is record.package:
-                use_credential(new_credential.material)
         step = context_step(record.state, call)
         if isinstance(step, Refusal):
+            self._why(None, *step.rules)
             return SecurityContextResult(_sec(step.status))
         if record.state is CtxState.ESTABLISHED and inputs is not None:
-            return SecurityContextResult(SecStatus.SEC_E_OUT_OF_SEQUENCE)  # ISC-008
+            self._why(None, "ISC-008")
+            return SecurityContextResult(SecStatus.SEC_E_OUT_OF_SEQUENCE)
         snapshot = copy.copy(record.session) if outputs is not None else None
+        use_credential = getattr(record.session, "use_credential", None)
+        same_package = new_credential is not None and new_credential.package is record.package
+        if use_credential is not None and same_package:  # only after every refusal (LIF-005)
+            assert new_credential is not None
+            use_credential(new_credential.material)
         if record.state is CtxState.ESTABLISHED:
             record.session.restart()  # ISC-007: reauthentication starts a new exchange
         leg = record.session.step(inputs, context_req)
+        self._why(None, *step.rules, *leg.rules)
         too_small = self._output_too_small(leg, context_req, outputs)
         if too_small is not None:
             assert snapshot is not None
@@ -452,22 +479,26 @@ class Sspi(AsyncApi):
         is_client = call is Call.INITIALIZE_SECURITY_CONTEXT
         cred = self._live_credential(credential)
         if cred is None:
-            return SecurityContextResult(_INVALID_HANDLE)  # ISC-004 / ASC-005, HDL-*
+            rule = "ISC-004" if is_client else "ASC-005"
+            self._why(None, rule, self._handle_rule(credential, _CRED))
+            return SecurityContextResult(_INVALID_HANDLE)
         package = cred.package
         allowed = package.can_initiate(cred.use) if is_client else package.can_accept(cred.use)
         if not allowed:
-            return SecurityContextResult(SecStatus.SEC_E_NO_CREDENTIALS)  # ISC-005 / ASC-006
+            self._why(None, "ISC-005" if is_client else "ASC-006")
+            return SecurityContextResult(SecStatus.SEC_E_NO_CREDENTIALS)
         session: Session = (
             package.new_client(cred.material, target_name, self.env)
             if is_client
             else package.new_server(cred.material, self.env)
         )
         leg = session.step(inputs, context_req)
+        step = context_step(CtxState.NEW, call)
+        assert isinstance(step, Transition)
+        self._why(None, *step.rules, *leg.rules)
         too_small = self._output_too_small(leg, context_req, outputs)
         if too_small is not None:
             return too_small
-        step = context_step(CtxState.NEW, call)
-        assert isinstance(step, Transition)
         state = _next_context_state(step, leg.outcome, CtxState.NEW)
         if state is CtxState.NEW:
             # LIF-001: a failed first leg returns no handle.
@@ -490,10 +521,12 @@ class Sspi(AsyncApi):
         for buffer in outputs:
             if buffer.base_type == 2:  # SECBUFFER_TOKEN
                 if len(leg.token) > buffer.cb:
-                    return SecurityContextResult(SecStatus.SEC_E_BUFFER_TOO_SMALL)  # BUF-002
+                    self._why(None, "BUF-002", "LIF-005")
+                    return SecurityContextResult(SecStatus.SEC_E_BUFFER_TOO_SMALL)
                 return None
-        if leg.token:
-            return SecurityContextResult(SecStatus.SEC_E_BUFFER_TOO_SMALL)  # BUF-002: no TOKEN
+        if leg.token:  # no TOKEN buffer at all
+            self._why(None, "BUF-002", "LIF-005")
+            return SecurityContextResult(SecStatus.SEC_E_BUFFER_TOO_SMALL)
         return None
 
     def _context_result(
@@ -517,12 +550,13 @@ class Sspi(AsyncApi):
             self.scheduler.on_api_entry()
             record = self._live_context(context)
             if record is None:
-                status = _INVALID_HANDLE
+                status = self._why(_INVALID_HANDLE, "CAT-004", self._handle_rule(context, _CTX))
             elif buffers is None:
-                status = SecStatus.SEC_E_INVALID_TOKEN  # CAT-003
+                status = self._why(SecStatus.SEC_E_INVALID_TOKEN, "CAT-003")
             else:
                 step = context_step(record.state, Call.COMPLETE_AUTH_TOKEN)
-                status = _sec(step.status) if isinstance(step, Refusal) else _OK  # CAT-001/002
+                self._why(None, *step.rules)
+                status = _sec(step.status) if isinstance(step, Refusal) else _OK
         self._emit(Call.COMPLETE_AUTH_TOKEN, {"context": context, "token": buffers}, status)
         return status
 
@@ -538,10 +572,12 @@ class Sspi(AsyncApi):
         record = self._live_context(context)
         if record is not None:
             self._release_context(record)
-            return _OK  # DEL-001
-        if self.classify(context, HandleKind.CONTEXT) is HandleClass.RETIRED:
-            return self.profile.delete_already_deleted  # DEL-003 / DEL-004
-        return _INVALID_HANDLE  # DEL-002
+            return self._why(_OK, "DEL-001")
+        handle_class = self.classify(context, _CTX)
+        if handle_class is HandleClass.RETIRED:
+            status = self.profile.delete_already_deleted
+            return self._why(status, "DEL-003" if status == _OK else "DEL-004")
+        return self._why(_INVALID_HANDLE, "DEL-002", self._handle_rule(context, _CTX))
 
     def query_context_attributes(
         self, context: SecHandle | None, attribute: int
@@ -559,18 +595,24 @@ class Sspi(AsyncApi):
     def _query(self, context: SecHandle | None, attribute: int) -> QueryContextAttributesResult:
         record = self._live_context(context)
         if record is None:
+            self._why(None, self._handle_rule(context, _CTX))
             return QueryContextAttributesResult(_INVALID_HANDLE)
         step = context_step(record.state, Call.QUERY_CONTEXT_ATTRIBUTES)
         if isinstance(step, Refusal):
+            self._why(None, *step.rules)
             return QueryContextAttributesResult(_sec(step.status))
         if attribute == SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO:
+            self._why(None, "QCA-005")
             return QueryContextAttributesResult(
                 _OK, ContextPackageInfo(record.package.info, self._allocate("SecPkgInfo"))
             )
         if attribute not in _QUERYABLE:
-            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)  # QCA-003
+            self._why(None, "QCA-003")
+            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
         if record.state is not CtxState.ESTABLISHED:
-            return QueryContextAttributesResult(_INVALID_HANDLE)  # QCA-002
+            self._why(None, "QCA-002")
+            return QueryContextAttributesResult(_INVALID_HANDLE)
+        self._why(None, *step.rules)
         if attribute == SecPkgAttr.SECPKG_ATTR_SIZES:
             return QueryContextAttributesResult(_OK, record.session.sizes())
         if attribute == SecPkgAttr.SECPKG_ATTR_NAMES:
@@ -580,9 +622,20 @@ class Sspi(AsyncApi):
             return QueryContextAttributesResult(_OK, ContextLifespan(0, TIMESTAMP_NEVER))
         stream_sizes = getattr(record.session, "stream_sizes", None)
         if stream_sizes is None:
-            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)  # QCA-004
+            self._why(None, "QCA-004")
+            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
         return QueryContextAttributesResult(_OK, stream_sizes())
 
+
+_CRED, _CTX = HandleKind.CREDENTIAL, HandleKind.CONTEXT
+_ZEROED = SecHandle(0, 0)
+_HANDLE_CLASS_RULES = {
+    HandleClass.NULL: "HDL-005",
+    HandleClass.RETIRED: "HDL-003",
+    HandleClass.FOREIGN: "HDL-004",
+    HandleClass.WRONG_KIND: "HDL-008",
+}
+_S = TypeVar("_S")
 
 _QUERYABLE = frozenset(
     {

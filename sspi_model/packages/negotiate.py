@@ -8,6 +8,7 @@ lifecycle (NEG-001..NEG-004).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import attrs
@@ -68,6 +69,13 @@ class NegotiateClientSession:
         self._leg = 0
         self._inner.restart()
 
+    def __copy__(self) -> NegotiateClientSession:
+        # A snapshot (sspi.py rolls back a leg whose output did not fit) copies the inner NTLM
+        # session too, so the rollback is complete.
+        twin = NegotiateClientSession(copy.copy(self._inner))
+        twin._leg = self._leg
+        return twin
+
     def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
         if self._leg == 0:
             result = self._inner.step(None, context_req)
@@ -101,6 +109,11 @@ class NegotiateServerSession:
         self._leg = 0
         self._raw = False
         self._inner.restart()
+
+    def __copy__(self) -> NegotiateServerSession:
+        twin = NegotiateServerSession(copy.copy(self._inner))
+        twin._leg, twin._raw = self._leg, self._raw
+        return twin
 
     def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
         data = first_token(input)

@@ -1,0 +1,55 @@
+"""The rulebook (specs/rules.toml): every behaviour's ID, statement and provenance."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+PROVENANCES = ("doc", "header", "client", "decompiled", "probe", "model")
+# sspi_model/data is a link to the repository's specs/ folder, so an installed package and a
+# checkout read the same file.
+SPECS = Path(__file__).resolve().parent / "data"
+
+
+@attrs.frozen
+class Rule:
+    id: str
+    statement: str
+    provenance: str
+    source: str
+    note: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return self.id.split("-", 1)[0]
+
+
+def _load(path: Path) -> list[Rule]:
+    with path.open("rb") as handle:
+        data: dict[str, Any] = tomllib.load(handle)
+    return [Rule(**entry) for entry in data.get("rule", [])]
+
+
+@functools.cache
+def load_rules(specs: Path = SPECS) -> dict[str, Rule]:
+    """Every rule by ID, from rules.toml and any rules-*.toml fragment beside it."""
+    rules: dict[str, Rule] = {}
+    for path in sorted(specs.glob("rules*.toml")):
+        for rule in _load(path):
+            if rule.id in rules:
+                raise ValueError(f"rule {rule.id} is defined twice ({path.name})")
+            rules[rule.id] = rule
+    return rules
+
+
+def rule(rule_id: str) -> Rule:
+    return load_rules()[rule_id]
