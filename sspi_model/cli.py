@@ -1,0 +1,607 @@
+"""The `sspi-model` command: demo, replay, explain, rules, diagram, check.
+
+Exit codes (also in `sspi-model --help`):
+    0  success
+    1  a verdict failed: a trace the model does not allow, or new divergences
+    2  usage error: unknown option, scenario, backend, profile or status code; unreadable input
+    3  environment problem: a missing library or engine, a backend that cannot run the trace
+No command prints a Python traceback unless --debug is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO, TypeVar
+
+from sspi_model import diagrams, scenarios
+from sspi_model.lifecycle import ASYNC_CALL_CODES, ASYNC_TABLE, CALL_CODES, CONTEXT_TABLE, Refusal
+from sspi_model.profiles import PROFILES
+from sspi_model.rulebook import Rule, load_rules
+from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
+from sspi_model.trace import Recorder, read_trace, validate, write_trace
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+PROG = "sspi-model"
+# Names `check` also accepts (sspi_model.testing.check); the native ones find the platform's
+# library (secur32.dll on Windows, sspi-rs elsewhere), or $SSPI_MODEL_LIBRARY.
+BACKENDS = {
+    "model": "sspi_model.backends.model:ModelBackend",
+    "sspi-rs": "sspi_model.backends.native:NativeBackend",
+    "secur32": "sspi_model.backends.native:NativeBackend",
+    "native": "sspi_model.backends.native:NativeBackend",
+}
+CHECK_MODULE = "sspi_model.testing.check"
+EXIT_CODES = """exit codes:
+  0  success
+  1  a verdict failed (a trace the model does not allow, new divergences)
+  2  usage error (unknown option, scenario, backend, profile or status code)
+  3  environment problem (a missing library or engine; a backend that cannot run the trace)"""
+
+
+class UsageError(Exception):
+    """Exit 2 with this one line."""
+
+
+class EnvironmentProblem(Exception):
+    """Exit 3 with this one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line instead of argparse's usage dump: what went wrong, and where to look.
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _color(stream: TextIO) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _paint(text: str, code: str, enabled: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if enabled else text
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+# -- backends --------------------------------------------------------------------------------
+
+
+def resolve_backend(spec: str) -> Callable[..., Any]:
+    """A backend factory from a name (model, native) or MODULE:FACTORY; UsageError if unknown."""
+    target = BACKENDS.get(spec, spec)
+    module_name, sep, attribute = target.partition(":")
+    accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
+    if not sep or not module_name or not attribute:
+        raise UsageError(f"{PROG}: unknown backend {spec!r}; {accepted}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and module_name.startswith(error.name):
+            message = f"{PROG}: no module {module_name!r} for backend {spec!r}; {accepted}"
+            raise UsageError(message) from None
+        raise EnvironmentProblem(f"{PROG}: backend {spec!r} needs {error.name!r}") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise UsageError(f"{PROG}: {module_name} has no factory {attribute!r}; {accepted}")
+    return factory  # type: ignore[no-any-return]
+
+
+# Errors that mean "this machine lacks something" (a library, a module), not "the input is wrong".
+_ENVIRONMENT_ERRORS = (OSError, ImportError)
+
+
+_T = TypeVar("_T")
+
+
+def _writing(path: str, write: Callable[[], _T]) -> _T:
+    """Run `write`; a path that cannot be written is a usage error, not a crash."""
+    try:
+        return write()
+    except OSError as error:
+        raise UsageError(f"{PROG}: cannot write {path!r}: {error.strerror or error}") from None
+
+
+class _Lines:
+    """print(), except that a closed pipe (`| head`) silences the rest instead of stopping the
+    scenario: its trace is still written whole."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, line: str) -> None:
+        if self.closed:
+            return
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            self.closed = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.list:
+        for scenario in scenarios.SCENARIOS.values():
+            print(f"{scenario.name:<13} {scenario.title}")
+        return EXIT_OK
+    name = args.scenario or scenarios.DEFAULT_SCENARIO
+    if name not in scenarios.SCENARIOS:
+        accepted = ", ".join(scenarios.SCENARIOS)
+        raise UsageError(f"{PROG} demo: unknown scenario {name!r}; accepted: {accepted}")
+    narrator = scenarios.Narrator(_Lines().write, color=_color(sys.stdout))
+    recorder = Recorder()
+    scenarios.run_scenario(name, narrator, recorder)
+    if args.trace:
+        count = _writing(args.trace, lambda: write_trace(args.trace, recorder))
+        print(
+            f"\ntrace written to {args.trace} ({count} lines); check it: {PROG} replay {args.trace}"
+        )
+    return EXIT_OK
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if args.profile is not None and args.profile not in PROFILES:
+        accepted = ", ".join(PROFILES)
+        raise UsageError(f"{PROG} replay: unknown profile {args.profile!r}; accepted: {accepted}")
+    backend = resolve_backend(args.backend) if args.backend else None
+    try:
+        trace = read_trace(args.trace)
+    except FileNotFoundError:
+        raise UsageError(f"{PROG} replay: no such file {args.trace!r}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{PROG} replay: cannot read {args.trace!r}: {error}") from None
+    try:
+        verdict = validate(trace, profile=args.profile, backend=backend)
+    except _ENVIRONMENT_ERRORS as error:
+        raise EnvironmentProblem(f"{PROG} replay: backend {args.backend!r}: {error}") from None
+    code = EXIT_OK if verdict.ok else EXIT_ENVIRONMENT if verdict.unsupported else EXIT_FAILED
+    if args.json:
+        _print_json(
+            {"trace": str(args.trace), "backend": args.backend or "model", **verdict.to_json()}
+        )
+        return code
+    color = _color(sys.stdout)
+    # Malformed lines and the replay's verdict, in line order.
+    messages = [(problem.line, f"{args.trace}: {problem}") for problem in verdict.problems]
+    if verdict.line is not None or verdict.what:
+        where = f"line {verdict.line}" if verdict.line is not None else "the trace"
+        seq = f" (seq {verdict.seq})" if verdict.seq is not None else ""
+        text = f"{args.trace}: {where}{seq}: {verdict.what}"
+        if verdict.found or verdict.expected:
+            text += "\n" + "\n".join(verdict.comparison())
+        messages.append((verdict.line or 0, text))
+    for _line, text in sorted(messages, key=lambda item: item[0]):
+        print(text)
+    if verdict.ok:
+        print(_paint(f"OK: the model allows all {verdict.replayed} records", "32", color))
+    elif verdict.unsupported:
+        print(_paint("UNSUPPORTED: the trace was not replayed", "33", color))
+    else:
+        print(_paint(f"FAILED after {verdict.replayed} matching records", "31", color))
+    return code
+
+
+# -- explain ---------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)")
+
+
+def parse_status(text: str) -> StatusInfo:
+    """A status from hex, decimal (signed or unsigned) or a macro name; UsageError if unknown."""
+    raw = text.strip()
+    accepted = (
+        "accepted: a SEC_E_/SEC_I_/STATUS_ macro name, or a 32-bit value in hex (0x80090301), "
+        f"decimal (2148074241) or signed decimal (-2146893055); `{PROG} explain --list` shows all"
+    )
+    try:
+        if _NUMBER.fullmatch(raw):
+            sign = -1 if raw.startswith("-") else 1
+            digits = raw.lstrip("+-")
+            info = lookup(sign * int(digits, 16 if digits[:2].lower() == "0x" else 10))
+        else:
+            info = lookup(raw.upper())
+    except ValueError:
+        raise UsageError(f"{PROG} explain: unknown status {text!r}; {accepted}") from None
+    if info.family == "unknown":
+        raise UsageError(
+            f"{PROG} explain: 0x{info.value:08X} is no code this model knows; {accepted}"
+        )
+    return info
+
+
+def _mentions(info: StatusInfo, rules: Sequence[Rule]) -> list[Rule]:
+    pattern = re.compile(rf"\b({re.escape(info.name)}|0x{info.value:08X})\b", re.IGNORECASE)
+    return [rule for rule in rules if pattern.search(rule.statement)]
+
+
+def _refusals(value: int) -> list[dict[str, Any]]:
+    found = []
+    for table in (CONTEXT_TABLE, ASYNC_TABLE):
+        for (state, call), entry in table.items():
+            if isinstance(entry, Refusal) and int(entry.status) == value:
+                name = getattr(call, "value", str(call))
+                found.append({"call": name, "state": state.value, "rules": list(entry.rules)})
+    return found
+
+
+def explain(info: StatusInfo) -> dict[str, Any]:
+    codes = {**CALL_CODES, **ASYNC_CALL_CODES}
+    calls = [call.value for call, returned in codes.items() if info.value in returned]
+    rules = _mentions(info, list(load_rules().values()))
+    return {
+        "name": info.name,
+        "value": info.value,
+        "hex": f"0x{info.value:08X}",
+        "signed": info.signed,
+        "family": info.family,
+        "meaning": info.meaning,
+        "calls": calls,
+        "refused_by": _refusals(info.value),
+        "rules": [
+            {"id": r.id, "provenance": r.provenance, "statement": r.statement} for r in rules
+        ],
+    }
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    if args.list:
+        for family in (SecStatus, NtStatus):
+            for member in family:
+                info = lookup(member.name)
+                print(f"0x{info.value:08X}  {info.name:<38} {info.meaning}")
+        return EXIT_OK
+    if args.code is None:
+        raise UsageError(f"{PROG} explain: give a status code, or --list")
+    result = explain(parse_status(args.code))
+    if args.json:
+        _print_json(result)
+        return EXIT_OK
+    color = _color(sys.stdout)
+    name = _paint(result["name"], "1", color)
+    print(f"{name}  {result['hex']}  (signed {result['signed']}, {result['family']})")
+    print(f"  {result['meaning']}")
+    print("Returned by:" if result["calls"] else "Returned by: no call in the lifecycle tables")
+    for call in result["calls"]:
+        print(f"  {call}")
+    if result["refused_by"]:
+        print("Refusals in the lifecycle tables:")
+        for refusal in result["refused_by"]:
+            print(
+                f"  {refusal['call']} in state {refusal['state']} ({', '.join(refusal['rules'])})"
+            )
+    print("Rules that mention it:" if result["rules"] else "Rules that mention it: none")
+    for rule in result["rules"]:
+        print(f"  {rule['id']:<9} [{rule['provenance']}] {rule['statement']}")
+    return EXIT_OK
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    rules = list(load_rules().values())
+    if args.grep:
+        word = args.grep.casefold()
+        rules = [
+            rule
+            for rule in rules
+            if any(
+                word in text.casefold()
+                for text in (rule.id, rule.statement, rule.source, rule.note, rule.provenance)
+            )
+        ]
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": r.id,
+                    "statement": r.statement,
+                    "provenance": r.provenance,
+                    "source": r.source,
+                    "note": r.note,
+                }
+                for r in rules
+            ]
+        )
+        return EXIT_OK
+    if not rules:
+        print(f"no rule matches {args.grep!r}", file=sys.stderr)
+        return EXIT_OK
+    color = _color(sys.stdout)
+    for rule in rules:
+        print(f"{_paint(rule.id, '1', color)}  [{rule.provenance}]  {rule.statement}")
+        print(f"           source: {rule.source}")
+        if rule.note:
+            print(f"           note: {rule.note}")
+    print(f"{len(rules)} rule{'s' if len(rules) != 1 else ''}")
+    return EXIT_OK
+
+
+# -- diagram ---------------------------------------------------------------------------------
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    names = list(diagrams.DIAGRAMS) if args.which == "all" else [args.which]
+    if args.write:
+        directory = Path(args.dir) if args.dir else diagrams.default_directory()
+        if directory is None:
+            raise EnvironmentProblem(
+                f"{PROG} diagram: no specs/ folder beside the package (run from a checkout, "
+                "or pass --dir)"
+            )
+        for path in _writing(str(directory), lambda: diagrams.write_markdown(directory, names)):
+            print(f"wrote {path}")
+        return EXIT_OK
+    render = diagrams.dot if args.format == "dot" else diagrams.mermaid
+    print("\n\n".join(render(name) for name in names))
+    return EXIT_OK
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+def _default_check_backends() -> list[str]:
+    """The model against itself and, where a native library is installed, that library."""
+    specs = ["model"]
+    try:
+        from sspi_model.backends.native import LibraryNotFound, find_library
+
+        try:
+            library = find_library()
+        except LibraryNotFound:
+            return specs
+        specs.append("secur32" if library.lower().endswith(".dll") else "sspi-rs")
+    except ImportError:
+        pass
+    return specs
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    specs = args.backend or _default_check_backends()
+    for spec in specs:
+        if spec not in BACKENDS and ":" not in spec:
+            accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
+            raise UsageError(f"{PROG} check: unknown backend {spec!r}; {accepted}")
+    try:
+        engine = importlib.import_module(CHECK_MODULE)
+    except ModuleNotFoundError as error:
+        raise EnvironmentProblem(
+            f"{PROG} check: the check engine ({CHECK_MODULE}) is not available: {error}"
+        ) from None
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    try:
+        report = engine.run_check(
+            specs, args.examples, args.seed, progress, ignore_known=args.ignore_known
+        )
+    except ValueError as error:  # the engine's word for a backend spec it cannot load
+        raise UsageError(f"{PROG} check: {error}") from None
+    except _ENVIRONMENT_ERRORS as error:
+        raise EnvironmentProblem(f"{PROG} check: {error}") from None
+    if args.report:
+        suffix = Path(args.report).suffix.lower()
+        fmt = {".json": "json", ".md": "md"}.get(suffix, "text")
+        text = report.render(fmt)
+        _writing(args.report, lambda: Path(args.report).write_text(text, encoding="utf-8"))
+        progress(f"report written to {args.report}")
+    if args.rules_report:
+        suffix = Path(args.rules_report).suffix.lower()
+        fmt = {".json": "json", ".md": "md"}.get(suffix, "text")
+        text = report.render_rules(fmt)
+        _writing(args.rules_report, lambda: Path(args.rules_report).write_text(text, "utf-8"))
+        progress(f"per-rule conformance report written to {args.rules_report}")
+    print(report.render("json" if args.json else "text"))
+    if report.new_divergences:
+        return EXIT_FAILED
+    # A backend the engine skipped (no library here) checked nothing: say so in the exit code.
+    skipped = [b for b in getattr(report, "backends", ()) if getattr(b, "error", "")]
+    return EXIT_ENVIRONMENT if skipped else EXIT_OK
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    common = _Parser(add_help=False)
+    # SUPPRESS, so a subcommand's default does not undo `sspi-model --debug demo`.
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks"
+    )
+    parser = _Parser(
+        prog=PROG,
+        description="A behavioural reference model of Windows SSPI: demos, traces, rules.",
+        epilog=f"""examples:
+  {PROG} demo                       narrate SspiDeleteSecurityContextAsync step by step
+  {PROG} demo overview --trace t.jsonl
+  {PROG} replay t.jsonl             does the model allow every record of this trace?
+  {PROG} explain 0x80090301         SEC_E_INVALID_HANDLE: meaning, calls, rules
+  {PROG} rules --grep delete
+  {PROG} diagram --format dot
+  {PROG} check --backend native --examples 200
+
+{EXIT_CODES}""",
+        formatter_class=formatter,
+        parents=[common],
+    )
+    parser.set_defaults(debug=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=f"examples:\n{epilog}\n\n{EXIT_CODES}",
+            formatter_class=formatter,
+            parents=[common],
+        )
+
+    demo = command(
+        "demo",
+        "run a narrated scenario on the model",
+        f"  {PROG} demo\n  {PROG} demo --list\n  {PROG} demo msquic --trace msquic.jsonl",
+    )
+    demo.add_argument(
+        "scenario",
+        nargs="?",
+        metavar="SCENARIO",
+        help=f"one of: {', '.join(scenarios.SCENARIOS)} (default: {scenarios.DEFAULT_SCENARIO})",
+    )
+    demo.add_argument("--trace", metavar="FILE", help="also write the run as a JSONL trace")
+    demo.add_argument("--list", action="store_true", help="list the scenarios")
+    demo.set_defaults(handler=cmd_demo)
+
+    replay = command(
+        "replay",
+        "check that the model allows every record of a JSONL trace",
+        f"  {PROG} replay t.jsonl\n  {PROG} replay t.jsonl --profile ksecdd --json\n"
+        f"  {PROG} replay t.jsonl --backend mypkg.backend:make_backend",
+    )
+    replay.add_argument("trace", metavar="TRACE", help="a trace file (specs/trace-format.md)")
+    replay.add_argument(
+        "--backend",
+        metavar="NAME|MODULE:FACTORY",
+        help=f"replay on a backend ({', '.join(BACKENDS)})",
+    )
+    replay.add_argument(
+        "--profile", metavar="NAME", help=f"override the trace's profile ({', '.join(PROFILES)})"
+    )
+    replay.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    replay.set_defaults(handler=cmd_replay)
+
+    explain_cmd = command(
+        "explain",
+        "explain a status code: name, value, meaning, calls and rules",
+        f"  {PROG} explain 0x80090301\n  {PROG} explain -2146893055\n"
+        f"  {PROG} explain SEC_E_INVALID_HANDLE --json",
+    )
+    explain_cmd.add_argument(
+        "code", nargs="?", metavar="CODE", help="hex, decimal, signed decimal or macro name"
+    )
+    explain_cmd.add_argument("--list", action="store_true", help="list every known code")
+    explain_cmd.add_argument("--json", action="store_true", help="print JSON")
+    explain_cmd.set_defaults(handler=cmd_explain)
+
+    rules = command(
+        "rules",
+        "browse the rulebook with each rule's provenance",
+        f"  {PROG} rules\n  {PROG} rules --grep delete\n  {PROG} rules --grep ASY-052 --json",
+    )
+    rules.add_argument("--grep", metavar="WORD", help="only rules mentioning WORD (any case)")
+    rules.add_argument("--json", action="store_true", help="print JSON")
+    rules.set_defaults(handler=cmd_rules)
+
+    diagram = command(
+        "diagram",
+        "state diagrams generated from the lifecycle tables",
+        f"  {PROG} diagram\n  {PROG} diagram async-context --format dot | dot -Tsvg > a.svg\n"
+        f"  {PROG} diagram --write          regenerate specs/diagrams/*.md",
+    )
+    diagram.add_argument(
+        "which",
+        nargs="?",
+        default="all",
+        choices=["all", *diagrams.DIAGRAMS],
+        metavar="WHICH",
+        help=f"all (default) or one of: {', '.join(diagrams.DIAGRAMS)}",
+    )
+    diagram.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    diagram.add_argument(
+        "--write", action="store_true", help="write the Mermaid diagrams into specs/diagrams/*.md"
+    )
+    diagram.add_argument(
+        "--dir", metavar="DIR", help="where --write writes (default: specs/diagrams)"
+    )
+    diagram.set_defaults(handler=cmd_diagram)
+
+    check = command(
+        "check",
+        "differential check of backends against the model",
+        f"  {PROG} check\n  {PROG} check --backend native --examples 500 --seed 7\n"
+        f"  {PROG} check --backend native --report divergences.md",
+    )
+    check.add_argument(
+        "--backend",
+        action="append",
+        metavar="NAME|MODULE:FACTORY",
+        help=f"a backend to check, repeatable ({', '.join(BACKENDS)}, "
+        "MODULE:FACTORY); default: model, and sspi-rs when sspilib is installed",
+    )
+    check.add_argument(
+        "--ignore-known",
+        action="store_true",
+        help="discovery mode: treat the known divergences (specs/divergences) as new",
+    )
+    check.add_argument(
+        "--examples", type=int, default=100, metavar="N", help="examples per machine (default 100)"
+    )
+    check.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    check.add_argument(
+        "--report", metavar="FILE", help="also write the report (.json, .md, else text)"
+    )
+    check.add_argument(
+        "--rules-report",
+        metavar="FILE",
+        help="write the per-rule conformance report (pass, fail, not applicable, not exercised)",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(handler=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments
+    try:
+        args = build_parser().parse_args(arguments)
+        handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+        if handler is None:
+            build_parser().print_help()
+            return EXIT_USAGE
+        return handler(args)
+    except SystemExit as done:  # --help and --version exit through argparse
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except EnvironmentProblem as error:
+        print(error, file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush of
+        # stdout from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as error:
+        if debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"{PROG}: internal error: {type(error).__name__}: {error} "
+                "(run with --debug for the traceback)",
+                file=sys.stderr,
+            )
+        return EXIT_ENVIRONMENT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
