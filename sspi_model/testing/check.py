@@ -1,0 +1,358 @@
+"""`sspi-model check`: a differential campaign of a backend against the model, and its report.
+
+A campaign runs the differential machine in rounds. Each round ends at the first divergence
+that is neither known nor found earlier in the campaign; Hypothesis shrinks the sequence
+before it is recorded, and the next round suppresses it and searches on. The campaign ends
+when a round of `examples` examples finds nothing new (or after `max_rounds`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.database import InMemoryExampleDatabase
+from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import get_state_machine_test
+
+from sspi_model.backends.base import Backend
+from sspi_model.backends.model import ModelBackend
+from sspi_model.testing.conformance import RuleTally, RuleVerdict, render, verdicts
+from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_for
+from sspi_model.testing.divergence import Divergence, KnownDivergence, load_known
+
+BUILTIN_BACKENDS = ("model", "sspi-rs", "secur32")
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot run here (library missing, wrong platform)."""
+
+
+def backend_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
+    """(name, factory) for a built-in name or MODULE:FACTORY."""
+    if spec == "model":
+        return "model", lambda: ModelBackend(accounts=ACCOUNTS)
+    if spec in ("sspi-rs", "secur32", "native"):
+        try:
+            from sspi_model.backends.native import LibraryNotFound, NativeBackend
+        except ImportError as error:  # pragma: no cover - the native package is part of us
+            raise BackendUnavailable(str(error)) from error
+        try:
+            probe = NativeBackend(isolate=True)
+        except LibraryNotFound as error:
+            raise BackendUnavailable(str(error)) from error
+        actual = probe.capabilities.name
+        probe.close()
+        if spec == "native":
+            spec = actual
+        elif actual != spec:
+            raise BackendUnavailable(f"{spec} is not available here (found {actual})")
+        return spec, lambda: NativeBackend(timeout=DIFFERENTIAL_TIMEOUT)
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(
+            f"unknown backend {spec!r}; accepted: {', '.join(BUILTIN_BACKENDS)} or MODULE:FACTORY"
+        )
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"cannot load backend {spec!r}: {error}") from error
+    return attribute, factory
+
+
+# A native call answers in well under a millisecond; half a second is a hang, and keeps the
+# cost of shrinking a hanging sequence bounded.
+DIFFERENTIAL_TIMEOUT = 0.5
+
+
+@attrs.frozen
+class BackendReport:
+    backend: str
+    examples: int
+    rounds: int
+    seconds: float
+    divergences: tuple[Divergence, ...]  # one per signature, new ones shrunk by Hypothesis
+    error: str = ""
+    rules: tuple[RuleVerdict, ...] = ()  # the per-rule conformance verdicts
+
+    @property
+    def new(self) -> tuple[Divergence, ...]:
+        return tuple(d for d in self.divergences if d.known is None)
+
+
+@attrs.frozen
+class CheckReport:
+    backends: tuple[BackendReport, ...]
+    seed: int
+
+    @property
+    def new_divergences(self) -> int:
+        return sum(len(b.new) for b in self.backends)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "new_divergences": self.new_divergences,
+            "backends": [
+                {
+                    "backend": b.backend,
+                    "examples": b.examples,
+                    "rounds": b.rounds,
+                    "seconds": round(b.seconds, 2),
+                    "error": b.error,
+                    "divergences": [d.to_json() for d in b.divergences],
+                }
+                for b in self.backends
+            ],
+            "divergences": [
+                {"backend": b.backend, **d.to_json()} for b in self.backends for d in b.divergences
+            ],
+        }
+
+    def render_rules(self, fmt: str) -> str:
+        """The per-rule conformance report of every checked backend."""
+        parts = [render(b.backend, list(b.rules), fmt) for b in self.backends if b.rules]
+        if fmt == "json":
+            return "[" + ",\n".join(parts) + "]"
+        return "\n\n".join(parts)
+
+    def render(self, fmt: str) -> str:
+        if fmt == "json":
+            return json.dumps(self.to_json(), indent=2)
+        if fmt == "md":
+            return _markdown(self)
+        if fmt == "text":
+            return _text(self)
+        raise ValueError(f"unknown report format {fmt!r}; accepted: text, json, md")
+
+
+def check_backend(
+    name: str,
+    factory: Callable[[], Backend],
+    *,
+    examples: int = 200,
+    seed_value: int = 0,
+    max_rounds: int = 60,
+    steps: int = 20,
+    progress: Callable[[str], None] = lambda line: None,
+    ignore_known: bool = False,
+    model: Backend | None = None,
+    profile: str = "documented",
+) -> BackendReport:
+    """A campaign against one backend; `model` (default: the model in `profile`) is the oracle."""
+    subject = factory()
+    campaign = _Campaign(
+        name=name,
+        subject=subject,
+        model=model if model is not None else ModelBackend(accounts=ACCOUNTS, profile=profile),
+        known=() if ignore_known else load_known(name),
+        examples=examples,
+        steps=steps,
+        progress=progress,
+    )
+    started = time.monotonic()
+    try:
+        rounds = campaign.run(seed_value, max_rounds)
+        rows = tuple(verdicts(campaign.tally, subject.capabilities, profile))
+    finally:
+        subject.close()
+    return BackendReport(
+        name,
+        examples,
+        rounds,
+        time.monotonic() - started,
+        tuple(campaign.recorded) + campaign.known_seen(),
+        rules=rows,
+    )
+
+
+@attrs.define
+class _Campaign:
+    """The state a campaign carries from round to round."""
+
+    name: str
+    subject: Backend
+    model: Backend
+    known: tuple[KnownDivergence, ...]
+    examples: int
+    steps: int
+    progress: Callable[[str], None]
+    found: set[tuple[str, ...]] = attrs.field(factory=set)
+    seen: list[Divergence] = attrs.field(factory=list)
+    recorded: list[Divergence] = attrs.field(factory=list)
+    tally: RuleTally = attrs.field(factory=RuleTally)
+
+    def run(self, seed_value: int, max_rounds: int) -> int:
+        """Rounds until one finds nothing new; the number of rounds run."""
+        for rounds in range(1, max_rounds + 1):
+            if not self._round(seed_value + rounds, rounds):
+                return rounds
+        return max_rounds
+
+    def _settings(self) -> settings:
+        return settings(
+            max_examples=self.examples,
+            stateful_step_count=self.steps,
+            deadline=None,
+            database=InMemoryExampleDatabase(),  # a fresh database: every run starts clean
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False,
+            phases=(Phase.generate, Phase.shrink),
+            print_blob=False,
+        )
+
+    def _round(self, seed_value: int, number: int) -> bool:
+        """One Hypothesis run; True when it found (and recorded) a new divergence."""
+        machine = machine_for(
+            self.subject,
+            model=self.model,
+            known=self.known,
+            found=self.found,
+            seen=self.seen,
+            tally=self.tally,
+        )
+        test = get_state_machine_test(  # type: ignore[no-untyped-call]  # Hypothesis's own hook
+            machine, settings=self._settings()
+        )
+        printed: list[object] = []
+        try:
+            with with_reporter(printed.append):
+                seed(seed_value)(test)()
+        except DivergenceFound as error:
+            notes: list[object] = [str(note) for note in getattr(error, "__notes__", ())]
+            self._record(
+                attrs.evolve(error.divergence, program=_program(printed + notes)), number, "NEW"
+            )
+            return True
+        except (FlakyFailure, FlakyStrategyDefinition) as error:
+            # The backend did not behave the same when the sequence was replayed (e.g. a crash
+            # that depends on heap reuse): keep the shortest new divergence seen, unshrunk.
+            candidates = [d for d in self.seen if d.known is None and d.signature not in self.found]
+            if not candidates:
+                self.progress(f"[{self.name}] round {number}: flaky run, no divergence: {error}")
+                return True
+            divergence = attrs.evolve(
+                min(candidates, key=lambda d: len(d.reproducer)),
+                explanation="flaky: the backend did not repeat this when Hypothesis replayed the "
+                "sequence, so it is not shrunk",
+            )
+            self._record(divergence, number, "NEW (flaky)")
+            return True
+        self.progress(f"[{self.name}] round {number}: nothing new in {self.examples} examples")
+        return False
+
+    def _record(self, divergence: Divergence, number: int, tag: str) -> None:
+        self.found.add(divergence.signature)
+        self.recorded.append(divergence)
+        self.progress(f"[{self.name}] round {number}: {tag} {_line(divergence)}")
+
+    def known_seen(self) -> tuple[Divergence, ...]:
+        """The known divergences observed, the shortest example of each."""
+        best: dict[tuple[str, ...], Divergence] = {}
+        for divergence in self.seen:
+            if divergence.known is None:
+                continue
+            current = best.get(divergence.signature)
+            if current is None or len(divergence.reproducer) < len(current.reproducer):
+                best[divergence.signature] = divergence
+        return tuple(best.values())
+
+
+def run_check(
+    backends: list[str],
+    examples: int = 200,
+    seed: int = 0,
+    progress: Callable[[str], None] = lambda line: None,
+    *,
+    ignore_known: bool = False,
+    max_rounds: int = 60,
+) -> CheckReport:
+    """Check each backend spec against the model. Unavailable built-ins are reported, skipped."""
+    reports = []
+    for spec in backends:
+        try:
+            name, factory = backend_factory(spec)
+        except BackendUnavailable as error:
+            progress(f"[{spec}] skipped: {error}")
+            reports.append(BackendReport(spec, 0, 0, 0.0, (), error=str(error)))
+            continue
+        progress(f"[{name}] checking against the model: {examples} examples per round")
+        reports.append(
+            check_backend(
+                name,
+                factory,
+                examples=examples,
+                seed_value=seed,
+                progress=progress,
+                ignore_known=ignore_known,
+                max_rounds=max_rounds,
+            )
+        )
+    return CheckReport(tuple(reports), seed)
+
+
+def _program(printed: list[object]) -> str:
+    """Hypothesis's falsifying program, from what it reported."""
+    text = "\n".join(str(line) for line in printed)
+    start = text.find("state = ")
+    return text[start:].strip() if start >= 0 else text.strip()
+
+
+def _line(d: Divergence) -> str:
+    return (
+        f"{d.call}({d.args}) [{d.situation}] {d.aspect}: expected {d.expected}, "
+        f"observed {d.observed}"
+    )
+
+
+def _text(report: CheckReport) -> str:
+    lines = []
+    for backend in report.backends:
+        if backend.error:
+            lines.append(f"{backend.backend}: not checked: {backend.error}")
+            continue
+        lines.append(
+            f"{backend.backend}: {len(backend.new)} new, "
+            f"{len(backend.divergences) - len(backend.new)} known divergence(s); "
+            f"{backend.rounds} round(s) of {backend.examples} examples, {backend.seconds:.1f} s"
+        )
+        for d in backend.divergences:
+            tag = f"known {d.known}" if d.known else "NEW"
+            lines.append(f"  [{tag}] {_line(d)}")
+            if d.rules:
+                lines.append(f"      rules: {', '.join(d.rules)}")
+            if d.explanation:
+                lines.append(f"      why: {d.explanation}")
+            if d.known is None:
+                lines.extend(f"      | {step}" for step in d.reproducer)
+    return "\n".join(lines)
+
+
+def _markdown(report: CheckReport) -> str:
+    lines = [f"# sspi-model check (seed {report.seed})", ""]
+    for backend in report.backends:
+        lines.append(f"## {backend.backend}")
+        lines.append("")
+        if backend.error:
+            lines += [f"Not checked: {backend.error}", ""]
+            continue
+        lines.append("| | call | situation | aspect | expected | observed | rules |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for d in backend.divergences:
+            tag = f"known `{d.known}`" if d.known else "**new**"
+            lines.append(
+                f"| {tag} | `{d.call}` | {d.situation} | {d.aspect} | `{d.expected}` | "
+                f"`{d.observed}` | {', '.join(d.rules)} |"
+            )
+        for d in backend.new:
+            lines += ["", f"### {d.call}: {d.expected} vs {d.observed}", "", "```python"]
+            lines += list(d.reproducer)
+            lines += ["```"]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,545 @@
+"""The differential state machine: every step on the model and on a backend, compared.
+
+Handles are symbolic (`Sym`): each maps to the model's handle and the backend's raw one, so the
+backends may use any values. Tokens travel per side: the model's client token goes to the
+model's server and the backend's to the backend's. The first divergence of an example ends the
+comparisons of that example: after it the two sides are in different states and further
+differences would only be echoes. A divergence that is neither known nor already found in this
+run is raised, so Hypothesis shrinks the sequence that leads to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    multiple,
+    precondition,
+    rule,
+)
+
+from sspi_model.backends.base import Backend, BackendFailure
+from sspi_model.backends.model import ModelBackend
+from sspi_model.constants import CredentialUse, SecPkgAttr
+from sspi_model.handles import HandleClass, HandleKind, SecHandle
+from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.status import is_error, lookup
+from sspi_model.testing.conformance import RuleTally
+from sspi_model.testing.divergence import Divergence, KnownDivergence, classify
+
+USER, DOMAIN, PASSWORD = "alice", "CONTOSO", "Passw0rd!"
+ACCOUNTS = {f"{DOMAIN}\\{USER}": PASSWORD}
+ALLOCATED = 0x100  # ISC_RET_ALLOCATED_MEMORY: how a backend gets its buffers is not compared
+LITERAL_HANDLES = {
+    "NULL": None,
+    "zeroed": SecHandle(0, 0),
+    "invalidated": SecHandle.invalid(),
+    "noncanonical": SecHandle(0x4141414141414141, 0x4242424242424242),
+    "unmapped": SecHandle(0x0000100000001000, 0x0000100000002000),
+}
+GARBAGE_TOKENS = {
+    "empty": b"",
+    "garbage": bytes(range(7, 71)),
+    "ntlm-header-only": b"NTLMSSP\x00\x01\x00\x00\x00",
+}
+CONTEXT_REQS = (0, 0x800, 0x800 | 0x10 | 0x10000, 0x1 | 0x2 | 0x800)
+ATTRIBUTES = (
+    SecPkgAttr.SECPKG_ATTR_SIZES,
+    SecPkgAttr.SECPKG_ATTR_NAMES,
+    SecPkgAttr.SECPKG_ATTR_LIFESPAN,
+    SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO,
+    0xDEAD,
+)
+
+
+class DivergenceFound(AssertionError):
+    """A new divergence: raised so Hypothesis shrinks the steps that lead to it."""
+
+    def __init__(self, divergence: Divergence) -> None:
+        super().__init__(
+            f"{divergence.call}({divergence.args}) [{divergence.situation}]: "
+            f"{divergence.aspect} expected {divergence.expected}, observed {divergence.observed}"
+        )
+        self.divergence = divergence
+
+
+@attrs.define(eq=False)
+class Sym:
+    """A symbolic handle or token: what it is on the model side and on the backend side."""
+
+    name: str
+    kind: str  # "cred", "ctx" or "token"
+    model: Any
+    subject: Any
+    role: str = ""  # "client" or "server"
+    deleted: bool = False
+    token: tuple[bytes, bytes] = (b"", b"")  # the last output token of a context
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@attrs.frozen
+class Outcome:
+    status: str
+    handle: bool = False
+    token: bool = False
+    attr: int | None = None
+    value: str = ""
+
+
+# Calls that change nothing on the model (QCA-001, CAT-001) and that the libraries checked so
+# far do not use to change state either.
+_STATELESS_CALLS = frozenset({"QueryContextAttributesW", "CompleteAuthToken"})
+
+
+def _status_value(result: Any) -> int:
+    return int(result if isinstance(result, int) else result.status)
+
+
+def _status_name(value: int) -> str:
+    return lookup(value).name
+
+
+def _outcome(result: Any) -> Outcome:
+    if isinstance(result, int):
+        return Outcome(_status_name(result))
+    status = _status_name(result.status)
+    handle = getattr(result, "new_context", None) or getattr(result, "credential", None)
+    token = bool(getattr(result, "output_token", b""))
+    attr = getattr(result, "context_attr", None)
+    buffer = getattr(result, "buffer", None)
+    value = type(buffer).__name__ if buffer is not None else ""
+    return Outcome(status, handle is not None, token, attr, value)
+
+
+class DifferentialMachine(RuleBasedStateMachine):
+    """Subclassed by `machine_for` with the two backend factories bound."""
+
+    # One instance of each backend serves a whole run; reset() starts each example afresh
+    # (for a native library: a fresh worker process).
+    model_backend: Backend
+    subject_backend: Backend
+    known: tuple[KnownDivergence, ...] = ()
+    found: set[tuple[str, ...]] = set()  # signatures of divergences already raised this run
+    seen: list[Divergence] = []  # every divergence observed this run (known ones too)
+    tally: RuleTally = RuleTally()  # which rules agreed and which diverged
+
+    creds = Bundle("creds")
+    contexts = Bundle("contexts")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = self.model_backend
+        self.subject = self.subject_backend
+        self.model.reset()
+        self.subject.reset()
+        self.stopped = False
+        self.steps: list[str] = []
+        self.counter = itertools.count(1)
+
+    # -- comparing ---------------------------------------------------------------------------
+
+    def _sym(self, kind: str, model: Any, subject: Any, role: str = "") -> Sym:
+        return Sym(f"{kind}{next(self.counter)}", kind, model, subject, role)
+
+    def _situation(self, **handles: Any) -> str:
+        parts = []
+        for name, value in handles.items():
+            kind = HandleKind.CREDENTIAL if name == "credential" else HandleKind.CONTEXT
+            if isinstance(value, Sym):
+                parts.append(f"{name}={self._handle_class(value, kind)}")
+            else:
+                parts.append(f"{name}={value}")
+        return ",".join(parts)
+
+    def _handle_class(self, sym: Sym, kind: HandleKind) -> str:
+        sspi = getattr(self.model, "sspi", None)
+        if sspi is None:
+            return "deleted" if sym.deleted else "live"
+        handle_class: HandleClass = sspi.classify(sym.model, kind)
+        if handle_class is HandleClass.LIVE and kind is HandleKind.CONTEXT:
+            record = sspi._live_context(sym.model)
+            return f"{sym.role}-{record.state.value}"
+        return str(handle_class.value)
+
+    def _run(
+        self,
+        call: str,
+        args: str,
+        situation: str,
+        on_model: Callable[[Backend], Any],
+        on_subject: Callable[[Backend], Any],
+        compare: tuple[str, ...] = ("status", "handle", "token", "attr"),
+        creates: bool = False,
+    ) -> tuple[Any, Any] | None:
+        """Run one step on both sides; None when they diverged (the example stops comparing)."""
+        self.steps.append(f"{call}({args})")
+        expected_result = on_model(self.model)
+        rules = tuple(getattr(self.model, "last_rules", ()))
+        expected = _outcome(expected_result)
+        try:
+            observed_result = on_subject(self.subject)
+        except BackendFailure as failure:
+            self._diverged(call, args, situation, "status", expected.status, failure.outcome, rules)
+            return None
+        observed = _outcome(observed_result)
+        # Both sides refused and made nothing: neither changed state (LIF-005 for the model),
+        # so after a known divergence the example may go on.
+        subject_refused = is_error(_status_value(observed_result)) and not observed.handle
+        model_refused = is_error(_status_value(expected_result)) and not expected.handle
+        # A divergence on a call that creates a handle binds nothing, so neither side's new
+        # object is reachable afterwards; otherwise both must have refused.
+        refused = creates or call in _STATELESS_CALLS or (subject_refused and model_refused)
+        for aspect in compare:
+            want, got = getattr(expected, aspect), getattr(observed, aspect)
+            if aspect == "attr" and (expected.status != observed.status or want is None):
+                continue
+            if aspect == "attr":
+                want, got = want & ~ALLOCATED, (got or 0) & ~ALLOCATED
+                want, got = hex(want), hex(got)
+            if want != got:
+                self._diverged(call, args, situation, aspect, str(want), str(got), rules, refused)
+                return None
+        self.tally.agree(rules)
+        return expected_result, observed_result
+
+    def _diverged(
+        self,
+        call: str,
+        args: str,
+        situation: str,
+        aspect: str,
+        expected: str,
+        observed: str,
+        rules: tuple[str, ...],
+        refused: bool = False,
+    ) -> None:
+        divergence = classify(
+            Divergence(call, args, situation, aspect, expected, observed, rules, tuple(self.steps)),
+            self.known,
+        )
+        self.seen.append(divergence)
+        self.tally.disagree(rules, divergence)
+        if divergence.known is None and divergence.signature not in self.found:
+            self.stopped = True
+            raise DivergenceFound(divergence)
+        self.stopped = not refused
+
+    @precondition(lambda self: self.stopped)
+    @rule()
+    def idle(self) -> None:
+        """After a divergence the example only runs out its steps."""
+
+    # -- credentials -------------------------------------------------------------------------
+
+    @precondition(lambda self: not self.stopped)
+    @rule(
+        target=creds,
+        role=st.sampled_from(["client", "server"]),
+        password=st.sampled_from([PASSWORD, PASSWORD, "wrong"]),
+        identity=st.sampled_from(["explicit", "explicit", "explicit", "default-logon"]),
+    )
+    def acquire(self, role: str, password: str, identity: str) -> Any:
+        use = CredentialUse.OUTBOUND if role == "client" else CredentialUse.INBOUND
+        auth = AuthIdentity(USER, password, DOMAIN) if identity == "explicit" else None
+        args = f'"NTLM", {use!r}, {identity}/{"good" if password == PASSWORD else "bad"} password'
+        results = self._run(
+            "AcquireCredentialsHandleW",
+            args,
+            f"use={role},auth={identity}",
+            lambda b: b.acquire_credentials_handle("NTLM", use, auth),
+            lambda b: b.acquire_credentials_handle("NTLM", use, auth),
+            creates=True,
+        )
+        if results is None or results[0].credential is None:
+            return _nothing()
+        sym = self._sym("cred", results[0].credential, results[1].credential, role)
+        self.steps[-1] = f"{sym} = {self.steps[-1]}"
+        return sym
+
+    @precondition(lambda self: not self.stopped)
+    @rule(
+        package=st.sampled_from(["Foo", "ntlm", "NTLM"]),
+        use=st.sampled_from([0, 0x1234, 2, 3]),
+    )
+    def acquire_unusual(self, package: str, use: int) -> None:
+        auth = AuthIdentity(USER, PASSWORD, DOMAIN)
+        results = self._run(
+            "AcquireCredentialsHandleW",
+            f"{package!r}, {use:#x}",
+            f"package={package},use={use:#x}",
+            lambda b: b.acquire_credentials_handle(package, use, auth),
+            lambda b: b.acquire_credentials_handle(package, use, auth),
+            creates=True,
+        )
+        if results is not None and results[0].credential is not None:
+            self.model.free_credentials_handle(results[0].credential)
+            self.subject.free_credentials_handle(results[1].credential)
+
+    @precondition(lambda self: not self.stopped)
+    @rule(cred=creds)
+    def free_credentials(self, cred: Sym) -> None:
+        situation = self._situation(credential=cred)
+        self._run(
+            "FreeCredentialsHandle",
+            repr(cred),
+            situation,
+            lambda b: b.free_credentials_handle(cred.model),
+            lambda b: b.free_credentials_handle(cred.subject),
+        )
+        cred.deleted = True
+
+    # -- legs --------------------------------------------------------------------------------
+    # A context carries the last token it produced (model bytes, backend bytes); the peer's
+    # next leg takes it from there.
+
+    def _leg(
+        self,
+        client: bool,
+        cred: Sym | None,
+        context: Sym | None,
+        source: Sym | str | None,
+        req: int,
+        truncated: bool = False,
+    ) -> Any:
+        call = "InitializeSecurityContextW" if client else "AcceptSecurityContext"
+        model_input, subject_input = _token_pair(source, truncated)
+        handles: dict[str, Any] = {}
+        if cred is not None:
+            handles["credential"] = cred
+        if context is not None:
+            handles["context"] = context
+        kind = _token_kind(source, truncated)
+        situation = self._situation(**handles) + f",input={kind}"
+        token_name = "None" if source is None else f"{kind}" if isinstance(source, str) else (
+            f"token_of({source!r}{', truncated' if truncated else ''})"
+        )
+        args = f"{cred!r}, {context!r}, input={token_name}, req={req:#x}"
+
+        def on(side: str) -> Callable[[Backend], Any]:
+            def go(backend: Backend) -> Any:
+                c = None if cred is None else getattr(cred, side)
+                h = None if context is None else getattr(context, side)
+                data = model_input if side == "model" else subject_input
+                if client:
+                    return backend.initialize_security_context(c, h, "host/srv", req, data)
+                return backend.accept_security_context(c, h, data, req)
+
+            return go
+
+        results = self._run(
+            call, args, situation, on("model"), on("subject"), creates=context is None
+        )
+        if results is None:
+            return _nothing()
+        model_result, subject_result = results
+        tokens = (model_result.output_token, subject_result.output_token)
+        if context is not None:
+            context.token = tokens
+            return _nothing()
+        if model_result.new_context is None:
+            return _nothing()
+        role = "client" if client else "server"
+        sym = self._sym("ctx", model_result.new_context, subject_result.new_context, role)
+        sym.token = tokens
+        self.steps[-1] = f"{sym} = {self.steps[-1]}"
+        return sym
+
+    @precondition(lambda self: not self.stopped)
+    @rule(target=contexts, cred=creds, req=st.sampled_from(CONTEXT_REQS))
+    def isc_first(self, cred: Sym, req: int) -> Any:
+        return self._leg(True, cred, None, None, req)
+
+    @precondition(lambda self: not self.stopped)
+    @rule(
+        target=contexts,
+        cred=creds,
+        source=contexts | st.sampled_from(sorted(GARBAGE_TOKENS)),
+        truncated=st.booleans(),
+    )
+    def asc_first(self, cred: Sym, source: Sym | str, truncated: bool) -> Any:
+        return self._leg(False, cred, None, source, 0x800, truncated)
+
+    @precondition(lambda self: not self.stopped)
+    @rule(
+        context=contexts,
+        source=contexts | st.sampled_from(sorted(GARBAGE_TOKENS)),
+        truncated=st.booleans(),
+        with_credential=st.booleans(),
+        cred=creds,
+    )
+    def continue_leg(
+        self, context: Sym, source: Sym | str, truncated: bool, with_credential: bool, cred: Sym
+    ) -> None:
+        client = context.role == "client"
+        self._leg(client, cred if with_credential else None, context, source, 0x800, truncated)
+
+    @initialize(target=creds)
+    def client_credential(self) -> Any:
+        """Every example starts with a client and a server credential, as a real peer pair."""
+        return self.acquire("client", PASSWORD, "explicit")
+
+    @initialize(target=creds)
+    def server_credential(self) -> Any:
+        return self.acquire("server", PASSWORD, "explicit")
+
+    @precondition(lambda self: not self.stopped)
+    @rule(target=contexts, client=creds, server=creds, legs=st.sampled_from([4, 3, 2, 1]))
+    def handshake(self, client: Sym, server: Sym, legs: int) -> Any:
+        """Up to four legs in order (ISC, ASC, ISC, ASC): the usual way into deep states."""
+        made: list[Sym] = []
+        client_ctx = self._leg(True, client, None, None, 0x800)
+        if not isinstance(client_ctx, Sym):
+            return _nothing()
+        made.append(client_ctx)
+        if legs >= 2 and not self.stopped:
+            server_ctx = self._leg(False, server, None, client_ctx, 0x800)
+            if isinstance(server_ctx, Sym):
+                made.append(server_ctx)
+                if legs >= 3 and not self.stopped:
+                    self._leg(True, client, client_ctx, server_ctx, 0x800)
+                if legs >= 4 and not self.stopped:
+                    self._leg(False, server, server_ctx, client_ctx, 0x800)
+        return multiple(*made)
+
+    # -- the rest of a context's life --------------------------------------------------------
+
+    @precondition(lambda self: not self.stopped)
+    @rule(context=contexts)
+    def complete_auth_token(self, context: Sym) -> None:
+        self._run(
+            "CompleteAuthToken",
+            repr(context),
+            self._situation(context=context),
+            lambda b: b.complete_auth_token(context.model, b""),
+            lambda b: b.complete_auth_token(context.subject, b""),
+            compare=("status",),
+        )
+
+    @precondition(lambda self: not self.stopped)
+    @rule(context=contexts)
+    def delete(self, context: Sym) -> None:
+        self._run(
+            "DeleteSecurityContext",
+            repr(context),
+            self._situation(context=context),
+            lambda b: b.delete_security_context(context.model),
+            lambda b: b.delete_security_context(context.subject),
+        )
+        context.deleted = True
+
+    @precondition(lambda self: not self.stopped)
+    @rule(context=contexts, attribute=st.sampled_from(ATTRIBUTES))
+    def query(self, context: Sym, attribute: int) -> None:
+        name = attribute.name if isinstance(attribute, SecPkgAttr) else f"{attribute:#x}"
+        self._run(
+            "QueryContextAttributesW",
+            f"{context!r}, {name}",
+            self._situation(context=context) + f",attribute={name}",
+            lambda b: b.query_context_attributes(context.model, attribute),
+            lambda b: b.query_context_attributes(context.subject, attribute),
+            compare=("status", "value"),
+        )
+
+    # -- handles that are not what they should be --------------------------------------------
+
+    @precondition(lambda self: not self.stopped)
+    @rule(
+        call=st.sampled_from(["delete", "free", "query", "isc"]),
+        literal=st.sampled_from(sorted(LITERAL_HANDLES)),
+    )
+    def literal_handle(self, call: str, literal: str) -> None:
+        handle = LITERAL_HANDLES[literal]
+        name, run = _LITERAL_CALLS[call]
+        self._run(name, literal, f"handle={literal}", lambda b: run(b, handle),
+                  lambda b: run(b, handle), compare=("status", "handle"))
+
+    @precondition(lambda self: not self.stopped)
+    @rule(cred=creds)
+    def delete_credential_as_context(self, cred: Sym) -> None:
+        self._run(
+            "DeleteSecurityContext",
+            f"{cred!r} (a credential handle)",
+            self._situation(context=cred),
+            lambda b: b.delete_security_context(cred.model),
+            lambda b: b.delete_security_context(cred.subject),
+        )
+
+    @precondition(lambda self: not self.stopped)
+    @rule(context=contexts)
+    def free_context_as_credential(self, context: Sym) -> None:
+        self._run(
+            "FreeCredentialsHandle",
+            f"{context!r} (a context handle)",
+            self._situation(credential=context),
+            lambda b: b.free_credentials_handle(context.model),
+            lambda b: b.free_credentials_handle(context.subject),
+        )
+
+
+def _nothing() -> Any:
+    return multiple()
+
+
+def _token_pair(source: Sym | str | None, truncated: bool) -> tuple[bytes | None, bytes | None]:
+    if source is None:
+        return None, None
+    if isinstance(source, str):
+        return GARBAGE_TOKENS[source], GARBAGE_TOKENS[source]
+    model, subject = source.token
+    if truncated:
+        return model[: len(model) // 2], subject[: len(subject) // 2]
+    return model, subject
+
+
+def _token_kind(source: Sym | str | None, truncated: bool) -> str:
+    if source is None:
+        return "none"
+    if isinstance(source, str):
+        return source
+    if not source.token[0]:
+        return "empty"
+    return f"{source.role}-token{'-truncated' if truncated else ''}"
+
+
+_LITERAL_CALLS: dict[str, tuple[str, Callable[[Backend, SecHandle | None], Any]]] = {
+    "delete": ("DeleteSecurityContext", lambda b, h: b.delete_security_context(h)),
+    "free": ("FreeCredentialsHandle", lambda b, h: b.free_credentials_handle(h)),
+    "query": (
+        "QueryContextAttributesW",
+        lambda b, h: b.query_context_attributes(h, SecPkgAttr.SECPKG_ATTR_SIZES),
+    ),
+    "isc": (
+        "InitializeSecurityContextW",
+        lambda b, h: b.initialize_security_context(h, None, "host/srv", 0x800, None),
+    ),
+}
+
+
+def machine_for(
+    subject: Backend,
+    *,
+    model: Backend | None = None,
+    known: Iterable[KnownDivergence] = (),
+    found: set[tuple[str, ...]] | None = None,
+    seen: list[Divergence] | None = None,
+    tally: RuleTally | None = None,
+) -> type[DifferentialMachine]:
+    """A DifferentialMachine class comparing `subject` with the model (both reset per example)."""
+    attributes = {
+        "model_backend": model if model is not None else ModelBackend(accounts=ACCOUNTS),
+        "subject_backend": subject,
+        "known": tuple(known),
+        "found": found if found is not None else set(),
+        "seen": seen if seen is not None else [],
+        "tally": tally if tally is not None else RuleTally(),
+    }
+    return type("DifferentialMachine", (DifferentialMachine,), attributes)

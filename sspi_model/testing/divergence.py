@@ -1,0 +1,168 @@
+"""Divergences between the model (the oracle) and a backend, and the known ones as data."""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+DIVERGENCES = Path(__file__).resolve().parent.parent / "data" / "divergences"
+
+
+def outcome_class(observed: str) -> str:
+    """Crashes differ by signal from run to run (probe §1.3); compare them as one class."""
+    return "CRASH" if observed.startswith("CRASH:") else observed
+
+
+# Handle situations that are one finding, not several: NULL and zeroed handles meet the same
+# NULL check; invalidated, random and unmapped values are all wild pointers to a library that
+# dereferences what it is given.
+_SITUATION_GROUPS = {
+    "handle=NULL": "handle=null-or-zero",
+    "handle=zeroed": "handle=null-or-zero",
+    "handle=invalidated": "handle=wild",
+    "handle=noncanonical": "handle=wild",
+    "handle=unmapped": "handle=wild",
+    "use=0x0": "use=invalid",
+    "use=0x1234": "use=invalid",
+}
+
+
+_MALFORMED_INPUTS = ("input=empty", "input=ntlm-header-only", "input=garbage")
+
+
+def situation_group(situation: str) -> str:
+    parts = []
+    for part in situation.split(","):
+        part = _SITUATION_GROUPS.get(part, part)
+        if part.startswith("package=NTLM") or part in ("use=client", "use=server"):
+            continue  # the role and the right package name are not what diverged
+        if part in _MALFORMED_INPUTS or part.endswith("-truncated"):
+            part = "input=malformed"
+        parts.append(part)
+    if "package=ntlm" in parts:  # the case of the name is the finding, whatever the use
+        parts = ["package=ntlm"]
+    return ",".join(parts)
+
+
+def signature(d: Divergence) -> tuple[str, str, str, str, str]:
+    """What makes two divergences one finding: the same call (unless the handle itself is the
+    finding: NULL, wild or of the wrong kind, whatever the call), the same kind of situation,
+    the same expected status and the same class of observed outcome."""
+    group = situation_group(d.situation)
+    call = d.call
+    if "null-or-zero" in group or "wild" in group or "wrong-kind" in group:
+        call = "*"
+    observed = outcome_class(d.observed)
+    if d.expected == "SEC_E_NO_CREDENTIALS" and not observed.startswith(("CRASH", "HANG")):
+        # Whatever the input and whatever the library then says, the unenforced direction of
+        # the credential is the finding.
+        group, observed = "credential=wrong-direction", "*"
+    return (call, group, d.aspect, d.expected, observed)
+
+
+@attrs.frozen
+class Divergence:
+    """One step where the backend did not do what the model says it must."""
+
+    call: str  # the C function name
+    args: str  # the arguments, with symbolic handles
+    situation: str  # what the handles and state were, e.g. "context=retired"
+    aspect: str  # what differed: status, handle, token, attributes, value
+    expected: str  # the model's outcome
+    observed: str  # the backend's outcome: a status name, CRASH:<signal> or HANG
+    rules: tuple[str, ...] = ()
+    reproducer: tuple[str, ...] = ()  # the steps, as Python, that lead to it (shrunk)
+    known: str | None = None  # the id of the known divergence it matches
+    explanation: str = ""
+    program: str = ""  # Hypothesis's own falsifying program (replays against the machine)
+
+    @property
+    def signature(self) -> tuple[str, str, str, str, str]:
+        return signature(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call": self.call,
+            "args": self.args,
+            "situation": self.situation,
+            "aspect": self.aspect,
+            "expected": self.expected,
+            "observed": self.observed,
+            "rules": list(self.rules),
+            "reproducer": "\n".join(self.reproducer),
+            "known": self.known is not None,
+            "known_id": self.known,
+            "explanation": self.explanation,
+            "program": self.program,
+        }
+
+
+def _any(value: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+@attrs.frozen
+class KnownDivergence:
+    """An entry of specs/divergences/<backend>.toml. Every field but id, rules and explanation
+    is a list of fnmatch patterns, any of which may match."""
+
+    id: str
+    call: tuple[str, ...]
+    situation: tuple[str, ...]
+    aspect: tuple[str, ...]
+    expected: tuple[str, ...]
+    observed: tuple[str, ...]  # crash signals vary from run to run: CRASH:*
+    rules: tuple[str, ...]
+    explanation: str
+
+    def matches(self, divergence: Divergence) -> bool:
+        return (
+            _any(divergence.call, self.call)
+            and _any(divergence.situation, self.situation)
+            and _any(divergence.aspect, self.aspect)
+            and _any(divergence.expected, self.expected)
+            and _any(divergence.observed, self.observed)
+        )
+
+
+def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDivergence, ...]:
+    path = folder / f"{backend_name}.toml"
+    if not path.exists():
+        return ()
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    def patterns(entry: dict[str, Any], key: str, default: str = "*") -> tuple[str, ...]:
+        value = entry.get(key, default)
+        return (value,) if isinstance(value, str) else tuple(value)
+
+    return tuple(
+        KnownDivergence(
+            id=entry["id"],
+            call=patterns(entry, "call"),
+            situation=patterns(entry, "situation"),
+            aspect=patterns(entry, "aspect", "status"),
+            expected=patterns(entry, "expected"),
+            observed=patterns(entry, "observed"),
+            rules=tuple(entry.get("rules", ())),
+            explanation=entry["explanation"],
+        )
+        for entry in data.get("divergence", [])
+    )
+
+
+def classify(divergence: Divergence, known: Iterable[KnownDivergence]) -> Divergence:
+    """The divergence marked with the known entry it matches, if any."""
+    for entry in known:
+        if entry.matches(divergence):
+            return attrs.evolve(divergence, known=entry.id, explanation=entry.explanation)
+    return divergence
