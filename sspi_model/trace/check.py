@@ -1,0 +1,232 @@
+"""Structural checks of one record: the JSON Schema's rules, without a schema library.
+
+specs/trace.schema.json states the same rules; tests/test_trace.py holds both to the same examples.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from sspi_model.buffers import SecBufferType
+from sspi_model.trace.format import (
+    _CALLS,
+    _TOKEN_KEYS,
+    FORMAT,
+    RULE_ID,
+    SYMBOL,
+    VERSION,
+    Record,
+    _is_int,
+    _show,
+    record_kind,
+    status_value,
+)
+
+_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "header": (
+        frozenset({"trace", "version"}),
+        frozenset({"profile", "accounts", "processes"}),
+    ),
+    "call": (
+        frozenset({"seq", "process", "call", "args"}),
+        frozenset({"status", "result", "out", "pending"}),
+    ),
+    "complete": (
+        frozenset({"seq", "step", "pending"}),
+        frozenset({"process", "call", "status", "out"}),
+    ),
+    "callback": (
+        frozenset({"seq", "event", "async_context"}),
+        frozenset({"process", "pending", "data"}),
+    ),
+    "misuse": (
+        frozenset({"seq", "event", "rule"}),
+        frozenset({"process", "call", "message", "raised", "args"}),
+    ),
+}
+_OUT_KEYS = frozenset(
+    {
+        "credential",
+        "context",
+        "output",
+        "input_after",
+        "context_attr",
+        "expiry",
+        "attribute",
+        "packages",
+        "package",
+        "allocation",
+    }
+)
+Issue = tuple[str, str]
+
+
+def _symbol_issue(value: Any, what: str, *, nullable: bool = False) -> list[Issue]:
+    if value is None and nullable:
+        return []
+    if isinstance(value, str) and SYMBOL.match(value):
+        return []
+    expected = f'{what} as a symbol like "$ctx1"' + (" or null" if nullable else "")
+    return [(expected, _show(value))]
+
+
+def _status_issue(value: Any) -> list[Issue]:
+    try:
+        if isinstance(value, str):
+            status_value(value)
+            return []
+    except ValueError:
+        pass
+    return [("a status macro name (such as SEC_E_OK) or a 0x-hex value", _show(value))]
+
+
+def _data_issue(value: Any, where: str) -> list[Issue]:
+    if isinstance(value, dict) and set(value) == {"from"} and _is_int(value["from"]):
+        return []
+    if isinstance(value, str):
+        try:
+            base64.b64decode(value, validate=True)
+            return []
+        except binascii.Error:
+            pass
+    return [(f'{where} as base64 or {{"from": SEQ}}', _show(value))]
+
+
+def _buffers_issue(value: Any, where: str, *, shorthand: bool) -> list[Issue]:
+    if value is None:
+        return []
+    if shorthand and not isinstance(value, list):
+        return _data_issue(value, where)
+    if not isinstance(value, list):
+        return [(f"{where} as a list of buffers", _show(value))]
+    issues: list[Issue] = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or "type" not in item
+            or not set(item)
+            <= {
+                "type",
+                "data",
+                "size",
+                "allocation",
+            }
+        ):
+            issues.append((f'{where} buffers like {{"type": ..., "data": ...}}', _show(item)))
+            continue
+        kind = item["type"]
+        if not (_is_int(kind) or (isinstance(kind, str) and kind in SecBufferType.__members__)):
+            issues.append(("a SECBUFFER_* type name or number", _show(kind)))
+        issues += _data_issue(item.get("data", ""), f"{where} data")
+        if "size" in item and not _is_int(item["size"]):
+            issues.append(("a buffer size as an integer", _show(item["size"])))
+        if "allocation" in item:
+            issues += _symbol_issue(item["allocation"], "an allocation", nullable=True)
+    return issues
+
+
+def _args_issue(args: Any) -> list[Issue]:
+    if not isinstance(args, dict):
+        return [("args as an object", _show(args))]
+    issues: list[Issue] = []
+    for key, value in args.items():
+        if key in ("credential", "context"):
+            literal = isinstance(value, dict) and set(value) == {"lower", "upper"}
+            if not literal or not all(_is_int(part) for part in value.values()):
+                issues += _symbol_issue(value, f"args.{key}", nullable=True)
+        elif key == "async_context":
+            issues += _symbol_issue(value, "args.async_context", nullable=True)
+        elif key in _TOKEN_KEYS:
+            issues += _buffers_issue(value, f"args.{key}", shorthand=True)
+        elif key == "out" and value not in (None, True):
+            issues.append(("args.out as true (a holder) or null", _show(value)))
+    return issues
+
+
+def _out_issue(out: Any) -> list[Issue]:
+    if not isinstance(out, dict):
+        return [("out as an object", _show(out))]
+    issues: list[Issue] = []
+    unknown = sorted(set(out) - _OUT_KEYS)
+    if unknown:
+        issues.append((f"out fields among {', '.join(sorted(_OUT_KEYS))}", ", ".join(unknown)))
+    for key in ("credential", "context", "allocation"):
+        if key in out:
+            issues += _symbol_issue(out[key], f"out.{key}", nullable=True)
+    for key in ("output", "input_after"):
+        if key in out:
+            issues += _buffers_issue(out[key], f"out.{key}", shorthand=False)
+    for key in ("context_attr",):
+        if key in out and not _is_int(out[key]):
+            issues.append((f"out.{key} as an integer", _show(out[key])))
+    if "expiry" in out and out["expiry"] is not None and not _is_int(out["expiry"]):
+        issues.append(("out.expiry as an integer or null", _show(out["expiry"])))
+    return issues
+
+
+def _header_issue(record: Record) -> list[Issue]:
+    issues: list[Issue] = []
+    if record.get("trace") != FORMAT:
+        issues.append((f'"trace": "{FORMAT}"', _show(record.get("trace"))))
+    if record.get("version") != VERSION:
+        issues.append((f'"version": {VERSION}', _show(record.get("version"))))
+    if "profile" in record and not isinstance(record["profile"], str):
+        issues.append(("a profile name", _show(record["profile"])))
+    accounts = record.get("accounts", {})
+    if not isinstance(accounts, dict) or not all(
+        isinstance(value, str) for value in accounts.values()
+    ):
+        issues.append(("accounts as an object of principal -> password", _show(accounts)))
+    processes = record.get("processes", {})
+    if not isinstance(processes, dict) or not all(
+        isinstance(value, dict) for value in processes.values()
+    ):
+        issues.append(("processes as an object of name -> settings", _show(processes)))
+    return issues
+
+
+def check_record(record: Any, *, first: bool = False) -> list[Issue]:
+    """(expected, found) pairs for everything malformed in one line's value; [] if fine."""
+    if not isinstance(record, dict):
+        return [("a JSON object", type(record).__name__)]
+    kind = record_kind(record)
+    if kind not in _FIELDS:
+        return [('"event": "callback" or "misuse"', _show(record.get("event")))]
+    if kind == "header" and not first:
+        return [("a record (the header may only be the first line)", "a header")]
+    required, optional = _FIELDS[kind]
+    issues: list[Issue] = []
+    missing = sorted(required - set(record))
+    if missing:
+        issues.append((f"{', '.join(missing)} (required in a {kind} record)", "missing"))
+    extra = sorted(set(record) - required - optional)
+    if extra:
+        issues.append((f"only the fields of a {kind} record", ", ".join(extra)))
+    if kind == "header":
+        return issues + _header_issue(record)
+    if "seq" in record and (not _is_int(record["seq"]) or record["seq"] < 1):
+        issues.append(("seq as a positive integer", _show(record["seq"])))
+    if "process" in record and not (isinstance(record["process"], str) and record["process"]):
+        issues.append(("a process name", _show(record["process"])))
+    if "call" in record and record["call"] not in _CALLS:
+        issues.append(("the C name of an SSPI function", _show(record["call"])))
+    if "status" in record:
+        issues += _status_issue(record["status"])
+    if "args" in record:
+        issues += _args_issue(record["args"])
+    if "out" in record:
+        issues += _out_issue(record["out"])
+    if "pending" in record:
+        issues += _symbol_issue(record["pending"], "pending")
+    if kind == "complete" and record.get("step") != "complete":
+        issues.append(('"step": "complete"', _show(record.get("step"))))
+    if kind == "callback":
+        issues += _symbol_issue(record.get("async_context"), "async_context")
+    if kind == "misuse":
+        if not (isinstance(record.get("rule"), str) and RULE_ID.match(record["rule"])):
+            issues.append(("a rule ID such as ASY-052", _show(record.get("rule"))))
+        if "raised" in record and not isinstance(record["raised"], bool):
+            issues.append(("raised as true or false", _show(record["raised"])))
+    return issues

@@ -1,0 +1,150 @@
+"""The trace format's vocabulary: record kinds, statuses, symbols and value encodings.
+
+Shared by the package's other modules: recording, reading, structural checks and replay. The
+format itself is specified in specs/trace-format.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sspi_model.buffers import SECBUFFER_ATTRMASK, SecBuffer, SecBufferType
+from sspi_model.lifecycle import Call
+from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.packages.schannel import Certificate, SchannelCred
+from sspi_model.status import NtStatus, SecStatus, lookup
+
+Record = dict[str, Any]
+FORMAT = "sspi-model"
+VERSION = 1
+SYNC_CALLS = frozenset(
+    {
+        Call.ENUMERATE_SECURITY_PACKAGES,
+        Call.QUERY_SECURITY_PACKAGE_INFO,
+        Call.ACQUIRE_CREDENTIALS_HANDLE,
+        Call.FREE_CREDENTIALS_HANDLE,
+        Call.INITIALIZE_SECURITY_CONTEXT,
+        Call.ACCEPT_SECURITY_CONTEXT,
+        Call.COMPLETE_AUTH_TOKEN,
+        Call.DELETE_SECURITY_CONTEXT,
+        Call.QUERY_CONTEXT_ATTRIBUTES,
+        Call.FREE_CONTEXT_BUFFER,
+    }
+)
+_CALLS = {call.value: call for call in Call}
+_LEGS = (Call.INITIALIZE_SECURITY_CONTEXT_ASYNC, Call.ACCEPT_SECURITY_CONTEXT_ASYNC)
+SYMBOL = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_.-]*$")
+RULE_ID = re.compile(r"^[A-Z]{2,5}-[0-9]{3}$")
+_TOKEN_KEYS = frozenset({"input", "token", "output"})
+
+
+# -- statuses and small values ---------------------------------------------------------------
+
+
+def status_name(value: int) -> str:
+    """The macro name of a status, or 0x-hex for a value no macro names (a poisoned read)."""
+    if isinstance(value, (SecStatus, NtStatus)):
+        return value.name
+    info = lookup(int(value))
+    return info.name if info.family != "unknown" else f"0x{info.value:08X}"
+
+
+def status_value(text: str) -> int:
+    """The 32-bit value of a status written as a macro name or 0x-hex; ValueError otherwise."""
+    if text[:2].lower() == "0x":
+        return int(text, 16) & 0xFFFFFFFF
+    return lookup(text).value
+
+
+def record_kind(record: Mapping[str, Any]) -> str:
+    """One of: header, call, complete, callback, misuse."""
+    if "trace" in record:
+        return "header"
+    if "step" in record:
+        return "complete"
+    if "event" in record:
+        return str(record["event"])
+    return "call"
+
+
+def _json_value(value: Any) -> Any:
+    """Callback data as JSON when it is JSON, else its repr (it only has to compare equal)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return {"repr": repr(value)}
+    return value
+
+
+def _buffer_type(value: int) -> str | int:
+    if not value & SECBUFFER_ATTRMASK and value in SecBufferType._value2member_map_:
+        return SecBufferType(value).name
+    return value
+
+
+def _plain_token(buffer: SecBuffer) -> bool:
+    """A buffer the bytes shorthand stands for: one TOKEN, no capacity, no allocation."""
+    return (
+        buffer.buffer_type == SecBufferType.SECBUFFER_TOKEN
+        and buffer.size is None
+        and buffer.allocation is None
+    )
+
+
+def _encode_auth(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, AuthIdentity):
+        return {
+            "type": "AuthIdentity",
+            "user": value.user,
+            "password": value.password,
+            "domain": value.domain,
+        }
+    if isinstance(value, SchannelCred):
+        certificate = value.certificate
+        return {
+            "type": "SchannelCred",
+            "certificate": None
+            if certificate is None
+            else {"subject": certificate.subject, "expired": certificate.expired},
+            "protocols": value.protocols,
+        }
+    return {"type": type(value).__name__, "repr": repr(value)}
+
+
+def decode_auth(value: Any) -> Any:
+    """The auth_data object a trace describes; ReplayError for one it cannot rebuild."""
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    try:
+        if kind == "AuthIdentity":
+            return AuthIdentity(value["user"], value["password"], value.get("domain", ""))
+        if kind == "SchannelCred":
+            raw = value.get("certificate")
+            certificate = None if raw is None else Certificate(raw["subject"], raw["expired"])
+            return SchannelCred(certificate, value.get("protocols", "tls1.2"))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ReplayError(f"auth_data {kind} is incomplete: {error}") from None
+    raise ReplayError(f"cannot rebuild auth_data {value!r}: only AuthIdentity and SchannelCred")
+
+
+# -- shared helpers --------------------------------------------------------------------------
+
+
+# Here rather than in replay.py because decode_auth, above, raises it.
+class ReplayError(Exception):
+    """The trace cannot be executed at this record (an unbound symbol, a bad argument, ...)."""
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
