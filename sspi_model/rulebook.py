@@ -41,13 +41,12 @@ def _load(path: Path) -> list[Rule]:
 
 @functools.cache
 def load_rules(specs: Path = SPECS) -> dict[str, Rule]:
-    """Every rule by ID, from rules.toml and any rules-*.toml fragment beside it."""
+    """Every rule of specs/rules.toml by ID, in the book's order."""
     rules: dict[str, Rule] = {}
-    for path in sorted(specs.glob("rules*.toml")):
-        for rule in _load(path):
-            if rule.id in rules:
-                raise ValueError(f"rule {rule.id} is defined twice ({path.name})")
-            rules[rule.id] = rule
+    for rule in _load(specs / "rules.toml"):
+        if rule.id in rules:
+            raise ValueError(f"rule {rule.id} is defined twice")
+        rules[rule.id] = rule
     return rules
 
 

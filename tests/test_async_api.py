@@ -1,4 +1,4 @@
-"""Unit tests of the asynchronous API, one behaviour at a time (specs/rules-async.toml).
+"""Unit tests of the asynchronous API, one behaviour at a time (ASY-* in specs/rules.toml).
 
 Most tests use NTLM with Sspi(async_any_package=True) so that a queued call has a real leg to
 run; the Schannel restriction itself is ASY-060.

@@ -1,6 +1,6 @@
 """The rulebook is well formed, every rule has a test, and code and tests name only known rules.
 
-Loads specs/rules.toml and every specs/rules-*.toml fragment. Test coverage is found by reading
+Loads specs/rules.toml. Test coverage is found by reading
 the test sources for `pytest.mark.rule(...)` markers, so a rule ID must be spelled literally.
 """
 
@@ -34,7 +34,7 @@ NOT_RULE_IDS = frozenset({"SHA-256"})
 
 
 def rulebook_files() -> list[Path]:
-    return [SPECS / "rules.toml", *sorted(SPECS.glob("rules-*.toml"))]
+    return [SPECS / "rules.toml"]
 
 
 def load_rules() -> list[tuple[Path, dict[str, Any]]]:
