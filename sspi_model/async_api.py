@@ -9,9 +9,9 @@ the callback. Legality comes from lifecycle.ASYNC_TABLE.
 from __future__ import annotations
 
 import itertools
-import threading
 import traceback
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -25,6 +25,7 @@ from sspi_model.lifecycle import (
     Call,
     Misuse,
     Refusal,
+    Transition,
 )
 from sspi_model.profiles import Profile
 from sspi_model.results import AcquireCredentialsResult, SecurityContextResult
@@ -38,6 +39,30 @@ NotifyCallback = Callable[[Any, Any], None]
 _R = TypeVar("_R")
 _PENDING = SecStatus.SEC_I_ASYNC_CALL_PENDING
 _INVALID_PARAMETER = SecStatus.SEC_E_INVALID_PARAMETER
+_OK = SecStatus.SEC_E_OK
+_UNSUPPORTED = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+# Enum members used on hot paths, bound once: on Python 3.11 `Enum.MEMBER` goes through
+# EnumType.__getattr__'s slow attribute hook (about ten times a global load).
+_DELETE_ASYNC = Call.DELETE_SECURITY_CONTEXT_ASYNC
+_SET_CALLBACK = Call.SET_ASYNC_NOTIFY_CALLBACK
+_FREE_ASYNC = Call.FREE_ASYNC_CONTEXT
+_GET_STATUS = Call.GET_ASYNC_CALL_STATUS
+_CREATE_ASYNC = Call.CREATE_ASYNC_CONTEXT
+_FREED_STATE = AsyncState.FREED
+_PENDING_ASYNC = AsyncState.PENDING
+_FRESH, _PENDING_STATE = AsyncState.FRESH, _PENDING_ASYNC
+_COMPLETED, _FREED = AsyncState.COMPLETED, _FREED_STATE
+# ASYNC_TABLE keyed by enum *values* (hashing an Enum member runs a Python-level __hash__).
+_GATES: dict[tuple[Any, Any], Transition | Refusal | Misuse] = {
+    (state.value, call.value if isinstance(call, Call) else call): entry
+    for (state, call), entry in ASYNC_TABLE.items()
+}
+assert len(_GATES) == len(ASYNC_TABLE), "a string key of ASYNC_TABLE shadows a Call value"
+# Whether _gate() has nothing to say about these calls on a fresh context (it returns None and
+# reports nothing), so the common case may skip it.
+_SET_CALLBACK_FRESH_IS_PLAIN = not isinstance(
+    ASYNC_TABLE.get((AsyncState.FRESH, _SET_CALLBACK)), (Misuse, Refusal)
+)
 POISON = 0xA5A5A5A5  # what a freed context's status reads as: ksecdd fills it with 0xA5 (O7)
 ASYNC_PACKAGES = frozenset({"schannel"})  # async ACH/ISC/ASC: kernel-mode TLS only (ASY-060)
 
@@ -108,8 +133,8 @@ class AsyncContext:
     def __init__(self, owner: Any) -> None:
         self._owner = owner
         self._serial = next(_async_serials)
-        self._status: int = SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # ASY-002 (O1)
-        self._state = AsyncState.FRESH
+        self._status: int = _UNSUPPORTED  # ASY-002 (O1)
+        self._state = _FRESH
         self._callback: NotifyCallback | None = None
         self._callback_data: Any = None
         self._pending: PendingCall | None = None
@@ -154,7 +179,7 @@ _pending_ids = itertools.count(1)
 class AsyncApi:
     """Mixed into Sspi; relies on its lock, profile and synchronous internals."""
 
-    _lock: threading.RLock
+    _lock: AbstractContextManager[Any]  # an RLock, or a no-op one (Sspi.thread_safe)
     profile: Profile
     strict: bool
     async_any_package: bool
@@ -167,6 +192,13 @@ class AsyncApi:
     _completions: int
     _notifications: int
     observer: Observer | None
+    # Sspi keeps these current (Sspi._refresh): the observer, the scheduler when its
+    # on_api_entry must be called (None when it does nothing), and the profile.
+    _observer: Observer | None
+    _entry: Scheduler | None
+    _held: Any  # the RLock while calls must hold it, else None (Sspi._refresh)
+    _scheduler: Scheduler
+    _profile: Profile
 
     if TYPE_CHECKING:
 
@@ -214,13 +246,13 @@ class AsyncApi:
     def _reported(
         self, call: Call, args: dict[str, Any], result: _R, pending: int | None = None
     ) -> _R:
-        if self.observer is not None:
-            self.observer(CallEvent(self, call, args, result, pending))
+        if self._observer is not None:
+            self._observer(CallEvent(self, call, args, result, pending))
         return result
 
     def _publish(self, event: Any) -> None:
-        if self.observer is not None:
-            self.observer(event)
+        if self._observer is not None:
+            self._observer(event)
 
     def _async_statistics(self) -> dict[str, int]:
         return {
@@ -264,7 +296,7 @@ class AsyncApi:
 
     def _gate(self, context: AsyncContext, call: Call) -> Refusal | None:
         """Apply the async table for `call`: a Refusal to return, or None to go on."""
-        entry = ASYNC_TABLE.get((context._state, call))
+        entry = _GATES.get((context._state._value_, call._value_))  # ASYNC_TABLE's entry
         if isinstance(entry, Misuse):
             self._misuse(entry, call)  # non-strict: carry on as the kernel would (no check)
             return None
@@ -276,24 +308,38 @@ class AsyncApi:
 
     def create_async_context(self) -> AsyncContext | None:
         """SspiCreateAsyncContext: a fresh context, or None on an (injected) allocation failure."""
-        with self._lock:
-            self.scheduler.on_api_entry()
+        held = self._held
+        if held is not None:
+            held.acquire()
+        try:
+            if self._entry is not None:
+                self._entry.on_api_entry()
             if self.fail_allocations:
-                return self._reported(Call.CREATE_ASYNC_CONTEXT, {}, None)  # ASY-001
+                return self._reported(_CREATE_ASYNC, {}, None)  # ASY-001
             context = AsyncContext(self)
             self._async_contexts.add(context)
-            return self._reported(Call.CREATE_ASYNC_CONTEXT, {}, context)
+            if self._observer is None:
+                return context
+            return self._reported(_CREATE_ASYNC, {}, context)
+        finally:
+            if held is not None:
+                held.release()
 
     def free_async_context(self, async_context: AsyncContext | None) -> None:
         """SspiFreeAsyncContext. NULL is a no-op (ASY-050)."""
-        with self._lock:
-            context = self._check_async_context(async_context, Call.FREE_ASYNC_CONTEXT)
+        held = self._held
+        if held is not None:
+            held.acquire()
+        try:
+            context: AsyncContext | None = async_context  # the usual case, checked inline
+            if context.__class__ is not AsyncContext or context._owner is not self:
+                context = self._check_async_context(async_context, _FREE_ASYNC)
             if context is None:
-                return self._reported(Call.FREE_ASYNC_CONTEXT, {"async_context": None}, None)
-            if context._state is AsyncState.FREED:
-                self._gate(context, Call.FREE_ASYNC_CONTEXT)
-                return self._reported(Call.FREE_ASYNC_CONTEXT, {"async_context": context}, None)
-            if context._state is AsyncState.PENDING and context._callback is not None:
+                return self._reported(_FREE_ASYNC, {"async_context": None}, None)
+            if context._state is _FREED_STATE:
+                self._gate(context, _FREE_ASYNC)
+                return self._reported(_FREE_ASYNC, {"async_context": context}, None)
+            if context._state is _PENDING_ASYNC and context._callback is not None:
                 self._misuse(
                     Misuse(
                         "ASY-051",
@@ -301,17 +347,23 @@ class AsyncApi:
                         "registered: free it only after the call completed and the callback "
                         "ran (free it inside the callback, as the documented sample does)",
                     ),
-                    Call.FREE_ASYNC_CONTEXT,
+                    _FREE_ASYNC,
                 )
-            context._state = AsyncState.FREED
+            context._state = _FREED
             self._async_contexts.discard(context)
-            return self._reported(Call.FREE_ASYNC_CONTEXT, {"async_context": context}, None)
+            if self._observer is None:
+                return None
+            return self._reported(_FREE_ASYNC, {"async_context": context}, None)
+        finally:
+            if held is not None:
+                held.release()
 
     def reinit_async_context(self, async_context: AsyncContext | None) -> NtStatus:
         """SspiReinitAsyncContext: back to the fresh state; the callback stays (ASY-011)."""
         args: dict[str, Any] = {"async_context": async_context}
         with self._lock:
-            self.scheduler.on_api_entry()
+            if self._entry is not None:
+                self._entry.on_api_entry()
             context = self._check_async_context(async_context, Call.REINIT_ASYNC_CONTEXT)
             if context is None:
                 return self._reported(
@@ -319,9 +371,9 @@ class AsyncApi:
                 )  # ASY-010
             if self._gate(context, Call.REINIT_ASYNC_CONTEXT) is not None:
                 return self._reported(
-                    Call.REINIT_ASYNC_CONTEXT, args, self.profile.reinit_pending_status
+                    Call.REINIT_ASYNC_CONTEXT, args, self._profile.reinit_pending_status
                 )  # ASY-012
-            if context._state is AsyncState.FREED:
+            if context._state is _FREED_STATE:
                 # Non-strict use after free: the kernel has no check.
                 return self._reported(Call.REINIT_ASYNC_CONTEXT, args, NtStatus.STATUS_SUCCESS)
             context._state = AsyncState.FRESH
@@ -335,28 +387,39 @@ class AsyncApi:
         callback_data: Any = None,
     ) -> SecStatus:
         """SspiSetAsyncNotifyCallback: a None callback removes it (ASY-016, ASY-018)."""
-        args: dict[str, Any] = {
-            "async_context": async_context,
-            "callback": callback,
-            "callback_data": callback_data,
-        }
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-        with self._lock:
-            self.scheduler.on_api_entry()
-            context = self._check_async_context(async_context, Call.SET_ASYNC_NOTIFY_CALLBACK)
+        held = self._held
+        if held is not None:
+            held.acquire()
+        try:
+            if self._entry is not None:
+                self._entry.on_api_entry()
+            context: AsyncContext | None = async_context  # the usual case, checked inline
+            if context.__class__ is not AsyncContext or context._owner is not self:
+                context = self._check_async_context(async_context, _SET_CALLBACK)
+            refusal = None
             if context is None:
-                return self._reported(
-                    Call.SET_ASYNC_NOTIFY_CALLBACK, args, _INVALID_PARAMETER
-                )  # ASY-017 (O3)
-            refusal = self._gate(context, Call.SET_ASYNC_NOTIFY_CALLBACK)
+                status = _INVALID_PARAMETER  # ASY-017 (O3)
+            elif context._state is not _FRESH or not _SET_CALLBACK_FRESH_IS_PLAIN:
+                refusal = self._gate(context, _SET_CALLBACK)
             if refusal is not None:
-                return self._reported(
-                    Call.SET_ASYNC_NOTIFY_CALLBACK, args, SecStatus(refusal.status)
-                )
-            context._callback = callback
-            context._callback_data = callback_data
-            return self._reported(Call.SET_ASYNC_NOTIFY_CALLBACK, args, SecStatus.SEC_E_OK)
+                status = SecStatus(refusal.status)
+            elif context is not None:
+                context._callback = callback
+                context._callback_data = callback_data
+                status = _OK
+            if self._observer is None:
+                return status
+            args: dict[str, Any] = {
+                "async_context": async_context,
+                "callback": callback,
+                "callback_data": callback_data,
+            }
+            return self._reported(_SET_CALLBACK, args, status)
+        finally:
+            if held is not None:
+                held.release()
 
     def async_context_requires_notify(self, async_context: AsyncContext | None) -> bool:
         """SspiAsyncContextRequiresNotify: TRUE iff a callback is registered (ASY-019, Q9)."""
@@ -373,18 +436,32 @@ class AsyncApi:
     def get_async_call_status(self, async_context: AsyncContext | None) -> SecStatus | int:
         """SspiGetAsyncCallStatus: PENDING until completion, then the call's status (ASY-006)."""
         args: dict[str, Any] = {"async_context": async_context}
-        with self._lock:
-            self.scheduler.on_api_entry()
-            context = self._check_async_context(async_context, Call.GET_ASYNC_CALL_STATUS)
+        held = self._held
+        if held is not None:
+            held.acquire()
+        try:
+            if self._entry is not None:
+                self._entry.on_api_entry()
+            context: AsyncContext | None = async_context  # the usual case, checked inline
+            if context.__class__ is not AsyncContext or context._owner is not self:
+                context = self._check_async_context(async_context, _GET_STATUS)
             if context is None:
                 return self._reported(
-                    Call.GET_ASYNC_CALL_STATUS, args, _INVALID_PARAMETER
+                    _GET_STATUS, args, _INVALID_PARAMETER
                 )  # ASY-003 (O2)
-            if context._state is AsyncState.FREED:
-                self._gate(context, Call.GET_ASYNC_CALL_STATUS)
+            if context._state is _FREED_STATE:
+                self._gate(context, _GET_STATUS)
                 # Non-strict: the poisoned memory's value (ASY-052, O7).
-                return self._reported(Call.GET_ASYNC_CALL_STATUS, args, POISON)
-            return self._reported(Call.GET_ASYNC_CALL_STATUS, args, _as_status(context._status))
+                return self._reported(_GET_STATUS, args, POISON)
+            status = context._status
+            if status.__class__ is not SecStatus:  # SecStatus(member) is the member itself
+                status = _as_status(status)
+            if self._observer is None:
+                return status
+            return self._reported(_GET_STATUS, args, status)
+        finally:
+            if held is not None:
+                held.release()
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -397,23 +474,30 @@ class AsyncApi:
         precheck: Callable[[], SecStatus | None] | None = None,
         args: dict[str, Any] | None = None,
         out: Out | None = None,
+        entered: bool = False,
     ) -> SecStatus:
-        """The common part of the five Sspi*Async functions."""
-        args = {"async_context": async_context, **(args or {})}
-        self.scheduler.on_api_entry()
-        context = self._check_async_context(async_context, call)
+        """The common part of the five Sspi*Async functions (`entered`: the caller has already
+        given the scheduler its on_api_entry)."""
+        extra = args
+        if self._entry is not None and not entered:
+            self._entry.on_api_entry()
+        context: AsyncContext | None = async_context  # the usual case, checked inline
+        if context.__class__ is not AsyncContext or context._owner is not self:
+            context = self._check_async_context(async_context, call)
         if context is None:
-            return self._reported(call, args, _INVALID_PARAMETER)  # ASY-004 (O4)
+            # ASY-004 (O4)
+            return self._reported(call, _queue_args(async_context, extra), _INVALID_PARAMETER)
         state = context._state
-        if state is AsyncState.FREED or state is AsyncState.COMPLETED:
+        if state is _FREED or state is _COMPLETED:
             self._gate(context, call)  # misuse; non-strict: the kernel only checks PENDING
-        elif state is AsyncState.PENDING and context._status == _PENDING:
-            return self._reported(call, args, _INVALID_PARAMETER)  # ASY-007 (O4)
+        elif state is _PENDING_STATE and context._status == _PENDING:
+            # ASY-007 (O4)
+            return self._reported(call, _queue_args(async_context, extra), _INVALID_PARAMETER)
         no_callback = context._callback is None
         if (
             no_callback
-            and call is not Call.DELETE_SECURITY_CONTEXT_ASYNC
-            and self.profile.null_callback_only_for_delete
+            and call is not _DELETE_ASYNC
+            and self._profile.null_callback_only_for_delete
         ):
             self._misuse(
                 Misuse(
@@ -427,52 +511,62 @@ class AsyncApi:
         if precheck is not None:
             early = precheck()
             if early is not None:
-                return self._reported(call, args, early)  # ASY-008: status unchanged
+                # ASY-008: status unchanged
+                return self._reported(call, _queue_args(async_context, extra), early)
         pending = PendingCall(self, context, call, effect, description, out)
-        if state is not AsyncState.FREED:
+        if state is not _FREED:
             # A freed context stays freed (non-strict use after free, ASY-052): the call is
             # queued and takes effect, but its status stays poisoned and nobody is notified.
             context._pending = pending
-            context._state = AsyncState.PENDING
+            context._state = _PENDING_STATE
             # With no callback ksecdd sets the status to the queueing result at once (O11,
             # ASY-021); the pages say PENDING until completion (ASY-005).
-            no_handler = no_callback and not self.profile.null_callback_only_for_delete
-            context._status = SecStatus.SEC_E_OK if no_handler else _PENDING
+            no_handler = no_callback and not self._profile.null_callback_only_for_delete
+            context._status = _OK if no_handler else _PENDING
         self._pending_calls[pending.id] = pending
-        self._reported(call, args, SecStatus.SEC_E_OK, pending.id)  # before any completion
-        self.scheduler.submit(pending)
-        return SecStatus.SEC_E_OK  # ASY-009: queued
+        if self._observer is not None:  # before any completion
+            self._reported(call, _queue_args(async_context, extra), _OK, pending.id)
+        self._scheduler.submit(pending)
+        return _OK  # ASY-009: queued
 
     def _complete(self, pending: PendingCall) -> None:
         """Apply a queued call's effects, publish its status, then notify (ASY-006, ASY-022)."""
-        with self._lock:
+        held = self._held
+        if held is not None:
+            held.acquire()
+        try:
             if pending._done:
                 raise RuntimeError(f"{pending!r} completed twice")
             pending._done = True
             del self._pending_calls[pending.id]
             self._completions += 1
             status = pending._effect()
-            self._publish(CompletionEvent(self, pending.id, pending.call, status, pending.out))
+            if self._observer is not None:
+                self._observer(CompletionEvent(self, pending.id, pending.call, status, pending.out))
             context = pending.async_context
             if context._pending is pending:
                 context._pending = None
-            if context._state is AsyncState.FREED:
+            if context._state is _FREED:
                 # Freed while pending. With a callback that was misuse (ASY-051); the kernel
                 # still completes the operation, but there is nobody left to notify.
                 return
-            context._state = AsyncState.COMPLETED
+            context._state = _COMPLETED
             no_handler = (
-                context._callback is None and not self.profile.null_callback_only_for_delete
+                context._callback is None and not self._profile.null_callback_only_for_delete
             )
             if not no_handler:
                 context._status = status
             callback, data = context._callback, context._callback_data
+        finally:
+            if held is not None:
+                held.release()
         if callback is not None:
             self._notify(pending, callback, data)
 
     def _notify(self, pending: PendingCall, callback: NotifyCallback, data: Any) -> None:
         self._notifications += 1
-        self._publish(NotifyEvent(self, pending.id, pending.async_context, data))
+        if self._observer is not None:
+            self._observer(NotifyEvent(self, pending.id, pending.async_context, data))
         try:
             callback(pending.async_context, data)
         except SspiMisuse:
@@ -675,7 +769,7 @@ class AsyncApi:
             )
 
         def precheck() -> SecStatus | None:
-            if not self.profile.free_credentials_async_supported:
+            if not self._profile.free_credentials_async_supported:
                 return SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # ASY-031 (O10)
             return None
 
@@ -695,24 +789,71 @@ class AsyncApi:
         """SspiDeleteSecurityContextAsync: the handle is invalid from the moment it is queued."""
         if context is not None and not isinstance(context, SecHandle):
             raise TypeError(f"context must be a SecHandle or None, got {type(context).__name__}")
-        outcome: list[SecStatus] = []
+        held = self._held
+        if held is not None:
+            held.acquire()
+        try:
+            if self._entry is not None:
+                self._entry.on_api_entry()
+            fresh = async_context
+            if fresh.__class__ is AsyncContext and fresh._owner is self and fresh._state is _FRESH:
+                # What _queue() below does for a fresh context of this instance, unrolled: no
+                # state gate, no ASY-007, and a NULL callback is fine for a delete (ASY-020).
+                if (
+                    self._profile.delete_without_lsa_part_is_inline
+                    and self._live_context(context) is None
+                ):
+                    status = _OK  # ASY-041 (O8): nothing queued, no callback
+                    if self._observer is not None:
+                        args = {"async_context": fresh, "context": context}
+                        self._reported(_DELETE_ASYNC, args, status)
+                    return status
+                status = self._delete(context)  # ASY-042: deleted at queue time (Q16)
+                pending = PendingCall(
+                    self,
+                    fresh,
+                    _DELETE_ASYNC,
+                    lambda: status,
+                    "SspiDeleteSecurityContextAsync",
+                )
+                fresh._pending = pending
+                fresh._state = _PENDING_STATE
+                no_handler = (
+                    fresh._callback is None and not self._profile.null_callback_only_for_delete
+                )
+                fresh._status = _OK if no_handler else _PENDING
+                self._pending_calls[pending.id] = pending
+                if self._observer is not None:  # before any completion
+                    args = {"async_context": fresh, "context": context}
+                    self._reported(_DELETE_ASYNC, args, _OK, pending.id)
+                self._scheduler.submit(pending)
+                return _OK  # ASY-009: queued
+            outcome: list[SecStatus] = []
 
-        def precheck() -> SecStatus | None:
-            live = self._live_context(context) is not None
-            if not live and self.profile.delete_without_lsa_part_is_inline:
-                return SecStatus.SEC_E_OK  # ASY-041 (O8): nothing queued, no callback
-            outcome.append(self._delete(context))  # ASY-042: deleted at queue time (Q16)
-            return None
+            def precheck() -> SecStatus | None:
+                live = self._live_context(context) is not None
+                if not live and self._profile.delete_without_lsa_part_is_inline:
+                    return SecStatus.SEC_E_OK  # ASY-041 (O8): nothing queued, no callback
+                outcome.append(self._delete(context))  # ASY-042: deleted at queue time (Q16)
+                return None
 
-        with self._lock:
             return self._queue(
                 async_context,
-                Call.DELETE_SECURITY_CONTEXT_ASYNC,
+                _DELETE_ASYNC,
                 lambda: outcome[0],
                 "SspiDeleteSecurityContextAsync",
                 precheck,
                 {"context": context},
+                entered=True,
             )
+        finally:
+            if held is not None:
+                held.release()
+
+
+def _queue_args(async_context: Any, args: dict[str, Any] | None) -> dict[str, Any]:
+    """The arguments an observer sees for a queued call (built only when one is attached)."""
+    return {"async_context": async_context, **(args or {})}
 
 
 def _as_status(value: int) -> SecStatus | int:

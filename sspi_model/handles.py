@@ -43,6 +43,23 @@ class SecHandle:
 
 
 _INVALID = SecHandle(ULONG_PTR_MAX, ULONG_PTR_MAX)
+_new_object = object.__new__
+_set_field = object.__setattr__
+
+
+def _issued_handle(lower: int, upper: int) -> SecHandle:
+    """SecHandle(lower, upper) for values the mint made (known to fit), without re-running the
+    validators: what the generated __init__ does, less its checks."""
+    handle: SecHandle = _new_object(SecHandle)
+    _set_field(handle, "lower", lower)
+    _set_field(handle, "upper", upper)
+    _set_field(handle, "_attrs_cached_hash", None)
+    return handle
+
+
+if getattr(SecHandle, "__slots__", ()) != ("lower", "upper", "__weakref__", "_attrs_cached_hash"):
+    # attrs laid the class out differently: build issued handles the ordinary way.
+    _issued_handle = SecHandle  # pragma: no cover
 
 
 class HandleKind(enum.IntEnum):
@@ -84,7 +101,7 @@ def next_instance_number() -> int:
 class HandleMint:
     """Issues handles for one instance and classifies any handle value against them."""
 
-    __slots__ = ("_instance", "_next_serial", "_upper")
+    __slots__ = ("_base", "_instance", "_next_serial", "_upper")
 
     def __init__(self, instance: int) -> None:
         self._instance = instance
@@ -93,6 +110,9 @@ class HandleMint:
         # Serial 0 is never issued, so {0, 0}-like values never match.
         self._next_serial = dict.fromkeys(HandleKind, 1)
         self._upper = {kind: (tag << 32) | instance for kind, tag in _TAGS.items()}
+        self._base = {
+            kind: (instance << _INSTANCE_SHIFT) | (int(kind) << _KIND_SHIFT) for kind in HandleKind
+        }
 
     @property
     def instance(self) -> int:
@@ -101,8 +121,16 @@ class HandleMint:
     def issue(self, kind: HandleKind) -> SecHandle:
         serial = self._next_serial[kind]
         self._next_serial[kind] = serial + 1
-        lower = (self._instance << _INSTANCE_SHIFT) | (int(kind) << _KIND_SHIFT) | serial
-        return SecHandle(lower, self._upper[kind])
+        # Every handle of a kind shares one `upper` int object (Sspi's fast paths rely on it).
+        return _issued_handle(self._base[kind] | serial, self._upper[kind])
+
+    def base(self, kind: HandleKind) -> int:
+        """`lower` of serial 0 of `kind`: issued handles have lower in (base, base + next)."""
+        return self._base[kind]
+
+    def upper(self, kind: HandleKind) -> int:
+        """The `upper` value (the very int object) of every handle of `kind` issued here."""
+        return self._upper[kind]
 
     def classify_unlisted(self, handle: SecHandle, kind: HandleKind) -> HandleClass:
         """Class of a handle that is not in the live table for `kind`."""

@@ -45,6 +45,14 @@ NTLM_SIZES = ContextSizes(max_token=2888, max_signature=16, block_size=0, securi
 
 # Server challenges are deterministic (a counter through a digest) so every run replays.
 _challenge_serial = itertools.count(1)
+# Enum members used on hot paths, bound once: on Python 3.11 `Enum.MEMBER` goes through
+# EnumType.__getattr__'s slow attribute hook (about ten times a global load).
+_CONTINUE = LegOutcome.CONTINUE
+_ESTABLISHED = LegOutcome.ESTABLISHED
+_SEC_E_OK = SecStatus.SEC_E_OK
+_SEC_I_CONTINUE_NEEDED = SecStatus.SEC_I_CONTINUE_NEEDED
+_OUTBOUND = CredentialUse.OUTBOUND
+_INBOUND = CredentialUse.INBOUND
 
 
 class TokenError(Exception):
@@ -140,6 +148,83 @@ def authenticate_message(
     )
 
 
+# -- the sessions' fast readers: the same accept/refuse decisions as parse() and _Reader (any
+# TokenError is one outcome, INVALID_TOKEN), without a reader object per message.
+
+_HEADER = struct.Struct("<II")  # type, flags after the signature
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_HEAD = {kind: SIGNATURE + _U32.pack(kind) for kind in (NEGOTIATE, CHALLENGE, AUTHENTICATE)}
+_SERVER_TARGET = _pack_str("MODEL")
+_OK, _CONTINUE_NEEDED = _SEC_E_OK, _SEC_I_CONTINUE_NEEDED
+
+
+def _flags_of(data: bytes, expected_type: int) -> int:
+    """The flags of a message of `expected_type` (its 16-byte header); TokenError otherwise."""
+    if len(data) < 16 or data[:8] != SIGNATURE:
+        raise TokenError("no NTLMSSP signature, or truncated")
+    kind, flags = _HEADER.unpack_from(data, 8)
+    if kind != expected_type:
+        raise TokenError("wrong message type")
+    return int(flags)
+
+
+def _string_at(data: bytes, pos: int) -> tuple[str, int]:
+    """The u16-length-prefixed UTF-16LE string at `pos`, and the position after it."""
+    start = pos + 2
+    if start > len(data):
+        raise TokenError("truncated")
+    end = start + _U16.unpack_from(data, pos)[0]
+    if end > len(data):
+        raise TokenError("truncated")
+    try:
+        return data[start:end].decode("utf-16-le"), end
+    except UnicodeDecodeError as exc:
+        raise TokenError("bad string") from exc
+
+
+# Results that depend on nothing but a few flag bits are made once and shared (LegResult is
+# frozen): building an attrs object costs more than the rest of such a leg.
+_CLIENT_REJECTED = LegResult(
+    SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ISC-011")
+)
+_SERVER_REJECTED = LegResult(
+    SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ASC-004")
+)
+_DENIED = LegResult(
+    SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007")
+)
+_NEGOTIATE_RESULTS: dict[int, LegResult] = {}  # granted ISC flags -> the first client leg
+_ACCEPTED_RESULTS: dict[int, LegResult] = {}  # granted ASC flags -> the last server leg
+
+
+def _negotiate_result(granted: int) -> LegResult:
+    """The first client leg: NEGOTIATE out, CONTINUE. Plain-int flags are cached (at most 2**9
+    values: the grantable bits); an int subclass (an IntFlag) keeps its own type, uncached."""
+    result = _NEGOTIATE_RESULTS.get(granted) if granted.__class__ is int else None
+    if result is None:
+        result = LegResult(
+            _CONTINUE_NEEDED,
+            _CONTINUE,
+            negotiate_message(granted, "MODEL-WS"),
+            granted,
+            rules=("NTLM-001",),
+        )
+        if granted.__class__ is int:
+            _NEGOTIATE_RESULTS[granted] = result
+    return result
+
+
+def _accepted_result(flags: int) -> LegResult:
+    """The last server leg: no token, ESTABLISHED."""
+    result = _ACCEPTED_RESULTS.get(flags) if flags.__class__ is int else None
+    if result is None:
+        result = LegResult(_OK, _ESTABLISHED, b"", flags, rules=("NTLM-006",))
+        if flags.__class__ is int:
+            _ACCEPTED_RESULTS[flags] = result
+    return result
+
+
 @attrs.frozen
 class NtlmCredential:
     use: int
@@ -172,25 +257,19 @@ class NtlmClientSession:
         if self._leg == 0:
             self._leg = 1
             self._flags = granted
-            return LegResult(
-                SecStatus.SEC_I_CONTINUE_NEEDED,
-                LegOutcome.CONTINUE,
-                negotiate_message(granted, "MODEL-WS"),
-                granted,
-                rules=("NTLM-001",),
-            )
+            return _negotiate_result(granted)
         data = first_token(input)
         try:
             if data is None:
                 raise TokenError("no input token")
-            flags, reader = parse(data, CHALLENGE)
-            challenge = reader.take(8)
-            reader.string()
-            reader.end()
+            flags = _flags_of(data, CHALLENGE)  # parse(data, CHALLENGE)
+            if len(data) < 24:
+                raise TokenError("truncated")
+            challenge = data[16:24]
+            if _string_at(data, 24)[1] != len(data):
+                raise TokenError("trailing bytes")
         except TokenError:
-            return LegResult(
-                SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ISC-011")
-            )
+            return _CLIENT_REJECTED
         domain, user = split_principal(self._cred.principal)
         # The client cannot know the password is wrong: only the server's last leg decides.
         message = authenticate_message(
@@ -198,7 +277,7 @@ class NtlmClientSession:
         )
         self._leg = 2
         return LegResult(
-            SecStatus.SEC_E_OK, LegOutcome.ESTABLISHED, message, self._flags, rules=("NTLM-002",)
+            _SEC_E_OK, _ESTABLISHED, message, self._flags, rules=("NTLM-002",)
         )
 
 
@@ -230,49 +309,41 @@ class NtlmServerSession:
             try:
                 if data is None:
                     raise TokenError("no input token")
-                _flags, reader = parse(data, NEGOTIATE)
-                reader.string()
-                reader.end()
+                _flags_of(data, NEGOTIATE)  # parse(data, NEGOTIATE)
+                if _string_at(data, 16)[1] != len(data):
+                    raise TokenError("trailing bytes")
             except TokenError:
-                return LegResult(
-                    SecStatus.SEC_E_INVALID_TOKEN,
-                    LegOutcome.REJECTED,
-                    rules=("NTLM-005", "ASC-004"),
-                )
+                return _SERVER_REJECTED
             self._flags = context_req & _GRANTABLE_ASC
             self._challenge = hashlib.sha256(b"challenge|%d" % next(_challenge_serial)).digest()[:8]
             self._leg = 1
             return LegResult(
-                SecStatus.SEC_I_CONTINUE_NEEDED,
-                LegOutcome.CONTINUE,
-                challenge_message(self._flags, self._challenge, "MODEL"),
+                _CONTINUE_NEEDED,
+                _CONTINUE,
+                # challenge_message(self._flags, self._challenge, "MODEL")
+                _HEAD[CHALLENGE] + _U32.pack(self._flags) + self._challenge + _SERVER_TARGET,
                 self._flags,
                 rules=("NTLM-003",),
             )
         try:
             if data is None:
                 raise TokenError("no input token")
-            _flags, reader = parse(data, AUTHENTICATE)
-            domain = reader.string()
-            user = reader.string()
-            reader.string()
-            claimed = reader.take(PROOF_LEN)
-            reader.end()
+            _flags_of(data, AUTHENTICATE)  # parse(data, AUTHENTICATE)
+            domain, pos = _string_at(data, 16)
+            user, pos = _string_at(data, pos)
+            pos = _string_at(data, pos)[1]
+            claimed = data[pos : pos + PROOF_LEN]
+            if len(claimed) != PROOF_LEN or pos + PROOF_LEN != len(data):
+                raise TokenError("truncated or trailing bytes")
         except TokenError:
-            return LegResult(
-                SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ASC-004")
-            )
+            return _SERVER_REJECTED
         principal = f"{domain}\\{user}" if domain else user
         password = self._env.password_of(principal)
         if password is None or proof(domain, user, password, self._challenge) != claimed:
-            return LegResult(
-                SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007")
-            )
+            return _DENIED
         self._user = principal
         self._leg = 2
-        return LegResult(
-            SecStatus.SEC_E_OK, LegOutcome.ESTABLISHED, b"", self._flags, rules=("NTLM-006",)
-        )
+        return _accepted_result(self._flags)
 
 
 class NtlmPackage:
@@ -289,10 +360,10 @@ class NtlmPackage:
         return ("NTLM",)
 
     def can_initiate(self, use: int) -> bool:
-        return bool(use & CredentialUse.OUTBOUND)
+        return bool(use & _OUTBOUND)
 
     def can_accept(self, use: int) -> bool:
-        return bool(use & CredentialUse.INBOUND)
+        return bool(use & _INBOUND)
 
     def acquire(
         self, use: int, principal: str | None, auth_data: Any, env: Environment
@@ -301,14 +372,14 @@ class NtlmPackage:
             if principal is not None and principal.casefold() != env.logon_user.casefold():
                 return SecStatus.SEC_E_NOT_OWNER, None, ("ACH-006",)
             return (
-                SecStatus.SEC_E_OK,
+                _SEC_E_OK,
                 NtlmCredential(use, env.logon_user, env.password_of(env.logon_user)),
                 ("ACH-005",),
             )
         if not isinstance(auth_data, AuthIdentity):
             return SecStatus.SEC_E_UNKNOWN_CREDENTIALS, None, ("ACH-007",)
         return (
-            SecStatus.SEC_E_OK,
+            _SEC_E_OK,
             NtlmCredential(use, auth_data.principal, auth_data.password),
             ("ACH-001",),
         )
