@@ -1,0 +1,449 @@
+"""Run every sspi-model benchmark on this machine, print a table, write benchmarks/results.json.
+
+    python benchmarks/run.py                  # everything (a few minutes)
+    python benchmarks/run.py --only stale_delete_overhead --only handshake_speedup_vs_sspi_rs
+
+Every timing figure is a ratio of two things measured in the same process, A and B alternating
+round by round (see harness.py); the value is the median round, the note gives the spread and
+the per-operation times behind it. See benchmarks/README.md for what each benchmark measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # the working tree's sspi_model, installed or not
+sys.path.insert(0, str(HERE))
+
+from harness import Row, alternate, fmt_time, table, timed  # noqa: E402
+from workloads import (  # noqa: E402
+    ACCOUNTS,
+    IDENTITY,
+    OUTBOUND,
+    REQ,
+    TARGET,
+    backend_handshake,
+    model_handshake,
+    model_pair,
+    native_handshake,
+    synthetic_trace,
+)
+
+from sspi_model.scheduling import ManualScheduler  # noqa: E402
+from sspi_model.sspi import Sspi  # noqa: E402
+from sspi_model.status import SecStatus  # noqa: E402
+
+RESULTS = HERE / "results.json"
+STARTED = time.perf_counter()
+
+
+def progress(text: str) -> None:
+    print(f"[{time.perf_counter() - STARTED:6.1f} s] {text}", flush=True)
+
+
+# -- handshake_speedup_vs_sspi_rs ------------------------------------------------------------
+
+
+def handshake_speedup() -> list[Row]:
+    name, goal = "handshake_speedup_vs_sspi_rs", ">= 20"
+    try:
+        from sspi_model.backends.native import NativeBackend
+        from sspi_model.backends.native.calls import NativeCalls
+        from sspi_model.backends.native.discovery import LibraryNotFound, find_library
+
+        library = find_library()
+    except (ImportError, LibraryNotFound) as error:
+        note = f"libsspi not available ({error}); pip install 'sspi-model[native]' to measure"
+        return [Row(name, None, "x", goal, note)]
+    calls = NativeCalls(library)
+    calls.startup_packages()
+    statuses = native_handshake(calls)
+    ok = (0, 0, 0x90312, 0x90312, 0, 0x90313, 0, 0, 0, 0)  # ASC2: SEC_I_COMPLETE_NEEDED on sspi-rs
+    if statuses != ok:
+        raise RuntimeError(f"the libsspi handshake did not run as expected: {statuses}")
+    client, server = model_pair()
+    if model_handshake(client, server) != SecStatus.SEC_E_OK:
+        raise RuntimeError("the model handshake did not complete")
+
+    native_count, model_count = 40, 400
+
+    def native() -> float:
+        return timed(lambda: [native_handshake(calls) for _ in range(native_count)])
+
+    def model() -> float:
+        return timed(lambda: [model_handshake(client, server) for _ in range(model_count)])
+
+    for _ in range(3):  # warm-up: caches, allocator, the library's lazy set-up
+        native()
+        model()
+    ratio = alternate(model, native, rounds=9, a_ops=model_count, b_ops=native_count, invert=True)
+    backend = NativeBackend(library, isolate=False)
+
+    def wrapped() -> float:
+        return timed(lambda: [backend_handshake(backend) for _ in range(native_count)])
+
+    wrapped()
+    via_backend = alternate(model, wrapped, rounds=5, a_ops=model_count, b_ops=native_count,
+                            invert=True)
+    note = (
+        f"libsspi through NativeCalls (ctypes, in-process): {fmt_time(ratio.b)} per handshake; "
+        f"model {fmt_time(ratio.a)}; {ratio.spread(1)}. Through NativeBackend(isolate=False), "
+        f"which adds result conversion: {via_backend.median:.1f}x "
+        f"({fmt_time(via_backend.b)} per handshake)"
+    )
+    return [Row(name, round(ratio.median, 2), "x", goal, note)]
+
+
+# -- stale_delete_overhead -------------------------------------------------------------------
+
+
+def stale_delete_overhead() -> list[Row]:
+    count = 50_000
+    sspi = Sspi(accounts=ACCOUNTS)
+    credential = sspi.acquire_credentials_handle("NTLM", OUTBOUND, IDENTITY).credential
+    handles = [
+        sspi.initialize_security_context(credential, None, TARGET, REQ).new_context
+        for _ in range(count)
+    ]
+    for handle in handles:
+        sspi.delete_security_context(handle)
+    keys = [handle.lower for handle in handles if handle is not None]
+    stale = [handle for handle in handles if handle is not None]
+    delete = sspi.delete_security_context
+    assert delete(stale[0]) == SecStatus.SEC_E_OK and sspi.last_rules == ("DEL-003",)
+
+    def model() -> float:
+        def body() -> None:
+            for handle in stale:
+                delete(handle)
+
+        return timed(body)
+
+    table_: dict[int, Any] = {}
+    pop = table_.pop
+
+    def bare() -> float:
+        def body() -> None:
+            for key in keys:
+                pop(key, None)
+
+        return timed(body)
+
+    model()
+    bare()
+    ratio = alternate(model, bare, rounds=11, a_ops=count, b_ops=count)
+    note = (
+        f"DeleteSecurityContext on a deleted handle (DEL-003): {fmt_time(ratio.a)} per call; "
+        f"dict.pop(key, None) on precomputed int keys: {fmt_time(ratio.b)}; {ratio.spread()}"
+    )
+    return [Row("stale_delete_overhead", round(ratio.median, 2), "x", "<= 5", note)]
+
+
+# -- async_delete_cost_ratio -----------------------------------------------------------------
+
+
+def async_delete_cost_ratio() -> list[Row]:
+    count = 2000
+    scheduler = ManualScheduler()
+    sspi = Sspi(accounts=ACCOUNTS, scheduler=scheduler)
+    credential = sspi.acquire_credentials_handle("NTLM", OUTBOUND, IDENTITY).credential
+    isc = sspi.initialize_security_context
+    notified: list[Any] = []
+
+    def callback(async_context: Any, data: Any) -> None:
+        notified.append(data)
+
+    def fresh() -> list[Any]:
+        return [isc(credential, None, TARGET, REQ).new_context for _ in range(count)]
+
+    def asynchronous() -> float:
+        handles = fresh()
+        create = sspi.create_async_context
+        set_callback = sspi.set_async_notify_callback
+        delete_async = sspi.delete_security_context_async
+        status = sspi.get_async_call_status
+        free = sspi.free_async_context
+        run_all = scheduler.run_all
+
+        def body() -> None:
+            for handle in handles:
+                context = create()
+                set_callback(context, callback, None)
+                delete_async(context, context=handle)
+                run_all()
+                status(context)
+                free(context)
+
+        seconds = timed(body)
+        assert sspi.statistics().contexts == 0
+        return seconds
+
+    def synchronous() -> float:
+        handles = fresh()
+        delete = sspi.delete_security_context
+
+        def body() -> None:
+            for handle in handles:
+                delete(handle)
+
+        seconds = timed(body)
+        assert sspi.statistics().contexts == 0
+        return seconds
+
+    asynchronous()
+    synchronous()
+    notified.clear()
+    ratio = alternate(asynchronous, synchronous, rounds=9, a_ops=count, b_ops=count)
+    assert len(notified) == 9 * count, "every async delete must have run its callback"
+    note = (
+        f"create, set callback, delete async, complete (ManualScheduler.run_all), callback, "
+        f"status, free: {fmt_time(ratio.a)}; DeleteSecurityContext of a live context: "
+        f"{fmt_time(ratio.b)}; {ratio.spread()}"
+    )
+    return [Row("async_delete_cost_ratio", round(ratio.median, 2), "x", "<= 8", note)]
+
+
+# -- scale_flatness_1m and bytes_per_live_context --------------------------------------------
+
+
+def scale_and_memory() -> list[Row]:
+    big_count, small_count, batch = 1_000_000, 1_000, 2_000
+    big = Sspi(accounts=ACCOUNTS)
+    big_credential = big.acquire_credentials_handle("NTLM", OUTBOUND, IDENTITY).credential
+    progress(f"  creating {big_count:,} live partial contexts under tracemalloc")
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    isc = big.initialize_security_context
+    started = time.perf_counter()
+    for _ in range(big_count):
+        isc(big_credential, None, TARGET, REQ)
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    building = time.perf_counter() - started
+    assert big.statistics().contexts == big_count
+    per_context = grown / big_count
+    memory = Row(
+        "bytes_per_live_context",
+        round(per_context, 1),
+        "B",
+        "<= 400",
+        f"tracemalloc growth over {big_count:,} first ISC legs (context record, SecHandle, "
+        f"NTLM session, table entry), {grown / 2**20:.0f} MiB in all; built in "
+        f"{building:.1f} s with tracemalloc on",
+    )
+    progress(f"  {per_context:.0f} B per live context")
+
+    small = Sspi(accounts=ACCOUNTS)
+    small_credential = small.acquire_credentials_handle("NTLM", OUTBOUND, IDENTITY).credential
+    for _ in range(small_count):
+        small.initialize_security_context(small_credential, None, TARGET, REQ)
+
+    def cycle(sspi: Sspi, credential: Any) -> Callable[[], float]:
+        start = sspi.initialize_security_context
+        delete = sspi.delete_security_context
+
+        def run() -> float:
+            def body() -> None:
+                for _ in range(batch):
+                    delete(start(credential, None, TARGET, REQ).new_context)
+
+            return timed(body)
+
+        return run
+
+    at_big, at_small = cycle(big, big_credential), cycle(small, small_credential)
+    at_big()
+    at_small()
+    ratio = alternate(at_big, at_small, rounds=9, a_ops=batch, b_ops=batch)
+    assert big.statistics().contexts == big_count and small.statistics().contexts == small_count
+    scale = Row(
+        "scale_flatness_1m",
+        round(ratio.median, 3),
+        "ratio",
+        "<= 1.3",
+        f"first ISC leg + DeleteSecurityContext with {big_count:,} live contexts: "
+        f"{fmt_time(ratio.a)}; with {small_count:,}: {fmt_time(ratio.b)}; {ratio.spread(3)}",
+    )
+    del big
+    gc.collect()
+    return [scale, memory]
+
+
+# -- trace_replay_ratio ----------------------------------------------------------------------
+
+
+def trace_replay_ratio() -> list[Row]:
+    from sspi_model.trace.fast import TraceValidator
+
+    count, chunks = 1_000_000, 10
+    progress(f"  synthesising a {count:,}-line trace")
+    lines = list(synthetic_trace(count))
+    size = sum(len(line) + 1 for line in lines)
+    step = -(-len(lines) // chunks)
+    parts = [lines[i : i + step] for i in range(0, len(lines), step)]
+    validator = TraceValidator()
+    loads = json.loads
+
+    def parse_only(part: list[str]) -> float:
+        def body() -> None:
+            for line in part:
+                loads(line)
+
+        return timed(body)
+
+    rounds: list[float] = []
+    a_total = b_total = 0.0
+    progress(f"  validating it in {len(parts)} chunks, each alternating with json.loads")
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            a = timed(lambda part=part: validator.feed(part))
+            b = parse_only(part)
+        else:
+            b = parse_only(part)
+            a = timed(lambda part=part: validator.feed(part))
+        rounds.append(a / b)
+        a_total += a
+        b_total += b
+    verdict = validator.verdict()
+    if not verdict.ok or verdict.replayed != count - 1:
+        raise RuntimeError(f"the synthetic trace did not validate: {verdict}")
+    rounds.sort()
+    median = rounds[len(rounds) // 2] if len(rounds) % 2 else sum(
+        rounds[len(rounds) // 2 - 1 : len(rounds) // 2 + 1]
+    ) / 2
+    note = (
+        f"sspi_model.trace.fast streaming validation of {count:,} lines ({size / 2**20:.0f} MiB; "
+        f"handshakes, deletes, async deletes with callbacks): {a_total:.1f} s "
+        f"({fmt_time(a_total / count)} per line); json.loads of the same lines: {b_total:.1f} s; "
+        f"median of {len(rounds)} chunks, spread {rounds[0]:.2f}-{rounds[-1]:.2f}; verdict OK, "
+        f"{verdict.replayed:,} records replayed"
+    )
+    return [Row("trace_replay_ratio", round(median, 2), "x", "<= 4", note)]
+
+
+# -- differential_examples_per_s -------------------------------------------------------------
+
+
+def differential_examples_per_s() -> list[Row]:
+    name, goal = "differential_examples_per_s", ">= 20"
+    from hypothesis import HealthCheck, Phase, seed, settings
+    from hypothesis.stateful import get_state_machine_test
+
+    from sspi_model.testing.check import BackendUnavailable, backend_factory
+    from sspi_model.testing.differential import machine_for
+    from sspi_model.testing.divergence import Divergence, load_known
+
+    examples = 200
+    try:
+        backend, factory = backend_factory("sspi-rs")
+    except BackendUnavailable as error:
+        return [Row(name, None, "examples/s", goal, f"sspi-rs not available: {error}")]
+    known = load_known(backend)
+
+    class Everything(set[tuple[str, ...]]):
+        """Every divergence counts as already found: it is recorded, and the example runs out
+        its steps idle, instead of ending the run to shrink it."""
+
+        def __contains__(self, item: object) -> bool:
+            return True
+
+    subject = factory()  # isolation on: one worker process per example (spares kept ready)
+    seen: list[Divergence] = []
+    started = [0]
+    try:
+        machine = machine_for(subject, known=known, found=Everything(), seen=seen)
+
+        class Counted(machine):  # type: ignore[valid-type,misc]
+            def __init__(self) -> None:
+                started[0] += 1
+                super().__init__()
+
+        test = get_state_machine_test(
+            Counted,
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=20,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                phases=(Phase.generate,),
+                print_blob=False,
+            ),
+        )
+        seconds = timed(seed(0)(test))
+    finally:
+        subject.close()
+    rate = started[0] / seconds
+    signatures = {d.signature for d in seen}
+    unknown = {d.signature for d in seen if d.known is None}
+    note = (
+        f"{started[0]} examples of up to 20 steps in {seconds:.1f} s against sspi-rs, isolation "
+        f"on (a fresh worker process per example); known divergences: "
+        f"{len(known)} loaded (specs/divergences/sspi-rs.toml "
+        f"{'present' if known else 'absent'}); {len(signatures)} distinct divergences seen, "
+        f"{len(unknown)} not known, all suppressed so the run keeps a fixed size"
+    )
+    return [Row(name, round(rate, 1), "examples/s", goal, note)]
+
+
+BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
+    "handshake_speedup_vs_sspi_rs": handshake_speedup,
+    "stale_delete_overhead": stale_delete_overhead,
+    "async_delete_cost_ratio": async_delete_cost_ratio,
+    "scale_flatness_1m": scale_and_memory,  # also bytes_per_live_context
+    "trace_replay_ratio": trace_replay_ratio,
+    "differential_examples_per_s": differential_examples_per_s,
+}
+ORDER = [
+    "handshake_speedup_vs_sspi_rs",
+    "stale_delete_overhead",
+    "async_delete_cost_ratio",
+    "scale_flatness_1m",
+    "bytes_per_live_context",
+    "trace_replay_ratio",
+    "differential_examples_per_s",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", action="append", choices=sorted(BENCHMARKS), help="run only these"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the results file")
+    options = parser.parse_args(argv)
+    chosen = options.only or list(BENCHMARKS)
+    rows: dict[str, Row] = {}
+    if options.only and options.output.exists():
+        # A partial run updates its rows in the existing results, keeping the others.
+        for item in json.loads(options.output.read_text(encoding="utf-8")):
+            rows[item["name"]] = Row(**item)
+    for key in chosen:
+        progress(f"{key} ...")
+        for row in BENCHMARKS[key]():
+            rows[row.name] = row
+            verdict = {True: "pass", False: "FAIL", None: "not measured"}[row.passed()]
+            progress(f"  {row.name} = {row.value} {row.unit} (goal {row.goal}): {verdict}")
+    ordered = [rows[name] for name in ORDER if name in rows]
+    options.output.write_text(
+        json.dumps([row.as_json() for row in ordered], indent=2) + "\n", encoding="utf-8"
+    )
+    print()
+    print(table(ordered))
+    print(f"\nwrote {options.output} in {time.perf_counter() - STARTED:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
