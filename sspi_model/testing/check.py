@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -23,6 +23,8 @@ from hypothesis.stateful import get_state_machine_test
 
 from sspi_model.backends.base import Backend
 from sspi_model.backends.model import ModelBackend
+from sspi_model.constants import CredentialUse, SecPkgAttr
+from sspi_model.handles import SecHandle
 from sspi_model.testing.conformance import RuleTally, RuleVerdict, render, verdicts
 from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_for
 from sspi_model.testing.divergence import Divergence, KnownDivergence, load_known
@@ -295,6 +297,36 @@ def run_check(
             )
         )
     return CheckReport(tuple(reports), seed)
+
+
+def replay(
+    program: str,
+    subject: Backend,
+    *,
+    suppressed: Iterable[tuple[str, ...]] = (),
+    profile: str = "documented",
+) -> Divergence | None:
+    """Run a divergence's shrunk Hypothesis program again (the `program` field of a report):
+    the divergence it raises now, or None if the backend no longer diverges. `suppressed` are
+    the signatures the campaign had already found when it found this one (the report lists
+    them before it), which the machine passes over as it did then."""
+    machine = machine_for(
+        subject,
+        model=ModelBackend(accounts=ACCOUNTS, profile=profile),
+        found=set(suppressed),
+    )
+    # The names a printed program uses besides the machine (values print as valid Python).
+    namespace: dict[str, Any] = {
+        "DifferentialMachine": machine,
+        "SecPkgAttr": SecPkgAttr,
+        "SecHandle": SecHandle,
+        "CredentialUse": CredentialUse,
+    }
+    try:
+        exec(compile(program, "<reproducer>", "exec"), namespace)
+    except DivergenceFound as found:
+        return found.divergence
+    return None
 
 
 def _program(printed: list[object]) -> str:
