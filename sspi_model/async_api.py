@@ -493,6 +493,18 @@ class AsyncApi:
         elif state is _PENDING_STATE and context._status == _PENDING:
             # ASY-007 (O4)
             return self._reported(call, _queue_args(async_context, extra), _INVALID_PARAMETER)
+        elif state is _PENDING_STATE:
+            # ksecdd, no callback: the status already reads the queueing result, so the kernel
+            # takes a second call that overwrites the first one's stored pointers (ASY-015).
+            self._misuse(
+                Misuse(
+                    "ASY-015",
+                    f"{call.value} on an async context whose callback-less call is still in "
+                    "flight: the kernel accepts it (the status reads SEC_E_OK) but the new call "
+                    "overwrites the first one's parameters; use one context per call",
+                ),
+                call,
+            )
         no_callback = context._callback is None
         if (
             no_callback

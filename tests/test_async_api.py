@@ -1364,3 +1364,38 @@ def test_statistics_count_async_contexts_and_pending_calls() -> None:
     manual(b.api).run_all()
     b.api.free_async_context(first)
     assert (b.api.statistics().async_contexts, b.api.statistics().pending_calls) == (0, 0)
+
+
+@pytest.mark.rule("ASY-015")
+def test_ksecdd_second_call_while_a_callback_less_call_is_in_flight_is_misuse() -> None:
+    from sspi_model import ManualScheduler, Sspi, SspiMisuse
+    from sspi_model.packages.ntlm import AuthIdentity
+
+    def run(strict: bool) -> Sspi:
+        sspi = Sspi(
+            accounts={"CONTOSO\\alice": "Passw0rd!"},
+            profile="ksecdd",
+            scheduler=ManualScheduler(),
+            async_any_package=True,
+            strict=strict,
+        )
+        async_context = sspi.create_async_context()
+        identity = AuthIdentity("alice", "Passw0rd!", "CONTOSO")
+        first = sspi.acquire_credentials_handle_async(
+            async_context, package="NTLM", credential_use=2, auth_data=identity, out=Out()
+        )
+        assert first == SecStatus.SEC_E_OK
+        # No callback: ksecdd sets the status to the queueing result at once (ASY-021).
+        assert sspi.get_async_call_status(async_context) == SecStatus.SEC_E_OK
+        second = sspi.acquire_credentials_handle_async(
+            async_context, package="NTLM", credential_use=2, auth_data=identity, out=Out()
+        )
+        assert second == SecStatus.SEC_E_OK  # reached only when not strict
+        return sspi
+
+    with pytest.raises(SspiMisuse) as raised:
+        run(strict=True)
+    assert raised.value.rule == "ASY-015"
+    lenient = run(strict=False)
+    assert [event.rule for event in lenient.misuse_events] == ["ASY-015"]
+    assert lenient.statistics().pending_calls == 2
