@@ -219,7 +219,8 @@ class _Campaign:
             seen=self.seen,
             tally=self.tally,
         )
-        test = get_state_machine_test(  # type: ignore[no-untyped-call]  # Hypothesis's own hook
+        # Hypothesis's own hook for running a machine (typed only in newer releases).
+        test = get_state_machine_test(  # type: ignore[no-untyped-call, unused-ignore]
             machine, settings=self._settings()
         )
         printed: list[object] = []
