@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from toy_backends import CrashingBackend
 
-from sspi_model.backends import Backend, ModelBackend
+from sspi_model.backends import ModelBackend
 from sspi_model.testing.differential import ACCOUNTS
 from sspi_model.testing.suite import ALICE, OUTBOUND, BackendConformance, Lockstep
 
@@ -23,11 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 KIT = ["--pyargs", "sspi_model.testing.kit"]
 
 
-class TestModelConformance(BackendConformance):
-    """The model run through its own kit."""
-
-    def make_backend(self) -> Backend:
-        return ModelBackend()
+class TestConformance(BackendConformance):
+    """The kit against --sspi-backend: the model by default, so the model runs its own kit;
+    `pytest --sspi-backend MODULE:FACTORY` in this repository runs it against that backend."""
 
 
 def _plugin() -> list[str]:

@@ -39,10 +39,12 @@ class AsyncAdapter(AsyncApi):
         strict: bool = True,
     ) -> None:
         self.backend = backend
-        self.profile = resolve_profile(profile)
-        self.observer = None
-        self._lock = threading.RLock()
+        self.profile = self._profile = resolve_profile(profile)
+        self.observer = self._observer = None
+        # Always a real lock: the adapter does not try to prove no second thread can enter.
+        self._lock = self._held = threading.RLock()
         self._init_async(scheduler, strict, async_any_package=True)
+        self._entry = self._scheduler = self.scheduler
         self._credentials: set[SecHandle] = set()
         self._contexts: set[SecHandle] = set()
 
@@ -115,4 +117,6 @@ class AsyncAdapter(AsyncApi):
     # The synchronous calls, passed through so one object serves a whole scenario.
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # the adapter's own state: never the backend's
+            raise AttributeError(name)
         return getattr(self.backend, name)
