@@ -15,6 +15,7 @@ from sspi_model.constants import (
 )
 from sspi_model.handles import SecHandle
 from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.packages.schannel import Certificate, SchannelCred
 from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -43,6 +44,7 @@ __all__ = [
     "AsyncContext",
     "AuthIdentity",
     "CallbackError",
+    "Certificate",
     "ContextReq",
     "CredentialUse",
     "InlineScheduler",
@@ -53,6 +55,7 @@ __all__ = [
     "Profile",
     "QueryContextAttributesResult",
     "RandomScheduler",
+    "SchannelCred",
     "SecBuffer",
     "SecBufferType",
     "SecHandle",

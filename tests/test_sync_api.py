@@ -968,3 +968,13 @@ def test_input_without_a_token_buffer(pair: Pair) -> None:
         pair.scred, None, [SecBuffer(1, first.output_token), SecBuffer(SECBUFFER_EMPTY)]
     )
     assert (result.status, result.new_context) == (SecStatus.SEC_E_INVALID_TOKEN, None)
+
+
+@pytest.mark.rule("API-001")
+def test_the_public_names_the_issues_promise_are_importable_from_the_package() -> None:
+    import sspi_model
+
+    promised = ["SecStatus", "SecHandle", "Sspi", "CredentialUse", "AuthIdentity", "ManualScheduler", "InlineScheduler", "RandomScheduler", "ThreadedScheduler", "Out", "SspiMisuse", "SchannelCred", "Certificate"]
+    missing = [name for name in promised if not hasattr(sspi_model, name)]
+    assert not missing
+    assert set(promised) <= set(sspi_model.__all__)
