@@ -974,7 +974,11 @@ def test_input_without_a_token_buffer(pair: Pair) -> None:
 def test_the_public_names_the_issues_promise_are_importable_from_the_package() -> None:
     import sspi_model
 
-    promised = ["SecStatus", "SecHandle", "Sspi", "CredentialUse", "AuthIdentity", "ManualScheduler", "InlineScheduler", "RandomScheduler", "ThreadedScheduler", "Out", "SspiMisuse", "SchannelCred", "Certificate"]
+    promised = [
+        *("SecStatus", "SecHandle", "Sspi", "CredentialUse", "AuthIdentity"),  # issue 2
+        *("ManualScheduler", "InlineScheduler", "RandomScheduler", "ThreadedScheduler"),
+        *("Out", "SspiMisuse", "SchannelCred", "Certificate"),  # issue 3
+    ]
     missing = [name for name in promised if not hasattr(sspi_model, name)]
     assert not missing
     assert set(promised) <= set(sspi_model.__all__)
