@@ -355,7 +355,7 @@ class Sspi(AsyncApi):
             result = EnumerateSecurityPackagesResult(
                 _OK, tuple(p.info for p in self._packages), self._allocate("SecPkgInfo[]")
             )
-        self._emit(Call.ENUMERATE_SECURITY_PACKAGES, {}, result)
+            self._emit(Call.ENUMERATE_SECURITY_PACKAGES, {}, result)
         return result
 
     def query_security_package_info(
@@ -374,7 +374,7 @@ class Sspi(AsyncApi):
                 result = QuerySecurityPackageInfoResult(
                     _OK, package.info, self._allocate("SecPkgInfo")
                 )
-        self._emit(Call.QUERY_SECURITY_PACKAGE_INFO, {"package_name": package_name}, result)
+            self._emit(Call.QUERY_SECURITY_PACKAGE_INFO, {"package_name": package_name}, result)
         return result
 
     def free_context_buffer(self, buffer: int | None) -> SecStatus:
@@ -389,7 +389,7 @@ class Sspi(AsyncApi):
                 status = self._why(_OK, "FCB-001")
             else:
                 status = self._why(_INVALID_HANDLE, "FCB-003")
-        self._emit(Call.FREE_CONTEXT_BUFFER, {"buffer": buffer}, status)
+            self._emit(Call.FREE_CONTEXT_BUFFER, {"buffer": buffer}, status)
         return status
 
     # -- credentials -------------------------------------------------------------------------
@@ -418,20 +418,20 @@ class Sspi(AsyncApi):
             if self._entry is not None:
                 self._entry.on_api_entry()
             result = self._acquire(package, credential_use, auth_data, principal)
+            if self._observer is not None:
+                self._emit(
+                    Call.ACQUIRE_CREDENTIALS_HANDLE,
+                    {
+                        "package": package,
+                        "credential_use": credential_use,
+                        "auth_data": auth_data,
+                        "principal": principal,
+                    },
+                    result,
+                )
         finally:
             if held is not None:
                 held.release()
-        if self._observer is not None:
-            self._emit(
-                Call.ACQUIRE_CREDENTIALS_HANDLE,
-                {
-                    "package": package,
-                    "credential_use": credential_use,
-                    "auth_data": auth_data,
-                    "principal": principal,
-                },
-                result,
-            )
         return result
 
     def _acquire(
@@ -464,11 +464,11 @@ class Sspi(AsyncApi):
             if self._entry is not None:
                 self._entry.on_api_entry()
             status = self._free_credential(credential)
+            if self._observer is not None:
+                self._emit(Call.FREE_CREDENTIALS_HANDLE, {"credential": credential}, status)
         finally:
             if held is not None:
                 held.release()
-        if self._observer is not None:
-            self._emit(Call.FREE_CREDENTIALS_HANDLE, {"credential": credential}, status)
         return status
 
     def _free_credential(self, handle: SecHandle | None) -> SecStatus:
@@ -570,20 +570,20 @@ class Sspi(AsyncApi):
             if self._entry is not None:
                 self._entry.on_api_entry()
             result = self._leg(call, credential, context, target_name, context_req, inputs, outputs)
+            if self._observer is not None:
+                args: dict[str, Any] = {
+                    "credential": credential,
+                    "context": context,
+                    "target_name": target_name,
+                    "context_req": context_req,
+                    "input": inputs,
+                }
+                if call is _ASC_CALL:
+                    del args["target_name"]
+                self._emit(call, args, result)
         finally:
             if held is not None:
                 held.release()
-        if self._observer is not None:
-            args: dict[str, Any] = {
-                "credential": credential,
-                "context": context,
-                "target_name": target_name,
-                "context_req": context_req,
-                "input": inputs,
-            }
-            if call is _ASC_CALL:
-                del args["target_name"]
-            self._emit(call, args, result)
         return result
 
     def _leg(
@@ -736,7 +736,7 @@ class Sspi(AsyncApi):
                 step = context_step(record.state, Call.COMPLETE_AUTH_TOKEN)
                 self._why(None, *step.rules)
                 status = _sec(step.status) if isinstance(step, Refusal) else _OK
-        self._emit(Call.COMPLETE_AUTH_TOKEN, {"context": context, "token": buffers}, status)
+            self._emit(Call.COMPLETE_AUTH_TOKEN, {"context": context, "token": buffers}, status)
         return status
 
     def delete_security_context(self, context: SecHandle | None) -> SecStatus:
@@ -761,11 +761,11 @@ class Sspi(AsyncApi):
             if self._entry is not None:
                 self._entry.on_api_entry()
             status = self._delete(context)
+            if self._observer is not None:
+                self._emit(Call.DELETE_SECURITY_CONTEXT, {"context": context}, status)
         finally:
             if held is not None:
                 held.release()
-        if self._observer is not None:
-            self._emit(Call.DELETE_SECURITY_CONTEXT, {"context": context}, status)
         return status
 
     def _delete(self, context: SecHandle | None) -> SecStatus:
@@ -789,9 +789,9 @@ class Sspi(AsyncApi):
             if self._entry is not None:
                 self._entry.on_api_entry()
             result = self._query(context, attribute)
-        self._emit(
-            Call.QUERY_CONTEXT_ATTRIBUTES, {"context": context, "attribute": attribute}, result
-        )
+            self._emit(
+                Call.QUERY_CONTEXT_ATTRIBUTES, {"context": context, "attribute": attribute}, result
+            )
         return result
 
     def _query(self, context: SecHandle | None, attribute: int) -> QueryContextAttributesResult:
