@@ -95,7 +95,8 @@ class CallbackError:
 
 @attrs.define(eq=False)
 class Out:
-    """The out-parameters of an async call, written when the call completes."""
+    """The out-parameters of an async call, written when the call completes (`written` turns
+    True then, also for a call that completed with an error and set nothing)."""
 
     credential: SecHandle | None = None
     new_context: SecHandle | None = None
@@ -553,6 +554,8 @@ class AsyncApi:
             del self._pending_calls[pending.id]
             self._completions += 1
             status = pending._effect()
+            if pending.out is not None:
+                pending.out.written = True  # the call completed: its outs are final, set or not
             if self._observer is not None:
                 self._observer(CompletionEvent(self, pending.id, pending.call, status, pending.out))
             context = pending.async_context

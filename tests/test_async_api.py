@@ -1399,3 +1399,24 @@ def test_ksecdd_second_call_while_a_callback_less_call_is_in_flight_is_misuse() 
     lenient = run(strict=False)
     assert [event.rule for event in lenient.misuse_events] == ["ASY-015"]
     assert lenient.statistics().pending_calls == 2
+
+
+@pytest.mark.rule("ASY-060", "ASY-072")
+def test_out_is_marked_written_when_the_call_completes_even_with_an_error() -> None:
+    from sspi_model import ManualScheduler, Sspi
+    from sspi_model.packages.ntlm import AuthIdentity
+
+    scheduler = ManualScheduler()
+    sspi = Sspi(accounts={"CONTOSO\\alice": "Passw0rd!"}, scheduler=scheduler)
+    async_context = sspi.create_async_context()
+    sspi.set_async_notify_callback(async_context, lambda ctx, data: None)
+    out = Out()
+    identity = AuthIdentity("alice", "Passw0rd!", "CONTOSO")
+    queued = sspi.acquire_credentials_handle_async(
+        async_context, package="NTLM", credential_use=2, auth_data=identity, out=out
+    )
+    assert queued == SecStatus.SEC_E_OK and not out.written
+    scheduler.run_all()
+    # NTLM is not kernel-mode TLS: the call completes unsupported, its outs untouched but final.
+    assert sspi.get_async_call_status(async_context) == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+    assert out.written and out.credential is None
