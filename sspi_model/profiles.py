@@ -1,7 +1,8 @@
 """Named behaviour profiles: where the sources disagree, the model offers each reading.
 
 Every field says which rule it selects between; specs/rules.toml carries both readings.
-Where the documents are silent, all profiles follow the observed kernel (rules ASY-O*).
+Where the documents are silent, all profiles follow the observed kernel (the ASY rules that
+cite O1..O13 of the decompiled ksecdd.sys notes).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ class Profile:
     # DeleteSecurityContext on an already-deleted handle: SEC_E_OK (DSC 2023 page, ksecdd O9:
     # DEL-003) or SEC_E_INVALID_HANDLE (the async page read strictly: DEL-004).
     delete_already_deleted: SecStatus = SecStatus.SEC_E_OK
+    # DeleteSecurityContext (sync or async) on a handle the kernel's validator does not know
+    # (never issued, foreign, of the other kind): SEC_E_INVALID_HANDLE as the DSC page says
+    # (DEL-002), or success as the analysed ksecdd turns STATUS_INVALID_HANDLE (O9, DEL-005).
+    delete_unknown_is_success: bool = False
     # SspiFreeCredentialsHandleAsync: works as documented (ASY-030) or is the analysed build's
     # stub returning SEC_E_UNSUPPORTED_FUNCTION (O10, ASY-031).
     free_credentials_async_supported: bool = True
@@ -42,6 +47,7 @@ KSECDD = Profile(
     free_credentials_async_supported=False,
     null_callback_only_for_delete=False,
     delete_without_lsa_part_is_inline=True,
+    delete_unknown_is_success=True,
 )
 STRICT_DELETE = attrs.evolve(
     DOCUMENTED,

@@ -778,6 +778,8 @@ class Sspi(AsyncApi):
         if handle_class is HandleClass.RETIRED:
             status = self._profile.delete_already_deleted
             return self._why(status, "DEL-003" if status == _OK else "DEL-004")
+        if context is not None and self._profile.delete_unknown_is_success:
+            return self._why(_OK, "DEL-005", self._handle_rule(context, _CTX))
         return self._why(_INVALID_HANDLE, "DEL-002", self._handle_rule(context, _CTX))
 
     def query_context_attributes(

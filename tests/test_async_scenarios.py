@@ -262,7 +262,7 @@ def test_msquic_blocking_ach_waits_for_the_callback_from_another_thread() -> Non
         scheduler.close()
 
 
-@rule("ASY-060")
+@rule("ASY-022", "SCH-003")
 def test_msquic_ach_with_a_bad_credential_reports_the_error_in_the_callback() -> None:
     server = Sspi()
     ach = msquic_sec_config_create(server, SchannelCred())  # inbound without a certificate
@@ -291,7 +291,7 @@ def ux_ssl_free_connection(api: Sspi, connection: UxConnection) -> None:
     api.free_async_context(connection.async_context)
 
 
-@rule("ASY-056", "ASY-042", "ASY-018")
+@rule("ASY-056", "ASY-042")
 def test_http_sys_connection_teardown_leaves_nothing_alive() -> None:
     reports: list[Any] = []
     server = Sspi(observer=reports.append)

@@ -89,8 +89,23 @@ def _script(sspi_of: Callable[[], Sspi]) -> list[object]:
 @pytest.mark.rule("PRF-002")
 def test_documented_and_ksecdd_agree_on_the_sync_api(make_sspi: Callable[..., Sspi]) -> None:
     documented = _script(lambda: make_sspi(profile="documented"))
-    assert documented == _script(lambda: make_sspi(profile="ksecdd"))
+    assert documented == _script(lambda: make_sspi(profile="ksecdd"))  # no unknown handle here
     strict = _script(lambda: make_sspi(profile="strict-delete"))
     differences = [i for i, (a, b) in enumerate(zip(documented, strict, strict=True)) if a != b]
     # Only the two second deletes differ.
     assert [(documented[i], strict[i]) for i in differences] == [(OK, INVALID), (OK, INVALID)]
+
+
+@pytest.mark.rule("DEL-005", "DEL-002")
+def test_ksecdd_deletes_an_unknown_handle_with_success(make_sspi: Callable[..., Sspi]) -> None:
+    from sspi_model import SecHandle
+
+    forged = SecHandle(0x4141414141414141, 0x4242424242424242)
+    for profile, expected in (("documented", INVALID), ("strict-delete", INVALID), ("ksecdd", OK)):
+        sspi = make_sspi(profile=profile)
+        before = sspi.statistics()
+        assert sspi.delete_security_context(forged) == expected
+        assert sspi.delete_security_context(SecHandle(0, 0)) == expected
+        assert sspi.delete_security_context(None) == INVALID  # NULL is no handle to validate
+        assert sspi.statistics() == before  # success or not, nothing changed
+        assert sspi.last_rules[0] == "DEL-002"

@@ -509,6 +509,8 @@ class SyncMachine(RuleBasedStateMachine):
         )
         if call == "delete" and retired:
             assert status == self.profile.delete_already_deleted
+        elif call == "delete" and handle is not None and self.profile.delete_unknown_is_success:
+            assert status == OK, (kind, call, handle)  # DEL-005
         else:
             assert status == INVALID, (kind, call, handle)
         assert sspi.statistics() == before
@@ -585,6 +587,7 @@ def _machine_settings() -> settings:
     "ISC-009",
     "DEL-003",
     "DEL-004",
+    "DEL-005",
     "FCB-003",
 )
 def test_sync_api_state_machine(make_sspi: Callable[..., Sspi]) -> None:
