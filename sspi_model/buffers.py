@@ -58,7 +58,7 @@ class SecBuffer:
 
     buffer_type: int = attrs.field(validator=_u32)
     data: bytes = attrs.field(default=b"", validator=_bytes)
-    size: int | None = None
+    size: int | None = attrs.field(default=None, validator=attrs.validators.optional(_u32))
     allocation: int | None = None
 
     @property
@@ -68,6 +68,33 @@ class SecBuffer:
     @property
     def cb(self) -> int:
         return len(self.data) if self.size is None else self.size
+
+
+_new_object = object.__new__
+_set_field = object.__setattr__
+
+
+def token_buffer(data: bytes, allocation: int | None = None) -> SecBuffer:
+    """SecBuffer(SECBUFFER_TOKEN, data, allocation=allocation) for `data` known to be bytes: the
+    attrs __init__ without its validators, which would pass (the model's hot paths build one
+    per leg)."""
+    buffer: SecBuffer = _new_object(SecBuffer)
+    _set_field(buffer, "buffer_type", 2)
+    _set_field(buffer, "data", data)
+    _set_field(buffer, "size", None)
+    _set_field(buffer, "allocation", allocation)
+    return buffer
+
+
+if tuple(field.name for field in attrs.fields(SecBuffer)) != (
+    "buffer_type",
+    "data",
+    "size",
+    "allocation",
+):  # pragma: no cover - attrs laid the class out differently: the ordinary way
+
+    def token_buffer(data: bytes, allocation: int | None = None) -> SecBuffer:
+        return SecBuffer(2, data, allocation=allocation)
 
 
 def token(data: bytes) -> tuple[SecBuffer, ...]:

@@ -22,8 +22,16 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
 from sspi_model import diagrams, scenarios
-from sspi_model.lifecycle import ASYNC_CALL_CODES, ASYNC_TABLE, CALL_CODES, CONTEXT_TABLE, Refusal
-from sspi_model.profiles import PROFILES
+from sspi_model.lifecycle import (
+    ASYNC_CALL_CODES,
+    ASYNC_TABLE,
+    CALL_CODES,
+    CONTEXT_TABLE,
+    Refusal,
+    refusal_status,
+    verdicts,
+)
+from sspi_model.profiles import DOCUMENTED, PROFILES
 from sspi_model.rulebook import Rule, load_rules
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
 from sspi_model.trace import Recorder, read_trace, validate, write_trace
@@ -232,9 +240,14 @@ def _refusals(value: int) -> list[dict[str, Any]]:
     found = []
     for table in (CONTEXT_TABLE, ASYNC_TABLE):
         for (state, call), entry in table.items():
-            if isinstance(entry, Refusal) and int(entry.status) == value:
-                name = getattr(call, "value", str(call))
-                found.append({"call": name, "state": state.value, "rules": list(entry.rules)})
+            for _path, verdict in verdicts(entry):
+                if not isinstance(verdict, Refusal):
+                    continue
+                status = refusal_status(verdict, DOCUMENTED)  # a str names a profile field
+                if int(status) == value:
+                    found.append(
+                        {"call": call.value, "state": state.value, "rules": list(verdict.rules)}
+                    )
     return found
 
 

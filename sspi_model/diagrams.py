@@ -9,7 +9,6 @@ specs/diagrams/*.md hold the Mermaid text; tests/test_diagrams.py keeps them cur
 
 from __future__ import annotations
 
-import enum
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,33 +21,27 @@ from sspi_model.lifecycle import (
     ASYNC_TABLE,
     CONTEXT_TABLE,
     CREDENTIAL_TABLE,
-    AsyncState,
     Call,
-    CredState,
-    CtxState,
-    Misuse,
     Refusal,
+    Table,
     Transition,
+    refusal_status,
+    verdicts,
 )
-from sspi_model.packages.base import LegOutcome
+from sspi_model.profiles import DOCUMENTED
 
 
 @attrs.frozen
 class Spec:
-    """What the tables leave implicit: where objects come from, what outcomes mean here."""
+    """What a diagram says beside its table: its title and a summary."""
 
     name: str
     title: str
-    table: Mapping[tuple[Any, Any], Transition | Refusal | Misuse]
-    states: type[enum.Enum]
-    entry: Any
-    entry_label: str
-    outcomes: Mapping[LegOutcome | None, str]
+    table: Table
     summary: str
-    remarks: tuple[str, ...] = ()  # checks the model makes beside the table
+    remarks: tuple[str, ...] = ()
 
 
-_LEG_OUTCOMES: Mapping[LegOutcome | None, str] = {o: o.value for o in LegOutcome} | {None: ""}
 DIAGRAMS: dict[str, Spec] = {
     spec.name: spec
     for spec in (
@@ -56,39 +49,24 @@ DIAGRAMS: dict[str, Spec] = {
             "security-context",
             "Security context lifecycle",
             CONTEXT_TABLE,
-            CtxState,
-            CtxState.NEW,
-            "",  # "new" is the context before its first leg: no handle, no call made it
-            _LEG_OUTCOMES,
-            "CONTEXT_TABLE: a leg's outcome (decided by the package) picks the next state.",
+            "CONTEXT_TABLE: a leg's outcome (decided by the package) picks the next state; "
+            "'new' is the context before its first leg, with no handle yet.",
         ),
         Spec(
             "credential",
             "Credential handle lifecycle",
             CREDENTIAL_TABLE,
-            CredState,
-            CredState.LIVE,
-            Call.ACQUIRE_CREDENTIALS_HANDLE.value,
-            # The credential table reuses CONTINUE for "contexts still reference it".
-            {None: "last reference", LegOutcome.CONTINUE: "references remain"},
             "CREDENTIAL_TABLE: contexts hold references, so a freed credential may live on.",
         ),
         Spec(
             "async-context",
             "Async context (SspiAsyncContext) lifecycle",
             ASYNC_TABLE,
-            AsyncState,
-            AsyncState.FRESH,
-            Call.CREATE_ASYNC_CONTEXT.value,
-            {None: ""},
             "ASYNC_TABLE: one async call at a time; the scheduler completes it.",
             (
                 "'Any async operation' is any of the five: "
                 + ", ".join(call.value for call in ASYNC_OPERATIONS)
                 + ".",
-                "SspiFreeAsyncContext on a pending context is allowed only when no callback is "
-                "registered; with one it is misuse (ASY-051). The model checks the callback "
-                "beside the table entry.",
             ),
         ),
     )
@@ -111,10 +89,8 @@ class Graph:
     terminals: tuple[str, ...]
 
 
-def _call_name(call: Any) -> str:
-    if isinstance(call, Call):
-        return call.value
-    return "completion (scheduler)" if call == "complete" else str(call)
+def _call_name(call: Call) -> str:
+    return "completion (scheduler)" if call is Call.COMPLETE else call.value
 
 
 def _calls_text(calls: Sequence[Any]) -> str:
@@ -138,6 +114,17 @@ def _merge(groups: Groups, key: tuple[str, str, str], call: Any, rules: Iterable
     ids.extend(rule for rule in rules if rule not in ids)
 
 
+def _condition(path: str) -> str:
+    """' when GUARD' for a verdict reached through guards (see lifecycle.verdicts)."""
+    guards = [part[len("guard: ") :] for part in path.split(" / ") if part.startswith("guard: ")]
+    return f" when {' and '.join(guards)}" if guards else ""
+
+
+def _status_name(refusal: Refusal) -> str:
+    status = refusal_status(refusal, DOCUMENTED)  # a str names a Profile field
+    return str(status.name)
+
+
 def graph(name: str) -> Graph:
     """The diagram `name` (a key of DIAGRAMS) as states, merged edges and notes."""
     spec = DIAGRAMS[name]
@@ -145,18 +132,24 @@ def graph(name: str) -> Graph:
     refusals: Groups = {}
     for (state, call), entry in spec.table.items():
         source = str(state.value)
-        if isinstance(entry, Transition):
-            targets: dict[str, list[str]] = {}
-            for outcome, next_state in entry.next.items():
-                labels = targets.setdefault(str(next_state.value), [])
-                labels.append(spec.outcomes.get(outcome, ""))
-            for target, labels in targets.items():
-                shown = ", ".join(label for label in labels if label) if len(entry.next) > 1 else ""
-                _merge(moves, (source, target, shown), call, entry.rules)
-        elif isinstance(entry, Refusal):
-            _merge(refusals, (source, "refused", entry.status.name), call, entry.rules)
-        else:
-            _merge(refusals, (source, "misuse", entry.rule), call, ())
+        for path, verdict in verdicts(entry):
+            when = _condition(path)
+            if isinstance(verdict, Transition):
+                targets: dict[str, list[Any]] = {}
+                for outcome, next_state in verdict.next.items():
+                    targets.setdefault(str(next_state.value), []).append(outcome)
+                for target, outcomes in targets.items():
+                    labels = [str(outcome.value) for outcome in outcomes if outcome is not None]
+                    shown = (", ".join(labels) if len(verdict.next) > 1 else "") + when
+                    rules = list(verdict.rules)
+                    for outcome in outcomes:
+                        rules += verdict.outcome_rules.get(outcome, ())
+                    _merge(moves, (source, target, shown.strip()), call, rules)
+            elif isinstance(verdict, Refusal):
+                detail = _status_name(verdict) + when
+                _merge(refusals, (source, "refused", detail), call, verdict.rules)
+            else:
+                _merge(refusals, (source, "misuse", verdict.rule + when), call, ())
     edges = []
     for (source, target, shown), (calls, rules) in moves.items():
         label = _calls_text(calls) + (f" ({shown})" if shown else "")
@@ -169,8 +162,8 @@ def graph(name: str) -> Graph:
         else:
             line = f"MISUSE {detail}: {text}"
         notes.setdefault(source, []).append(line)
-    states = tuple(state.value for state in spec.states)
-    moving = {edge.source for edge in edges}
+    states = tuple(state.value for state in spec.table.states)
+    moving = {edge.source for edge in edges if edge.target != edge.source}
     terminals = tuple(state for state in states if state not in moving)
     return Graph(spec, states, tuple(edges), {k: tuple(v) for k, v in notes.items()}, terminals)
 
@@ -180,8 +173,7 @@ def mermaid(name: str) -> str:
     diagram = graph(name)
     spec = diagram.spec
     lines = ["stateDiagram-v2"]
-    entry = f" : {spec.entry_label}" if spec.entry_label else ""
-    lines.append(f"    [*] --> {spec.entry.value}{entry}")
+    lines.append(f"    [*] --> {spec.table.initial.value}")
     lines += [f"    {e.source} --> {e.target} : {e.label}" for e in diagram.edges]
     lines += [f"    {state} --> [*]" for state in diagram.terminals]
     for state, notes in diagram.notes.items():
@@ -206,7 +198,7 @@ def dot(name: str) -> str:
         "    edge [fontname=Helvetica, fontsize=10];",
         '    _start [shape=point, label=""];',
         '    _end [shape=doublecircle, label="", width=0.2];',
-        f"    _start -> {_quote(spec.entry.value)} [label={_quote(spec.entry_label)}];",
+        f"    _start -> {_quote(spec.table.initial.value)};",
     ]
     lines += [f"    {_quote(s)};" for s in diagram.states]
     lines += [

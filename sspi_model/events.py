@@ -52,10 +52,13 @@ class NotifyEvent:
 
 @attrs.frozen
 class MisuseReport:
+    """Misuse detected during `call`; `args` are the call's arguments when known."""
+
     sspi: Any
     call: Call
     rule: str
     message: str
+    args: dict[str, Any] | None = None
 
 
 Event = CallEvent | CompletionEvent | NotifyEvent | MisuseReport

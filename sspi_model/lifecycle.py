@@ -1,22 +1,34 @@
-"""THE lifecycle tables: one place owns which call is legal in which state and where it leads.
+"""THE lifecycle tables, and the only code that writes lifecycle state.
 
-The model (sspi.py, async_api.py), the Hypothesis machines and the diagrams all read these
-tables. A missing (state, call) entry means the call is illegal there; the entry's `refusal`
-says which status the model returns and which rule says so. Rule IDs sit beside each entry and
-are defined in specs/rules.toml.
+One module owns the lifecycle: which call is legal in which state, where it leads for each
+outcome, which rule says so, and what is refused or undefined. The model executes these
+tables (`Lifecycle.decide` and `enter` below are the only writers of a record's `state`), the
+diagrams are drawn from them, and tests/test_table_conformance.py drives the model into every
+entry by real calls and holds it to the entry.
 
-Outcomes decided by a package (LegOutcome) pick the next state from `Transition.next`.
+An entry is one of:
+* `Transition`: legal; `next` maps the call's outcome (decided by a package, by the record's
+  references, or by the async layer) to the next state, and `rules` say why.
+* `Refusal`: the status returned, state unchanged (LIF-005, ASY-008).
+* `Misuse`: undefined behaviour. Strict mode raises SspiMisuse naming `rule`; with
+  strict=False it is recorded and `then` says what the system does anyway.
+Entries may carry `guards`: named predicates (PREDICATES below) checked in order; the first
+that holds replaces the entry with its verdict. Special cases are guards, not branches in the
+API methods.
+
+Rule IDs are defined in specs/rules.toml.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import TypeAlias
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeAlias
 
 import attrs
 
-from sspi_model.packages.base import LegOutcome
+from sspi_model.constants import SecPkgAttr
 from sspi_model.status import NtStatus, SecStatus
 
 
@@ -45,12 +57,15 @@ class Call(enum.Enum):
     ACCEPT_SECURITY_CONTEXT_ASYNC = "SspiAcceptSecurityContextAsync"
     FREE_CREDENTIALS_HANDLE_ASYNC = "SspiFreeCredentialsHandleAsync"
     DELETE_SECURITY_CONTEXT_ASYNC = "SspiDeleteSecurityContextAsync"
+    # Not an API call: the scheduler completing the pending call of an async context.
+    COMPLETE = "completion"
 
     def __repr__(self) -> str:
         return f"Call.{self.name}"
 
 
 class CredState(enum.Enum):
+    NEW = "new"  # before AcquireCredentialsHandle: no handle exists yet
     LIVE = "live"  # the handle is valid
     ORPHANED = "orphaned"  # the handle was freed; contexts still hold references (FCH-003)
     RELEASED = "released"  # no handle, no references: gone
@@ -71,6 +86,7 @@ class CtxState(enum.Enum):
 
 
 class AsyncState(enum.Enum):
+    NEW = "new"  # before SspiCreateAsyncContext
     FRESH = "fresh"  # created or reinitialised: status SEC_E_UNSUPPORTED_FUNCTION (ASY-002)
     PENDING = "pending"  # a call is queued and has not completed (ASY-005)
     COMPLETED = "completed"  # the call completed; its status is readable (ASY-006)
@@ -80,91 +96,544 @@ class AsyncState(enum.Enum):
         return f"AsyncState.{self.name}"
 
 
+class LegOutcome(enum.Enum):
+    """How an ISC/ASC leg leaves the context (a package decides it)."""
+
+    CONTINUE = "continue"  # more legs follow (SEC_I_CONTINUE_NEEDED and kin)
+    ESTABLISHED = "established"  # SEC_E_OK: the context is complete
+    FAILED = "failed"  # a decisive error: the context is dead, only delete remains
+    REJECTED = "rejected"  # the input was refused; the context is as it was, the leg may be retried
+
+    def __repr__(self) -> str:
+        return f"LegOutcome.{self.name}"
+
+
+class Refs(enum.Enum):
+    """Whether contexts still reference a credential after the call (FCH-003, FCH-004)."""
+
+    HELD = "references remain"
+    LAST = "last reference"
+
+    def __repr__(self) -> str:
+        return f"Refs.{self.name}"
+
+
+class AsyncOutcome(enum.Enum):
+    """How an Sspi*Async call left its async context when it was not simply queued."""
+
+    QUEUED = "queued"  # ASY-005, ASY-009: the scheduler completes it later
+    REFUSED = "refused at queue time"  # ASY-008: status and state unchanged
+    INLINE = "done inline"  # ASY-041: a delete with no LSA part, nothing queued
+
+    def __repr__(self) -> str:
+        return f"AsyncOutcome.{self.name}"
+
+
 State: TypeAlias = CtxState | CredState | AsyncState
-
-
-@attrs.frozen
-class Transition:
-    """A legal (state, call): the next state per outcome, and the rules that say so."""
-
-    next: Mapping[LegOutcome | None, State]
-    rules: tuple[str, ...]
+Outcome: TypeAlias = LegOutcome | Refs | AsyncOutcome | None
 
 
 @attrs.frozen
 class Refusal:
-    """An illegal (state, call): the status returned, state unchanged."""
+    """An illegal (state, call): the status returned, state unchanged. A `str` status names
+    the Profile field that holds it (the sources disagree or are silent on the code)."""
 
-    status: SecStatus | NtStatus
+    status: SecStatus | NtStatus | str
     rules: tuple[str, ...]
 
 
-_LEG: dict[LegOutcome | None, State] = {
+@attrs.frozen
+class Guard:
+    """A named predicate (PREDICATES[predicate]) and the verdict that replaces the entry
+    when it holds."""
+
+    predicate: str
+    verdict: Refusal | Misuse
+
+
+@attrs.frozen
+class Transition:
+    """A legal (state, call): the next state per outcome, and the rules that say so.
+
+    `outcome_rules` add rules for one outcome; `effect` names work the owner of the record does
+    when the transition is taken (see the owners' effect tables)."""
+
+    next: Mapping[Outcome, State]
+    rules: tuple[str, ...]
+    guards: tuple[Guard, ...] = ()
+    outcome_rules: Mapping[Outcome, tuple[str, ...]] = attrs.field(factory=dict)
+    effect: str | None = None
+
+
+@attrs.frozen
+class Misuse:
+    """Undefined behaviour: strict mode raises SspiMisuse naming `rule`. With strict=False the
+    misuse is recorded and `then` is what happens anyway (the kernel has no check)."""
+
+    rule: str
+    message: str
+    then: Transition | None = None
+    guards: tuple[Guard, ...] = ()
+
+
+Entry: TypeAlias = Transition | Refusal | Misuse
+
+
+class Table:
+    """One lifecycle table: (state, call) -> entry, with an index by enum values (hashing an
+    Enum member runs a Python-level __hash__; its value is a str)."""
+
+    __slots__ = ("_index", "entries", "initial", "name", "states")
+
+    def __init__(
+        self,
+        name: str,
+        states: type[enum.Enum],
+        initial: enum.Enum,
+        entries: Mapping[tuple[Any, Call], Entry],
+    ) -> None:
+        self.name = name
+        self.states = states
+        self.initial = initial
+        self.entries: Mapping[tuple[Any, Call], Entry] = MappingProxyType(dict(entries))
+        self._index = {(state.value, call.value): entry for (state, call), entry in entries.items()}
+
+    def __repr__(self) -> str:
+        return f"<lifecycle table {self.name}: {len(self.entries)} entries>"
+
+    def entry(self, state: enum.Enum, call: Call) -> Entry | None:
+        return self._index.get((state._value_, call._value_))
+
+    def transition(self, state: enum.Enum, call: Call) -> Transition:
+        """The entry of a (state, call) the caller knows to be a plain Transition."""
+        entry = self._index[(state._value_, call._value_)]
+        assert isinstance(entry, Transition), (self.name, state, call, entry)
+        return entry
+
+    def __getitem__(self, key: tuple[Any, Call]) -> Entry:
+        return self.entries[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.entries
+
+    def items(self) -> Any:
+        return self.entries.items()
+
+    def keys(self) -> Any:
+        return self.entries.keys()
+
+    def __iter__(self) -> Any:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+# -- the executor --------------------------------------------------------------------------------
+
+MisuseHandler = Callable[[Misuse], None]
+
+
+def decide(entry: Entry | None, record: Any, detail: Any, on_misuse: MisuseHandler) -> Entry | None:
+    """Resolve an entry's guards and misuse to what happens now: a Transition, a Refusal, or
+    None (no entry: the call neither depends on nor changes the state).
+
+    `on_misuse` reports a Misuse (and raises in strict mode); when it returns, the system goes
+    on as the kernel would: the misuse's `then`, or, for a guard's misuse without one, the
+    entry the guard belongs to.
+    """
+    while entry is not None:
+        if entry.__class__ is Refusal:
+            return entry
+        for guard in entry.guards:  # type: ignore[union-attr]
+            if PREDICATES[guard.predicate](record, detail):
+                verdict = guard.verdict
+                if verdict.__class__ is Refusal:
+                    return verdict
+                assert isinstance(verdict, Misuse)
+                on_misuse(verdict)
+                if verdict.then is not None:
+                    entry = verdict.then
+                    break
+        else:
+            if entry.__class__ is Transition:
+                return entry
+            assert isinstance(entry, Misuse)
+            on_misuse(entry)
+            entry = entry.then
+    return None
+
+
+def begin(record: Any, table: Table) -> None:
+    """Give a new record its table's initial state (the state before the creating call)."""
+    record.state = table.initial
+
+
+def enter(record: Any, transition: Transition, outcome: Outcome = None) -> State:
+    """Take `transition` for `outcome`: THE one place a record's lifecycle state is written."""
+    state = transition.next[outcome]
+    record.state = state
+    return state
+
+
+def rules_of(transition: Transition, outcome: Outcome = None) -> tuple[str, ...]:
+    extra = transition.outcome_rules.get(outcome) if transition.outcome_rules else None
+    return transition.rules if extra is None else (*transition.rules, *extra)
+
+
+def refusal_status(refusal: Refusal, profile: Any) -> Any:
+    """The status a refusal returns, read from the profile where the entry names a field."""
+    status = refusal.status
+    return getattr(profile, status) if isinstance(status, str) else status
+
+
+def verdicts(entry: Entry) -> list[tuple[str, Entry]]:
+    """Every verdict an entry can reach, with its path: the entry itself (""), each guard's
+    verdict ("guard: NAME"), and each misuse's continuation ("then", "guard: NAME / then")."""
+    found: list[tuple[str, Entry]] = []
+
+    def walk(path: str, item: Entry) -> None:
+        found.append((path, item))
+        if isinstance(item, Refusal):
+            return
+        for guard in item.guards:
+            walk(f"{path + ' / ' if path else ''}guard: {guard.predicate}", guard.verdict)
+        if isinstance(item, Misuse) and item.then is not None:
+            walk(f"{path + ' / ' if path else ''}then", item.then)
+
+    walk("", entry)
+    return found
+
+
+# -- predicates of the guards --------------------------------------------------------------------
+# Each takes (record, detail): the record the table governs and the call's detail (the
+# argument or owner the predicate needs). The rule each guard enforces sits beside its entry.
+
+_PACKAGE_INFO = int(SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO)
+QUERYABLE_ATTRIBUTES = frozenset(
+    {
+        int(SecPkgAttr.SECPKG_ATTR_SIZES),
+        int(SecPkgAttr.SECPKG_ATTR_NAMES),
+        int(SecPkgAttr.SECPKG_ATTR_LIFESPAN),
+        int(SecPkgAttr.SECPKG_ATTR_STREAM_SIZES),
+        _PACKAGE_INFO,
+    }
+)
+_PENDING_STATUS = int(SecStatus.SEC_I_ASYNC_CALL_PENDING)
+
+
+def _input_given(record: Any, inputs: Any) -> bool:
+    return inputs is not None
+
+
+def _attribute_unknown(record: Any, attribute: Any) -> bool:
+    return attribute not in QUERYABLE_ATTRIBUTES
+
+
+def _attribute_needs_established(record: Any, attribute: Any) -> bool:
+    return bool(attribute != _PACKAGE_INFO)
+
+
+def _callback_registered(record: Any, detail: Any) -> bool:
+    return bool(record._callback is not None)
+
+
+def _status_reads_pending(record: Any, detail: Any) -> bool:
+    return bool(record._status == _PENDING_STATUS)
+
+
+def _callback_required(record: Any, detail: tuple[Any, Call]) -> bool:
+    profile, call = detail
+    return (
+        record._callback is None
+        and call is not Call.DELETE_SECURITY_CONTEXT_ASYNC
+        and profile.null_callback_only_for_delete
+    )
+
+
+PREDICATES: Mapping[str, Callable[[Any, Any], bool]] = MappingProxyType(
+    {
+        "input token given": _input_given,
+        "attribute not modelled": _attribute_unknown,
+        "attribute needs an established context": _attribute_needs_established,
+        "a callback is registered": _callback_registered,
+        "the status reads SEC_I_ASYNC_CALL_PENDING": _status_reads_pending,
+        "no callback where one is required": _callback_required,
+    }
+)
+
+
+# -- security contexts ---------------------------------------------------------------------------
+
+_ISC, _ASC = Call.INITIALIZE_SECURITY_CONTEXT, Call.ACCEPT_SECURITY_CONTEXT
+_QCA, _CAT = Call.QUERY_CONTEXT_ATTRIBUTES, Call.COMPLETE_AUTH_TOKEN
+_DEL = Call.DELETE_SECURITY_CONTEXT
+
+_LEG: dict[Outcome, State] = {
     LegOutcome.CONTINUE: CtxState.PARTIAL,
     LegOutcome.ESTABLISHED: CtxState.ESTABLISHED,
     LegOutcome.FAILED: CtxState.FAILED,
 }
-_FIRST_LEG: dict[LegOutcome | None, State] = {
+_FIRST_LEG: dict[Outcome, State] = {
     LegOutcome.CONTINUE: CtxState.PARTIAL,
     LegOutcome.ESTABLISHED: CtxState.ESTABLISHED,
     LegOutcome.FAILED: CtxState.NEW,  # a failed first leg returns no handle (LIF-001)
     LegOutcome.REJECTED: CtxState.NEW,
 }
-_ISC, _ASC = Call.INITIALIZE_SECURITY_CONTEXT, Call.ACCEPT_SECURITY_CONTEXT
-_QCA, _CAT = Call.QUERY_CONTEXT_ATTRIBUTES, Call.COMPLETE_AUTH_TOKEN
-_DEL = Call.DELETE_SECURITY_CONTEXT
-
-CONTEXT_TABLE: Mapping[tuple[CtxState, Call], Transition | Refusal] = {
-    (CtxState.NEW, _ISC): Transition(_FIRST_LEG, ("ISC-001", "LIF-001")),
-    (CtxState.NEW, _ASC): Transition(_FIRST_LEG, ("ASC-001", "LIF-001")),
-    (CtxState.PARTIAL, _ISC): Transition(
-        {**_LEG, LegOutcome.REJECTED: CtxState.PARTIAL}, ("ISC-002", "LIF-002")
+_UNSUPPORTED_ATTRIBUTE = Guard(
+    "attribute not modelled", Refusal(SecStatus.SEC_E_UNSUPPORTED_FUNCTION, ("QCA-003",))
+)
+# A partial or failed context answers SECPKG_ATTR_PACKAGE_INFO only (QCA-005); the rest need
+# the established context (QCA-002).
+_PARTIAL_QUERY = Transition(
+    {None: CtxState.PARTIAL},
+    ("QCA-002",),
+    guards=(
+        _UNSUPPORTED_ATTRIBUTE,
+        Guard(
+            "attribute needs an established context",
+            Refusal(SecStatus.SEC_E_INVALID_HANDLE, ("QCA-002",)),
+        ),
     ),
-    (CtxState.PARTIAL, _ASC): Transition(
-        {**_LEG, LegOutcome.REJECTED: CtxState.PARTIAL}, ("ASC-002", "LIF-002")
-    ),
-    # ISC again on a complete context asks for reauthentication (ISCG); with an input token it
-    # is out of sequence (ISC-008). ASC again is out of sequence (ASC-007).
-    (CtxState.ESTABLISHED, _ISC): Transition(
-        {**_LEG, LegOutcome.REJECTED: CtxState.ESTABLISHED}, ("ISC-007",)
-    ),
-    (CtxState.ESTABLISHED, _ASC): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("ASC-007",)),
-    (CtxState.FAILED, _ISC): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("LIF-003",)),
-    (CtxState.FAILED, _ASC): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("LIF-003",)),
-    (CtxState.PARTIAL, _QCA): Transition({None: CtxState.PARTIAL}, ("QCA-002",)),
-    (CtxState.ESTABLISHED, _QCA): Transition({None: CtxState.ESTABLISHED}, ("QCA-001",)),
-    (CtxState.FAILED, _QCA): Transition({None: CtxState.FAILED}, ("QCA-002",)),
-    (CtxState.PARTIAL, _CAT): Transition({None: CtxState.PARTIAL}, ("CAT-001",)),
-    (CtxState.ESTABLISHED, _CAT): Transition({None: CtxState.ESTABLISHED}, ("CAT-001",)),
-    (CtxState.FAILED, _CAT): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("CAT-002",)),
-    (CtxState.PARTIAL, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001", "LIF-004")),
-    (CtxState.ESTABLISHED, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001",)),
-    (CtxState.FAILED, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001", "LIF-004")),
-}
+)
 
-# Context states in which the async twins behave as their sync calls at completion time.
-CONTEXT_TABLE_ASYNC_ALIASES: Mapping[Call, Call] = {
-    Call.INITIALIZE_SECURITY_CONTEXT_ASYNC: _ISC,
-    Call.ACCEPT_SECURITY_CONTEXT_ASYNC: _ASC,
-    Call.DELETE_SECURITY_CONTEXT_ASYNC: _DEL,
-    Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC: Call.ACQUIRE_CREDENTIALS_HANDLE,
-    Call.FREE_CREDENTIALS_HANDLE_ASYNC: Call.FREE_CREDENTIALS_HANDLE,
-}
+CONTEXT_TABLE = Table(
+    "security-context",
+    CtxState,
+    CtxState.NEW,
+    {
+        (CtxState.NEW, _ISC): Transition(_FIRST_LEG, ("ISC-001", "LIF-001")),
+        (CtxState.NEW, _ASC): Transition(_FIRST_LEG, ("ASC-001", "LIF-001")),
+        (CtxState.PARTIAL, _ISC): Transition(
+            {**_LEG, LegOutcome.REJECTED: CtxState.PARTIAL}, ("ISC-002", "LIF-002")
+        ),
+        (CtxState.PARTIAL, _ASC): Transition(
+            {**_LEG, LegOutcome.REJECTED: CtxState.PARTIAL}, ("ASC-002", "LIF-002")
+        ),
+        # ISC again on a complete context asks for reauthentication and starts a new exchange
+        # (ISC-007); with an input token it is out of sequence (ISC-008). ASC again is out of
+        # sequence (ASC-007).
+        (CtxState.ESTABLISHED, _ISC): Transition(
+            {**_LEG, LegOutcome.REJECTED: CtxState.ESTABLISHED},
+            ("ISC-007",),
+            guards=(
+                Guard("input token given", Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("ISC-008",))),
+            ),
+            effect="restart the exchange",
+        ),
+        (CtxState.ESTABLISHED, _ASC): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("ASC-007",)),
+        (CtxState.FAILED, _ISC): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("LIF-003",)),
+        (CtxState.FAILED, _ASC): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("LIF-003",)),
+        (CtxState.PARTIAL, _QCA): _PARTIAL_QUERY,
+        (CtxState.ESTABLISHED, _QCA): Transition(
+            {None: CtxState.ESTABLISHED}, ("QCA-001",), guards=(_UNSUPPORTED_ATTRIBUTE,)
+        ),
+        (CtxState.FAILED, _QCA): attrs.evolve(_PARTIAL_QUERY, next={None: CtxState.FAILED}),
+        (CtxState.PARTIAL, _CAT): Transition({None: CtxState.PARTIAL}, ("CAT-001",)),
+        (CtxState.ESTABLISHED, _CAT): Transition({None: CtxState.ESTABLISHED}, ("CAT-001",)),
+        (CtxState.FAILED, _CAT): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("CAT-002",)),
+        (CtxState.PARTIAL, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001", "LIF-004")),
+        (CtxState.ESTABLISHED, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001",)),
+        (CtxState.FAILED, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001", "LIF-004")),
+    },
+)
 
-CREDENTIAL_TABLE: Mapping[tuple[CredState, Call], Transition] = {
-    (CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE): Transition(
-        {None: CredState.RELEASED, LegOutcome.CONTINUE: CredState.ORPHANED}, ("FCH-001", "FCH-003")
+# -- credentials ---------------------------------------------------------------------------------
+
+CREDENTIAL_TABLE = Table(
+    "credential",
+    CredState,
+    CredState.NEW,
+    {
+        # The package accepts the request (ACH-001) or refuses it and no handle exists.
+        (CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE): Transition(
+            {None: CredState.LIVE, LegOutcome.REJECTED: CredState.NEW}, ("ACH-001",)
+        ),
+        (CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE): Transition(
+            {Refs.LAST: CredState.RELEASED, Refs.HELD: CredState.ORPHANED},
+            ("FCH-001",),
+            outcome_rules={Refs.HELD: ("FCH-003",)},
+        ),
+        # A context created on the credential takes a reference (FCH-003).
+        (CredState.LIVE, _ISC): Transition({None: CredState.LIVE}, ("FCH-003",)),
+        (CredState.LIVE, _ASC): Transition({None: CredState.LIVE}, ("FCH-003",)),
+        # Deleting a context drops its reference; the last one releases a freed credential.
+        (CredState.LIVE, _DEL): Transition(
+            {Refs.LAST: CredState.LIVE, Refs.HELD: CredState.LIVE}, ("FCH-003",)
+        ),
+        (CredState.ORPHANED, _DEL): Transition(
+            {Refs.LAST: CredState.RELEASED, Refs.HELD: CredState.ORPHANED}, ("FCH-004",)
+        ),
+    },
+)
+
+
+# -- async call contexts -------------------------------------------------------------------------
+
+_ASYNC_OPS = (
+    Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC,
+    Call.INITIALIZE_SECURITY_CONTEXT_ASYNC,
+    Call.ACCEPT_SECURITY_CONTEXT_ASYNC,
+    Call.FREE_CREDENTIALS_HANDLE_ASYNC,
+    Call.DELETE_SECURITY_CONTEXT_ASYNC,
+)
+ASYNC_OPERATIONS: tuple[Call, ...] = _ASYNC_OPS
+_FRESH, _PENDING = AsyncState.FRESH, AsyncState.PENDING
+_COMPLETED, _FREED = AsyncState.COMPLETED, AsyncState.FREED
+_STAYS_FREED = Transition({None: _FREED}, ("ASY-052",))
+_USE_AFTER_FREE = Misuse(
+    "ASY-052",
+    "the async context was freed with SspiFreeAsyncContext; create a new one "
+    "(SspiCreateAsyncContext) instead of reusing a freed pointer",
+    then=_STAYS_FREED,
+)
+# A NULL callback is supported only for the delete under the pages' reading (ASY-020); ksecdd
+# accepts it (ASY-021: the profile's null_callback_only_for_delete is False there).
+_CALLBACK_REQUIRED = Guard(
+    "no callback where one is required",
+    Misuse(
+        "ASY-020",
+        "an Sspi*Async call without a notify callback: a NULL callback is supported only for "
+        "SspiDeleteSecurityContextAsync; register one with SspiSetAsyncNotifyCallback first",
     ),
-    (CredState.LIVE, _ISC): Transition({None: CredState.LIVE}, ("FCH-003",)),
-    (CredState.LIVE, _ASC): Transition({None: CredState.LIVE}, ("FCH-003",)),
-    (CredState.ORPHANED, _DEL): Transition(
-        {None: CredState.RELEASED, LegOutcome.CONTINUE: CredState.ORPHANED}, ("FCH-004",)
-    ),
-}
+)
 
 
-def context_step(state: CtxState, call: Call) -> Transition | Refusal:
-    return CONTEXT_TABLE[(state, CONTEXT_TABLE_ASYNC_ALIASES.get(call, call))]
+def _queueing(state_now: AsyncState, rules: tuple[str, ...], op: Call) -> Transition:
+    """An Sspi*Async call accepted in `state_now`: queued (ASY-005, ASY-009), refused by its own
+    argument checks (ASY-008), or, for the delete, done inline (ASY-041)."""
+    stays = _FREED if state_now is _FREED else state_now
+    queued = _FREED if state_now is _FREED else _PENDING  # a freed context stays freed (ASY-052)
+    next_states: dict[Outcome, State] = {AsyncOutcome.QUEUED: queued, AsyncOutcome.REFUSED: stays}
+    if op is Call.DELETE_SECURITY_CONTEXT_ASYNC:
+        next_states[AsyncOutcome.INLINE] = stays
+    return Transition(
+        next_states,
+        rules,
+        guards=(_CALLBACK_REQUIRED,),
+        outcome_rules={AsyncOutcome.REFUSED: ("ASY-008",), AsyncOutcome.INLINE: ("ASY-041",)},
+    )
+
+
+ASYNC_TABLE = Table(
+    "async-context",
+    AsyncState,
+    AsyncState.NEW,
+    {
+        (AsyncState.NEW, Call.CREATE_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-002",)),
+        **{(_FRESH, op): _queueing(_FRESH, ("ASY-005", "ASY-009"), op) for op in _ASYNC_OPS},
+        **{
+            (_PENDING, op): Misuse(
+                "ASY-015",
+                "an Sspi*Async call on an async context whose callback-less call is still in "
+                "flight: the kernel accepts it (the status reads SEC_E_OK) but the new call "
+                "overwrites the first one's parameters; use one context per call",
+                then=_queueing(_PENDING, ("ASY-015",), op),
+                guards=(
+                    Guard(
+                        "the status reads SEC_I_ASYNC_CALL_PENDING",
+                        Refusal(SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-007",)),
+                    ),
+                ),
+            )
+            for op in _ASYNC_OPS
+        },
+        **{
+            (_COMPLETED, op): Misuse(
+                "ASY-014",
+                "a new call on a completed async context needs SspiReinitAsyncContext first "
+                "(the context's lifetime is one operation)",
+                then=_queueing(_COMPLETED, ("ASY-014",), op),
+            )
+            for op in _ASYNC_OPS
+        },
+        **{
+            (_FREED, op): attrs.evolve(_USE_AFTER_FREE, then=_queueing(_FREED, ("ASY-052",), op))
+            for op in _ASYNC_OPS
+        },
+        (_PENDING, Call.COMPLETE): Transition({None: _COMPLETED}, ("ASY-006", "ASY-022")),
+        # Freed while pending: the kernel still completes the operation, but nobody is left to
+        # notify (ASY-051 without a callback; with one, freeing was misuse).
+        (_FREED, Call.COMPLETE): Transition({None: _FREED}, ("ASY-051",)),
+        # Non-strict only: a second call queued on a context already pending (ASY-015) or
+        # completed (ASY-014) completes after the first one did.
+        (_COMPLETED, Call.COMPLETE): Transition({None: _COMPLETED}, ("ASY-006", "ASY-015")),
+        (_FRESH, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
+        (_COMPLETED, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
+        # The NTSTATUS comes from the profile (ASY-012): the pages name no code.
+        (_PENDING, Call.REINIT_ASYNC_CONTEXT): Refusal("reinit_pending_status", ("ASY-012",)),
+        (_FREED, Call.REINIT_ASYNC_CONTEXT): _USE_AFTER_FREE,
+        (_FRESH, Call.SET_ASYNC_NOTIFY_CALLBACK): Transition({None: _FRESH}, ("ASY-016",)),
+        (_COMPLETED, Call.SET_ASYNC_NOTIFY_CALLBACK): Transition({None: _COMPLETED}, ("ASY-016",)),
+        (_PENDING, Call.SET_ASYNC_NOTIFY_CALLBACK): Refusal(
+            SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-017",)
+        ),
+        (_FREED, Call.SET_ASYNC_NOTIFY_CALLBACK): _USE_AFTER_FREE,
+        **{
+            (state, Call.GET_ASYNC_CALL_STATUS): Transition({None: state}, rules)
+            for state, rules in (
+                (_FRESH, ("ASY-002",)),
+                (_PENDING, ("ASY-005",)),
+                (_COMPLETED, ("ASY-006",)),
+            )
+        },
+        (_FREED, Call.GET_ASYNC_CALL_STATUS): attrs.evolve(
+            _USE_AFTER_FREE,
+            then=attrs.evolve(_STAYS_FREED, effect="read the poisoned status"),
+        ),
+        **{
+            (state, Call.ASYNC_CONTEXT_REQUIRES_NOTIFY): Transition({None: state}, ("ASY-019",))
+            for state in (_FRESH, _PENDING, _COMPLETED)
+        },
+        (_FREED, Call.ASYNC_CONTEXT_REQUIRES_NOTIFY): _USE_AFTER_FREE,
+        (_FRESH, Call.FREE_ASYNC_CONTEXT): Transition({None: _FREED}, ("ASY-050",)),
+        (_COMPLETED, Call.FREE_ASYNC_CONTEXT): Transition({None: _FREED}, ("ASY-050",)),
+        # Pending: allowed only when no notification is owed (ASY-051).
+        (_PENDING, Call.FREE_ASYNC_CONTEXT): Transition(
+            {None: _FREED},
+            ("ASY-051",),
+            guards=(
+                Guard(
+                    "a callback is registered",
+                    Misuse(
+                        "ASY-051",
+                        "SspiFreeAsyncContext while its call is pending with a callback "
+                        "registered: free it only after the call completed and the callback "
+                        "ran (free it inside the callback, as the documented sample does)",
+                        then=Transition({None: _FREED}, ("ASY-051",)),
+                    ),
+                ),
+            ),
+        ),
+        (_FREED, Call.FREE_ASYNC_CONTEXT): Misuse(
+            "ASY-053",
+            "double SspiFreeAsyncContext: the context was already freed",
+            then=Transition({None: _FREED}, ("ASY-053",)),
+        ),
+    },
+)
+
+TABLES: tuple[Table, ...] = (CONTEXT_TABLE, CREDENTIAL_TABLE, ASYNC_TABLE)
+
+# The sync call an async operation runs at completion (its status codes are the sync call's).
+ASYNC_TWINS: Mapping[Call, Call] = MappingProxyType(
+    {
+        Call.INITIALIZE_SECURITY_CONTEXT_ASYNC: _ISC,
+        Call.ACCEPT_SECURITY_CONTEXT_ASYNC: _ASC,
+        Call.DELETE_SECURITY_CONTEXT_ASYNC: _DEL,
+        Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC: Call.ACQUIRE_CREDENTIALS_HANDLE,
+        Call.FREE_CREDENTIALS_HANDLE_ASYNC: Call.FREE_CREDENTIALS_HANDLE,
+    }
+)
+
+
+def context_step(state: CtxState, call: Call) -> Entry:
+    return CONTEXT_TABLE[(state, ASYNC_TWINS.get(call, call))]
+
+
+def async_step(state: AsyncState, call: Call) -> Entry | None:
+    """The async table entry, or None where the call does not change or depend on the state."""
+    return ASYNC_TABLE.entry(state, call)
 
 
 # Every status each call can return in this model: the documented codes plus those the rules
@@ -247,95 +716,6 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
     ),
     Call.FREE_CONTEXT_BUFFER: frozenset({SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE}),
 }
-
-
-# -- async call contexts ---------------------------------------------------------------------
-
-
-@attrs.frozen
-class Misuse:
-    """Undefined behaviour: strict mode raises SspiMisuse naming `rule`."""
-
-    rule: str
-    message: str
-
-
-_ASYNC_OPS = (
-    Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC,
-    Call.INITIALIZE_SECURITY_CONTEXT_ASYNC,
-    Call.ACCEPT_SECURITY_CONTEXT_ASYNC,
-    Call.FREE_CREDENTIALS_HANDLE_ASYNC,
-    Call.DELETE_SECURITY_CONTEXT_ASYNC,
-)
-ASYNC_OPERATIONS: tuple[Call, ...] = _ASYNC_OPS
-_COMPLETE = "complete"  # the scheduler completing the pending call (not an API call)
-_USE_AFTER_FREE = Misuse(
-    "ASY-052",
-    "the async context was freed with SspiFreeAsyncContext; create a new one "
-    "(SspiCreateAsyncContext) instead of reusing a freed pointer",
-)
-
-ASYNC_TABLE: Mapping[tuple[AsyncState, Call | str], Transition | Refusal | Misuse] = {
-    **{
-        (AsyncState.FRESH, op): Transition({None: AsyncState.PENDING}, ("ASY-005",))
-        for op in _ASYNC_OPS
-    },
-    **{
-        (AsyncState.PENDING, op): Refusal(SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-007",))
-        for op in _ASYNC_OPS
-    },
-    **{
-        (AsyncState.COMPLETED, op): Misuse(
-            "ASY-014",
-            "a new call on a completed async context needs SspiReinitAsyncContext first "
-            "(the context's lifetime is one operation)",
-        )
-        for op in _ASYNC_OPS
-    },
-    **{(AsyncState.FREED, op): _USE_AFTER_FREE for op in _ASYNC_OPS},
-    (AsyncState.PENDING, _COMPLETE): Transition({None: AsyncState.COMPLETED}, ("ASY-006",)),
-    (AsyncState.FRESH, Call.REINIT_ASYNC_CONTEXT): Transition(
-        {None: AsyncState.FRESH}, ("ASY-011",)
-    ),
-    (AsyncState.COMPLETED, Call.REINIT_ASYNC_CONTEXT): Transition(
-        {None: AsyncState.FRESH}, ("ASY-011",)
-    ),
-    # The NTSTATUS comes from the profile (ASY-012): the pages name no code.
-    (AsyncState.PENDING, Call.REINIT_ASYNC_CONTEXT): Refusal(
-        NtStatus.STATUS_INVALID_DEVICE_STATE, ("ASY-012",)
-    ),
-    (AsyncState.FREED, Call.REINIT_ASYNC_CONTEXT): _USE_AFTER_FREE,
-    (AsyncState.FRESH, Call.SET_ASYNC_NOTIFY_CALLBACK): Transition(
-        {None: AsyncState.FRESH}, ("ASY-016",)
-    ),
-    (AsyncState.COMPLETED, Call.SET_ASYNC_NOTIFY_CALLBACK): Transition(
-        {None: AsyncState.COMPLETED}, ("ASY-016",)
-    ),
-    (AsyncState.PENDING, Call.SET_ASYNC_NOTIFY_CALLBACK): Refusal(
-        SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-017",)
-    ),
-    (AsyncState.FREED, Call.SET_ASYNC_NOTIFY_CALLBACK): _USE_AFTER_FREE,
-    (AsyncState.FREED, Call.GET_ASYNC_CALL_STATUS): _USE_AFTER_FREE,
-    (AsyncState.FREED, Call.ASYNC_CONTEXT_REQUIRES_NOTIFY): _USE_AFTER_FREE,
-    (AsyncState.FRESH, Call.FREE_ASYNC_CONTEXT): Transition({None: AsyncState.FREED}, ("ASY-050",)),
-    (AsyncState.COMPLETED, Call.FREE_ASYNC_CONTEXT): Transition(
-        {None: AsyncState.FREED}, ("ASY-050",)
-    ),
-    # Pending: allowed only when no notification is owed (ASY-051); the model checks the
-    # callback beside this entry.
-    (AsyncState.PENDING, Call.FREE_ASYNC_CONTEXT): Transition(
-        {None: AsyncState.FREED}, ("ASY-051",)
-    ),
-    (AsyncState.FREED, Call.FREE_ASYNC_CONTEXT): Misuse(
-        "ASY-053", "double SspiFreeAsyncContext: the context was already freed"
-    ),
-}
-
-
-def async_step(state: AsyncState, call: Call | str) -> Transition | Refusal | Misuse | None:
-    """The async table entry, or None where the call does not change or depend on the state."""
-    return ASYNC_TABLE.get((state, call))
-
 
 ASYNC_CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
     Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC: CALL_CODES[Call.ACQUIRE_CREDENTIALS_HANDLE]

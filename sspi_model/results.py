@@ -6,8 +6,40 @@ import attrs
 
 from sspi_model.buffers import SecBuffer
 from sspi_model.handles import SecHandle
-from sspi_model.packages.base import ContextSizes, PackageInfo, StreamSizes
 from sspi_model.status import SecStatus
+
+
+@attrs.frozen
+class PackageInfo:
+    """SecPkgInfo."""
+
+    name: str
+    comment: str
+    capabilities: int
+    version: int
+    rpc_id: int
+    max_token: int
+
+
+@attrs.frozen
+class ContextSizes:
+    """SecPkgContext_Sizes."""
+
+    max_token: int
+    max_signature: int
+    block_size: int
+    security_trailer: int
+
+
+@attrs.frozen
+class StreamSizes:
+    """SecPkgContext_StreamSizes."""
+
+    header: int
+    trailer: int
+    max_message: int
+    buffers: int
+    block_size: int
 
 
 @attrs.frozen

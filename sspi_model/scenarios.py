@@ -243,25 +243,25 @@ def _out_notes(out: Mapping[str, Any]) -> list[str]:
 
 def _credential_state(sspi: Sspi, handle: SecHandle) -> str:
     # The model keeps its objects private; a demo may look, client code may not.
-    record = sspi._credentials.get(handle.lower)
+    record = sspi._core.credentials.get(handle.lower)
     if record is not None and record.handle == handle:
         if record.refs:
             return f"live ({record.refs} context{'s' if record.refs > 1 else ''})"
         return "live"
-    if any(context.credential.handle == handle for context in sspi._contexts.values()):
+    if any(context.credential.handle == handle for context in sspi._core.contexts.values()):
         return "freed, kept alive by its contexts (orphaned)"
     return "released"
 
 
 def _context_state(sspi: Sspi, handle: SecHandle) -> str:
-    record = sspi._contexts.get(handle.lower)
+    record = sspi._core.contexts.get(handle.lower)
     if record is not None and record.handle == handle:
         return str(record.state.value)
     return "deleted"
 
 
 def _async_state(context: AsyncContext, completing: int | None) -> str:
-    state = context._state
+    state = context.state
     if state is AsyncState.FREED:
         return "freed"
     if completing is not None:
@@ -292,11 +292,11 @@ def _state_lines(recorder: Recorder, record: Record, width: int = 92) -> list[st
             elif symbol.kind == "async":
                 state = _async_state(symbol.value, completing.get(id(symbol.value)))
                 items.append(f"{symbol.name} async context {state}")
-            elif symbol.kind == "pending" and symbol.value in target._pending_calls:
+            elif symbol.kind == "pending" and symbol.value in target._async.pending_calls:
                 items.append(
-                    f"{symbol.name} pending {target._pending_calls[symbol.value].call.value}"
+                    f"{symbol.name} pending {target._async.pending_calls[symbol.value].call.value}"
                 )
-            elif symbol.kind == "buffer" and symbol.value in target._allocations:
+            elif symbol.kind == "buffer" and symbol.value in target._core.allocations:
                 items.append(f"{symbol.name} buffer to free")
         lines.extend(_fill(f"{process}:", items or ["nothing"], width))
     return lines

@@ -21,8 +21,8 @@ from sspi_model import (
     Sspi,
     Statistics,
 )
-from sspi_model.packages.base import ContextSizes
 from sspi_model.packages.ntlm import SIGNATURE
+from sspi_model.results import ContextSizes
 
 OK = SecStatus.SEC_E_OK
 CONTINUE = SecStatus.SEC_I_CONTINUE_NEEDED

@@ -520,9 +520,9 @@ class SyncMachine(RuleBasedStateMachine):
     @invariant()
     def reference_counts_match_live_contexts(self) -> None:
         for sspi in self.procs:
-            holders = Counter(id(record.credential) for record in sspi._contexts.values())
-            records = {id(r): r for r in sspi._credentials.values()}
-            records.update({id(r.credential): r.credential for r in sspi._contexts.values()})
+            holders = Counter(id(record.credential) for record in sspi._core.contexts.values())
+            records = {id(r): r for r in sspi._core.credentials.values()}
+            records.update({id(r.credential): r.credential for r in sspi._core.contexts.values()})
             for key, record in records.items():
                 assert record.refs >= 0
                 assert record.refs == holders[key]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from sspi_model.packages.base import (
     Environment,
-    LegOutcome,
     LegResult,
     Package,
-    PackageInfo,
     Session,
 )
 from sspi_model.packages.negotiate import NegotiatePackage
@@ -15,12 +13,10 @@ from sspi_model.packages.ntlm import NtlmPackage
 
 __all__ = [
     "Environment",
-    "LegOutcome",
     "LegResult",
     "NegotiatePackage",
     "NtlmPackage",
     "Package",
-    "PackageInfo",
     "Session",
     "default_packages",
 ]

@@ -1,27 +1,17 @@
-"""The interface between the handle layer (sspi.py) and a security package."""
+"""The interface between the synchronous core (sspi.py) and a security package: legs, sessions
+and credential material. The values they exchange live in results.py and lifecycle.py."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
 
 from sspi_model.buffers import SecBuffer
+from sspi_model.lifecycle import LegOutcome
+from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
-
-
-class LegOutcome(enum.Enum):
-    """How a leg leaves the context; lifecycle.CONTEXT_TABLE maps it to the next state."""
-
-    CONTINUE = "continue"  # more legs follow (SEC_I_CONTINUE_NEEDED and kin)
-    ESTABLISHED = "established"  # SEC_E_OK: the context is complete
-    FAILED = "failed"  # a decisive error: the context is dead, only delete remains
-    REJECTED = "rejected"  # the input was refused; the context is as it was, the leg may be retried
-
-    def __repr__(self) -> str:
-        return f"LegOutcome.{self.name}"
 
 
 @attrs.frozen
@@ -33,28 +23,6 @@ class LegResult:
     extra_output: tuple[SecBuffer, ...] = ()  # e.g. SECBUFFER_ALERT
     input_after: tuple[SecBuffer, ...] | None = None  # input as the call left it (MISSING, EXTRA)
     rules: tuple[str, ...] = ()  # the rule IDs that decided this result
-
-
-@attrs.frozen
-class PackageInfo:
-    """SecPkgInfo."""
-
-    name: str
-    comment: str
-    capabilities: int
-    version: int
-    rpc_id: int
-    max_token: int
-
-
-@attrs.frozen
-class ContextSizes:
-    """SecPkgContext_Sizes."""
-
-    max_token: int
-    max_signature: int
-    block_size: int
-    security_trailer: int
 
 
 @attrs.frozen
@@ -89,17 +57,6 @@ class Session(Protocol):
     # Optional (looked up with getattr by sspi.py):
     #   stream_sizes() -> StreamSizes           answers SECPKG_ATTR_STREAM_SIZES (else unsupported)
     #   use_credential(material) -> None        a continuation leg passed a (new) live credential
-
-
-@attrs.frozen
-class StreamSizes:
-    """SecPkgContext_StreamSizes."""
-
-    header: int
-    trailer: int
-    max_message: int
-    buffers: int
-    block_size: int
 
 
 class Package(Protocol):

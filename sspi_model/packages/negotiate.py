@@ -14,12 +14,10 @@ from typing import Any
 import attrs
 
 from sspi_model.buffers import SecBuffer, first_token, token
+from sspi_model.lifecycle import LegOutcome
 from sspi_model.packages.base import (
-    ContextSizes,
     Environment,
-    LegOutcome,
     LegResult,
-    PackageInfo,
 )
 from sspi_model.packages.ntlm import (
     SIGNATURE,
@@ -27,6 +25,7 @@ from sspi_model.packages.ntlm import (
     NtlmPackage,
     NtlmServerSession,
 )
+from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
 
 WRAPPER = b"SPNEGO\x00"

@@ -22,13 +22,12 @@ import attrs
 
 from sspi_model.buffers import SecBuffer, first_token
 from sspi_model.constants import CredentialUse
+from sspi_model.lifecycle import LegOutcome
 from sspi_model.packages.base import (
-    ContextSizes,
     Environment,
-    LegOutcome,
     LegResult,
-    PackageInfo,
 )
+from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
 
 SIGNATURE = b"NTLMSSP\x00"

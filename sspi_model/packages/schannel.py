@@ -63,14 +63,12 @@ from sspi_model.buffers import (
     first_token,
 )
 from sspi_model.constants import CredentialUse
+from sspi_model.lifecycle import LegOutcome
 from sspi_model.packages.base import (
-    ContextSizes,
     Environment,
-    LegOutcome,
     LegResult,
-    PackageInfo,
-    StreamSizes,
 )
+from sspi_model.results import ContextSizes, PackageInfo, StreamSizes
 from sspi_model.status import SecStatus
 
 HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT = 0x16, 0x14, 0x15

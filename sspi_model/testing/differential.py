@@ -170,7 +170,7 @@ class DifferentialMachine(RuleBasedStateMachine):
             return "deleted" if sym.deleted else "live"
         handle_class: HandleClass = sspi.classify(sym.model, kind)
         if handle_class is HandleClass.LIVE and kind is HandleKind.CONTEXT:
-            record = sspi._live_context(sym.model)
+            record = sspi._core.live_context(sym.model)
             return f"{sym.role}-{record.state.value}"
         return str(handle_class.value)
 

@@ -27,7 +27,8 @@ from typing import Any, NoReturn
 import attrs
 import pytest
 
-from sspi_model.async_api import AsyncApi, AsyncContext
+from sspi_model.async_api import AsyncContext
+from sspi_model.async_calls import AsyncCalls
 from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.model import ModelBackend
 from sspi_model.constants import CredentialUse, SecPkgAttr
@@ -92,7 +93,7 @@ class Lockstep:
         self,
         model: ModelBackend,
         backend: Backend,
-        async_api_of: Callable[[Backend], AsyncApi] | None = None,
+        async_api_of: Callable[[Backend], AsyncCalls] | None = None,
     ) -> None:
         self.model = model
         self.backend = backend
@@ -155,7 +156,7 @@ class Lockstep:
     # -- the asynchronous calls (kernel-mode Sspi*Async, for backends that declare them) ------
 
     def async_call(self, method: str, *args: Any, **kwargs: Any) -> Both:
-        """An AsyncApi method on both sides, e.g. ("delete_security_context_async", ac, ...)."""
+        """An AsyncCalls method on both sides, e.g. ("delete_security_context_async", ac, ...)."""
         self.require_async()
         assert self.async_api_of is not None, "Lockstep built without async_api_of"
         apis = (self.async_api_of(self.model), self.async_api_of(self.backend))
@@ -314,13 +315,13 @@ class BackendConformance:
             return "documented"
         return profile
 
-    def async_api_of(self, backend: Backend) -> AsyncApi:
-        """The AsyncApi of a backend declaring `async_api`: itself or its `sspi` (the model's
+    def async_api_of(self, backend: Backend) -> AsyncCalls:
+        """The AsyncCalls of a backend declaring `async_api`: itself or its `sspi` (the model's
         layout). Override for another layout."""
-        api = backend if isinstance(backend, AsyncApi) else getattr(backend, "sspi", None)
-        if not isinstance(api, AsyncApi):
+        api = backend if isinstance(backend, AsyncCalls) else getattr(backend, "sspi", None)
+        if not isinstance(api, AsyncCalls):
             pytest.fail(
-                f"{backend!r} declares async_api but exposes no AsyncApi; override async_api_of()",
+                f"{backend!r} declares async_api but exposes no async API; override async_api_of()",
                 pytrace=False,
             )
         return api

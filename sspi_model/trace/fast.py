@@ -389,7 +389,7 @@ class _FastReplay(_Replay):
             result = getattr(sspi, method)(**kwargs)
         else:
             misuses = len(sspi.misuse_events)
-            pending_calls = sspi._pending_calls
+            pending_calls = sspi._async.pending_calls
             queued = len(pending_calls)
             try:
                 result = getattr(sspi, method)(**kwargs)

@@ -197,7 +197,7 @@ class Recorder:
                     "strict": target.strict,
                     "async_any_package": target.async_any_package,
                     # Read from the instance: Sspi has no public list of its packages.
-                    "packages": [package.info.name for package in target._packages],
+                    "packages": [package.info.name for package in target.packages],
                     "scheduler": repr(target.scheduler),
                 }
             processes[name] = config

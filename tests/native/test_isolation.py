@@ -12,7 +12,7 @@ from sspi_model.backends.base import BackendFailure
 from sspi_model.backends.native import NativeBackend, NeedsReset, WorkerError
 from sspi_model.backends.native.worker import Supervisor, crash_outcome
 from sspi_model.buffers import SECBUFFER_EXTRA
-from sspi_model.packages.base import ContextSizes
+from sspi_model.results import ContextSizes
 
 SEGV, ABORT, HANG = SecHandle(0xDEAD, 0), SecHandle(0xAB0, 0), SecHandle(0xBEEF, 0)
 

@@ -12,8 +12,7 @@ from sspi_model import AuthIdentity, SecHandle, SecStatus
 from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.native import NativeBackend, NeedsReset
 from sspi_model.constants import SECPKG_ATTR_NAMES, SECPKG_ATTR_PACKAGE_INFO, SECPKG_ATTR_SIZES
-from sspi_model.packages.base import ContextSizes
-from sspi_model.results import ContextNames, ContextPackageInfo, SecurityContextResult
+from sspi_model.results import ContextNames, ContextPackageInfo, ContextSizes, SecurityContextResult
 
 OUTBOUND, INBOUND = 2, 1
 ISC_REQ = 0x1091C  # CONNECTION|INTEGRITY|CONFIDENTIALITY|REPLAY|SEQUENCE|ALLOCATE_MEMORY

@@ -31,7 +31,6 @@ from sspi_model.backends.native.discovery import find_library
 from sspi_model.backends.native.worker import Supervisor
 from sspi_model.buffers import SecBuffer, as_buffers
 from sspi_model.handles import SecHandle
-from sspi_model.packages.base import ContextSizes, PackageInfo, StreamSizes
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -39,10 +38,13 @@ from sspi_model.results import (
     ContextLifespan,
     ContextNames,
     ContextPackageInfo,
+    ContextSizes,
     EnumerateSecurityPackagesResult,
+    PackageInfo,
     QueryContextAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
+    StreamSizes,
 )
 from sspi_model.status import SecStatus
 

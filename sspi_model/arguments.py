@@ -1,0 +1,32 @@
+"""Argument checks shared by the API surfaces: a wrong Python type raises TypeError naming the
+parameter (API-002); a ULONG outside 32 bits raises ValueError (API-007). Each check costs one
+class test in the common case, since the hot calls run them on every call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sspi_model.handles import SecHandle
+
+
+def check_handle(value: Any, parameter: str) -> None:
+    if value is not None and value.__class__ is not SecHandle and not isinstance(value, SecHandle):
+        raise TypeError(f"{parameter} must be a SecHandle or None, got {type(value).__name__}")
+
+
+def check_u32(value: Any, parameter: str) -> None:
+    """A ULONG parameter: an int (TypeError otherwise) in 0..0xFFFFFFFF (ValueError)."""
+    if value.__class__ is not int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{parameter} must be an int, got {type(value).__name__}")
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{parameter} must fit in 32 bits (0..0xFFFFFFFF), got {value}")
+
+
+def check_str(value: Any, parameter: str) -> None:
+    if value is not None and value.__class__ is not str and not isinstance(value, str):
+        raise TypeError(f"{parameter} must be a str or None, got {type(value).__name__}")
+
+
+def check_bool(value: Any, parameter: str) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{parameter} must be a bool, got {type(value).__name__}")

@@ -1,0 +1,491 @@
+"""The synchronous core: credential and context records of one process, over the tables.
+
+API methods here resolve handles, ask a package for a leg where one is needed, and hand the
+outcome to the lifecycle executor (lifecycle.decide / lifecycle.enter), which alone writes a
+record's state. They know nothing of locks, schedulers or observers: sspi.Sspi wraps them in
+its one envelope (envelope.py), and the async layer calls them through the SyncPort protocol
+(async_layer.py) when a queued call completes.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sspi_model import lifecycle
+from sspi_model.buffers import SecBuffer, token_buffer
+from sspi_model.constants import ISC_REQ_ALLOCATE_MEMORY, TIMESTAMP_NEVER, SecPkgAttr
+from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle
+from sspi_model.lifecycle import (
+    CONTEXT_TABLE,
+    CREDENTIAL_TABLE,
+    Call,
+    CredState,
+    CtxState,
+    LegOutcome,
+    Misuse,
+    Refs,
+    Refusal,
+    Transition,
+)
+from sspi_model.packages.base import Environment, LegResult, Package, Session
+from sspi_model.profiles import Profile
+from sspi_model.results import (
+    AcquireCredentialsResult,
+    ContextLifespan,
+    ContextNames,
+    ContextPackageInfo,
+    EnumerateSecurityPackagesResult,
+    PackageInfo,
+    QueryContextAttributesResult,
+    QuerySecurityPackageInfoResult,
+    SecurityContextResult,
+)
+from sspi_model.status import SecStatus
+
+_VALID_USE_BITS = 0x1 | 0x2 | 0x10 | 0x20
+_NEGOTIATE_ONLY_USE_BITS = 0x10 | 0x20
+_BOTH_USE_BITS = 0x1 | 0x2
+_OK = SecStatus.SEC_E_OK
+_INVALID_HANDLE = SecStatus.SEC_E_INVALID_HANDLE
+# Enum members used on hot paths, bound once: on Python 3.11 `Enum.MEMBER` goes through
+# EnumType.__getattr__'s slow attribute hook (about ten times a global load).
+_ISC_CALL = Call.INITIALIZE_SECURITY_CONTEXT
+_ASC_CALL = Call.ACCEPT_SECURITY_CONTEXT
+_DEL_CALL = Call.DELETE_SECURITY_CONTEXT
+_NEW, _ESTABLISHED, _DELETED = CtxState.NEW, CtxState.ESTABLISHED, CtxState.DELETED
+_RELEASED, _ORPHANED = CredState.RELEASED, CredState.ORPHANED
+_REJECTED = LegOutcome.REJECTED
+_CTX, _CRED = HandleKind.CONTEXT, HandleKind.CREDENTIAL
+_ZEROED = SecHandle(0, 0)
+_HANDLE_CLASS_RULES = {
+    HandleClass.NULL: "HDL-005",
+    HandleClass.RETIRED: "HDL-003",
+    HandleClass.FOREIGN: "HDL-004",
+    HandleClass.WRONG_KIND: "HDL-008",
+}
+_ACQUIRE = CREDENTIAL_TABLE.transition(CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE)
+_FREE_CREDENTIAL = CREDENTIAL_TABLE.transition(CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE)
+
+
+def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
+    raise AssertionError(f"the synchronous tables define no misuse, got {misuse.rule}")
+
+
+class _Credential:
+    __slots__ = ("expiry", "handle", "material", "package", "refs", "state", "use")
+    state: CredState  # written by lifecycle.enter alone
+
+    def __init__(self, handle: SecHandle, package: Package, material: Any, use: int) -> None:
+        self.handle = handle
+        self.package = package
+        self.material = material
+        self.use = use
+        self.refs = 0  # contexts built on this credential (FCH-003)
+        self.expiry = TIMESTAMP_NEVER
+        lifecycle.enter(self, _ACQUIRE)  # CredState.NEW -> LIVE (ACH-001)
+
+
+class _Context:
+    __slots__ = ("attr", "credential", "handle", "is_client", "package", "session", "state")
+    state: CtxState  # written by lifecycle.begin / lifecycle.enter alone
+    handle: SecHandle  # issued once the first leg succeeds (LIF-001): unset before
+
+    def __init__(self, credential: _Credential, session: Session, is_client: bool) -> None:
+        self.credential = credential
+        self.package = credential.package
+        self.session = session
+        self.is_client = is_client
+        lifecycle.begin(self, CONTEXT_TABLE)  # CtxState.NEW: no handle exists yet
+        self.attr = 0
+
+
+class SyncCore:
+    """The synchronous SSPI of one simulated process: records, handles, packages, rules.
+
+    `last_rules` holds the rule IDs that decided the last result; the async layer sets it too.
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        packages: Sequence[Package],
+        profile: Profile,
+        mint: HandleMint,
+        rotate_context_handles: bool = False,
+    ) -> None:
+        self.env = env
+        self.profile = profile
+        self.packages = tuple(packages)
+        self.rotate_context_handles = rotate_context_handles
+        self._by_name = {
+            name.casefold(): package for package in self.packages for name in package.names()
+        }
+        self.mint = mint
+        self.credentials: dict[int, _Credential] = {}
+        self.contexts: dict[int, _Context] = {}
+        self.orphans = 0
+        self.allocations: dict[int, str] = {}
+        self._allocation_ids = itertools.count(0x10000, 0x10)
+        self.last_rules: tuple[str, ...] = ()
+        # What the stale-delete fast path of Sspi needs: every context handle issued here has
+        # upper == ctx_upper (one shared int) and ctx_base < lower < ctx_limit.
+        self.ctx_upper = mint.upper(_CTX)
+        self.ctx_base = mint.base(_CTX)
+        self.ctx_limit = self.ctx_base + 1
+
+    # -- handles -------------------------------------------------------------------------------
+
+    def classify(self, handle: SecHandle | None, kind: HandleKind) -> HandleClass:
+        """What `handle` is to this process, for a call expecting `kind`."""
+        if handle is None:
+            return HandleClass.NULL
+        table: Mapping[int, Any] = self.credentials if kind is _CRED else self.contexts
+        record = table.get(handle.lower)
+        if record is not None and record.handle.upper == handle.upper:
+            return HandleClass.LIVE
+        return self.mint.classify_unlisted(handle, kind)
+
+    def live_credential(self, handle: SecHandle | None) -> _Credential | None:
+        if handle is None:
+            return None
+        record = self.credentials.get(handle.lower)
+        return record if record is not None and record.handle.upper == handle.upper else None
+
+    def live_context(self, handle: SecHandle | None) -> _Context | None:
+        if handle is None:
+            return None
+        record = self.contexts.get(handle.lower)
+        return record if record is not None and record.handle.upper == handle.upper else None
+
+    def is_live_context(self, handle: SecHandle | None) -> bool:
+        return self.live_context(handle) is not None
+
+    def handle_rule(self, handle: SecHandle | None, kind: HandleKind) -> str:
+        """The rule that names what is wrong with a handle that is not live."""
+        handle_class = self.classify(handle, kind)
+        if handle_class is HandleClass.NEVER_ISSUED and handle is not None:
+            special = handle in (_ZEROED, SecHandle.invalid())
+            return "HDL-006" if special else "HDL-007"
+        return _HANDLE_CLASS_RULES.get(handle_class, "HDL-007")
+
+    def state_of(self, handle: SecHandle | None, kind: HandleKind) -> CtxState | CredState | None:
+        """The lifecycle state of a live handle's record (None for any other handle)."""
+        record = self.live_credential(handle) if kind is _CRED else self.live_context(handle)
+        return None if record is None else record.state
+
+    def _refuse(self, status: SecStatus, *rules: str) -> SecStatus:
+        self.last_rules = rules
+        return status
+
+    def _allocate(self, what: str) -> int:
+        address = next(self._allocation_ids)
+        self.allocations[address] = what
+        return address
+
+    # -- packages ------------------------------------------------------------------------------
+
+    def find_package(self, name: str | None) -> Package | None:
+        return None if name is None else self._by_name.get(name.casefold())
+
+    def package_named(self, name: str | None) -> PackageInfo | None:
+        package = self.find_package(name)
+        return None if package is None else package.info
+
+    def package_of(
+        self, credential: SecHandle | None, context: SecHandle | None
+    ) -> PackageInfo | None:
+        """The package a call on these handles would run in (None when neither is live)."""
+        record = self.live_context(context) if context is not None else None
+        if record is not None:
+            return record.package.info
+        cred = self.live_credential(credential)
+        return cred.package.info if cred is not None else None
+
+    def enumerate_security_packages(self) -> EnumerateSecurityPackagesResult:
+        self.last_rules = ("PKG-001",)
+        return EnumerateSecurityPackagesResult(
+            _OK, tuple(p.info for p in self.packages), self._allocate("SecPkgInfo[]")
+        )
+
+    def query_security_package_info(self, name: str | None) -> QuerySecurityPackageInfoResult:
+        package = self.find_package(name)
+        if package is None:
+            self.last_rules = ("PKG-002",)
+            return QuerySecurityPackageInfoResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)
+        self.last_rules = ("PKG-001",)
+        return QuerySecurityPackageInfoResult(_OK, package.info, self._allocate("SecPkgInfo"))
+
+    def free_context_buffer(self, buffer: int | None) -> SecStatus:
+        if buffer is None:
+            return self._refuse(_OK, "FCB-002")
+        if self.allocations.pop(buffer, None) is not None:
+            return self._refuse(_OK, "FCB-001")
+        return self._refuse(_INVALID_HANDLE, "FCB-003")
+
+    # -- credentials ---------------------------------------------------------------------------
+
+    def acquire(
+        self, package_name: str | None, use: int, auth_data: Any, principal: str | None
+    ) -> AcquireCredentialsResult:
+        package = self.find_package(package_name)
+        if package is None:
+            self.last_rules = ("ACH-002",)
+            return AcquireCredentialsResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)
+        negotiate_bits_ok = not use & _NEGOTIATE_ONLY_USE_BITS or package.info.name == "Negotiate"
+        if not use & _BOTH_USE_BITS or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
+            self.last_rules = ("ACH-004",)
+            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
+        status, material, rules = package.acquire(use, principal, auth_data, self.env)
+        if status != _OK:  # the package refused: CredState.NEW stays, no handle
+            self.last_rules = tuple(rules)
+            return AcquireCredentialsResult(status)
+        handle = self.mint.issue(_CRED)
+        record = _Credential(handle, package, material, use)
+        self.credentials[handle.lower] = record
+        self.last_rules = (*_ACQUIRE.rules, *rules)
+        return AcquireCredentialsResult(_OK, handle, record.expiry)
+
+    def free_credential(self, handle: SecHandle | None) -> SecStatus:
+        record = self.live_credential(handle)
+        if record is None:
+            return self._refuse(_INVALID_HANDLE, "FCH-002", self.handle_rule(handle, _CRED))
+        outcome = Refs.HELD if record.refs else Refs.LAST
+        state = lifecycle.enter(record, _FREE_CREDENTIAL, outcome)
+        del self.credentials[record.handle.lower]
+        if state is _ORPHANED:
+            self.orphans += 1  # contexts keep it alive (FCH-003)
+        self.last_rules = lifecycle.rules_of(_FREE_CREDENTIAL, outcome)
+        return _OK
+
+    def _drop_reference(self, credential: _Credential) -> None:
+        """A context of `credential` was deleted (FCH-003, FCH-004)."""
+        credential.refs -= 1
+        outcome = Refs.HELD if credential.refs else Refs.LAST
+        entry = CREDENTIAL_TABLE.transition(credential.state, _DEL_CALL)
+        if lifecycle.enter(credential, entry, outcome) is _RELEASED:
+            self.orphans -= 1
+
+    # -- security contexts ---------------------------------------------------------------------
+
+    def leg(
+        self,
+        call: Call,
+        credential: SecHandle | None,
+        context: SecHandle | None,
+        target_name: str | None,
+        context_req: int,
+        inputs: tuple[SecBuffer, ...] | None,
+        outputs: tuple[SecBuffer, ...] | None,
+    ) -> SecurityContextResult:
+        """One ISC (`call` INITIALIZE_SECURITY_CONTEXT) or ASC leg."""
+        is_client = call is _ISC_CALL
+        if context is None:
+            return self._first_leg(
+                call, is_client, credential, target_name, context_req, inputs, outputs
+            )
+        record = self.contexts.get(context.lower)
+        if record is not None and record.handle.upper != context.upper:
+            record = None
+        if record is None or record.is_client != is_client:
+            rule = "ISC-003" if is_client else "ASC-003"
+            return SecurityContextResult(
+                self._refuse(_INVALID_HANDLE, rule, self.handle_rule(context, _CTX))
+            )
+        new_credential = None
+        if credential is not None:
+            # A continuation leg may omit the credential; one it names must be live (ISC-009).
+            new_credential = self.live_credential(credential)
+            if new_credential is None:
+                status = self._refuse(
+                    _INVALID_HANDLE, "ISC-009", self.handle_rule(credential, _CRED)
+                )
+                return SecurityContextResult(status)
+        step = lifecycle.decide(CONTEXT_TABLE.entry(record.state, call), record, inputs, _no_misuse)
+        if step.__class__ is Refusal:
+            assert isinstance(step, Refusal)
+            self.last_rules = step.rules
+            return SecurityContextResult(step.status)  # type: ignore[arg-type]
+        assert isinstance(step, Transition)
+        snapshot = copy.copy(record.session) if outputs is not None else None
+        use_credential = getattr(record.session, "use_credential", None)
+        same_package = new_credential is not None and new_credential.package is record.package
+        if use_credential is not None and same_package:  # only after every refusal (LIF-005)
+            use_credential(new_credential.material)  # type: ignore[union-attr]
+        if step.effect is not None:
+            record.session.restart()  # ISC-007: reauthentication starts a new exchange
+        leg = record.session.step(inputs, context_req)
+        self.last_rules = (*step.rules, *leg.rules)
+        if outputs is not None:
+            too_small = self._output_too_small(leg, context_req, outputs)
+            if too_small is not None:
+                record.session = snapshot  # type: ignore[assignment]  # BUF-002: as it was
+                return too_small
+        state = lifecycle.enter(record, step, leg.outcome)
+        if leg.outcome is not _REJECTED:
+            record.attr = leg.context_attr
+            if self.rotate_context_handles:
+                self._rotate(record)
+        return self._context_result(record.handle, leg, context_req, state)
+
+    def _rotate(self, record: _Context) -> None:
+        """A new handle value for a context on every continuation leg (ROT-001): the old one
+        is retired, as Chromium's MockSSPILibrary does to catch stale copies."""
+        del self.contexts[record.handle.lower]
+        record.handle = self.mint.issue(_CTX)
+        self.contexts[record.handle.lower] = record
+        self.ctx_limit = record.handle.lower + 1
+
+    def _first_leg(
+        self,
+        call: Call,
+        is_client: bool,
+        credential: SecHandle | None,
+        target_name: str | None,
+        context_req: int,
+        inputs: tuple[SecBuffer, ...] | None,
+        outputs: tuple[SecBuffer, ...] | None,
+    ) -> SecurityContextResult:
+        cred = self.live_credential(credential)
+        if cred is None:
+            rule = "ISC-004" if is_client else "ASC-005"
+            return SecurityContextResult(
+                self._refuse(_INVALID_HANDLE, rule, self.handle_rule(credential, _CRED))
+            )
+        package = cred.package
+        allowed = package.can_initiate(cred.use) if is_client else package.can_accept(cred.use)
+        if not allowed:
+            rule = "ISC-005" if is_client else "ASC-006"
+            return SecurityContextResult(self._refuse(SecStatus.SEC_E_NO_CREDENTIALS, rule))
+        session: Session = (
+            package.new_client(cred.material, target_name, self.env)
+            if is_client
+            else package.new_server(cred.material, self.env)
+        )
+        record = _Context(cred, session, is_client)
+        step = CONTEXT_TABLE.transition(_NEW, call)
+        leg = session.step(inputs, context_req)
+        self.last_rules = (*step.rules, *leg.rules)
+        if outputs is not None:
+            too_small = self._output_too_small(leg, context_req, outputs)
+            if too_small is not None:
+                return too_small
+        state = lifecycle.enter(record, step, leg.outcome)
+        if state is _NEW:
+            # LIF-001: a failed first leg returns no handle.
+            return SecurityContextResult(
+                leg.status, input_after=leg.input_after, output=leg.extra_output
+            )
+        handle = record.handle = self.mint.issue(_CTX)
+        record.attr = leg.context_attr
+        cred.refs += 1
+        reference = CREDENTIAL_TABLE.transition(cred.state, call)  # FCH-003: a reference taken
+        lifecycle.enter(cred, reference)
+        self.contexts[handle.lower] = record
+        self.ctx_limit = handle.lower + 1  # after the insertion (see Sspi.delete_security_context)
+        return self._context_result(handle, leg, context_req, state)
+
+    def _output_too_small(
+        self, leg: LegResult, context_req: int, outputs: tuple[SecBuffer, ...]
+    ) -> SecurityContextResult | None:
+        if context_req & ISC_REQ_ALLOCATE_MEMORY:
+            return None
+        for buffer in outputs:
+            if buffer.base_type == 2:  # SECBUFFER_TOKEN
+                if len(leg.token) > buffer.cb:
+                    return SecurityContextResult(
+                        self._refuse(SecStatus.SEC_E_BUFFER_TOO_SMALL, "BUF-002", "LIF-005")
+                    )
+                return None
+        if leg.token:  # no TOKEN buffer at all
+            return SecurityContextResult(
+                self._refuse(SecStatus.SEC_E_BUFFER_TOO_SMALL, "BUF-002", "LIF-005")
+            )
+        return None
+
+    def _context_result(
+        self, handle: SecHandle, leg: LegResult, context_req: int, state: Any
+    ) -> SecurityContextResult:
+        attr = leg.context_attr
+        allocation = None
+        if context_req & ISC_REQ_ALLOCATE_MEMORY and leg.token:
+            allocation = self._allocate("output token")  # BUF-001
+            attr |= 0x100  # ISC_RET_ALLOCATED_MEMORY == ASC_RET_ALLOCATED_MEMORY
+        output = (token_buffer(leg.token, allocation), *leg.extra_output)
+        expiry = TIMESTAMP_NEVER if state is _ESTABLISHED else None
+        return SecurityContextResult(leg.status, handle, output, attr, expiry, leg.input_after)
+
+    def complete_auth_token(
+        self, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None
+    ) -> SecStatus:
+        record = self.live_context(context)
+        if record is None:
+            return self._refuse(_INVALID_HANDLE, "CAT-004", self.handle_rule(context, _CTX))
+        if buffers is None:
+            return self._refuse(SecStatus.SEC_E_INVALID_TOKEN, "CAT-003")
+        step = lifecycle.decide(
+            CONTEXT_TABLE.entry(record.state, Call.COMPLETE_AUTH_TOKEN), record, buffers, _no_misuse
+        )
+        if isinstance(step, Refusal):
+            return self._refuse(step.status, *step.rules)  # type: ignore[arg-type]
+        assert isinstance(step, Transition)
+        lifecycle.enter(record, step)
+        self.last_rules = step.rules
+        return _OK
+
+    def delete(self, context: SecHandle | None) -> SecStatus:
+        record = None if context is None else self.contexts.get(context.lower)
+        if record is not None and record.handle.upper == context.upper:  # type: ignore[union-attr]
+            step = CONTEXT_TABLE.transition(record.state, _DEL_CALL)
+            lifecycle.enter(record, step)  # -> DELETED (DEL-001)
+            del self.contexts[record.handle.lower]
+            self._drop_reference(record.credential)
+            self.last_rules = step.rules
+            return _OK
+        handle_class = self.classify(context, _CTX)
+        if handle_class is HandleClass.RETIRED:
+            return self._refuse(*self.retired_delete())
+        if context is not None and self.profile.delete_unknown_is_success:
+            return self._refuse(_OK, "DEL-005", self.handle_rule(context, _CTX))
+        return self._refuse(_INVALID_HANDLE, "DEL-002", self.handle_rule(context, _CTX))
+
+    def retired_delete(self) -> tuple[SecStatus, str]:
+        """DeleteSecurityContext on a handle this process deleted: the profile decides."""
+        status = self.profile.delete_already_deleted
+        return status, ("DEL-003" if status == _OK else "DEL-004")
+
+    def query(self, context: SecHandle | None, attribute: int) -> QueryContextAttributesResult:
+        record = self.live_context(context)
+        if record is None:
+            self.last_rules = (self.handle_rule(context, _CTX),)
+            return QueryContextAttributesResult(_INVALID_HANDLE)
+        step = lifecycle.decide(
+            CONTEXT_TABLE.entry(record.state, Call.QUERY_CONTEXT_ATTRIBUTES),
+            record,
+            attribute,
+            _no_misuse,
+        )
+        if isinstance(step, Refusal):
+            self.last_rules = step.rules
+            return QueryContextAttributesResult(step.status)  # type: ignore[arg-type]
+        assert isinstance(step, Transition)
+        lifecycle.enter(record, step)
+        self.last_rules = step.rules
+        if attribute == SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO:
+            self.last_rules = (*step.rules, "QCA-005")
+            info = ContextPackageInfo(record.package.info, self._allocate("SecPkgInfo"))
+            return QueryContextAttributesResult(_OK, info)
+        if attribute == SecPkgAttr.SECPKG_ATTR_SIZES:
+            return QueryContextAttributesResult(_OK, record.session.sizes())
+        if attribute == SecPkgAttr.SECPKG_ATTR_NAMES:
+            names = ContextNames(record.session.user_name, self._allocate("user name"))
+            return QueryContextAttributesResult(_OK, names)
+        if attribute == SecPkgAttr.SECPKG_ATTR_LIFESPAN:
+            return QueryContextAttributesResult(_OK, ContextLifespan(0, TIMESTAMP_NEVER))
+        stream_sizes = getattr(record.session, "stream_sizes", None)  # SECPKG_ATTR_STREAM_SIZES
+        if stream_sizes is None:
+            self.last_rules = ("QCA-004",)
+            return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
+        return QueryContextAttributesResult(_OK, stream_sizes())
