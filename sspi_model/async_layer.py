@@ -88,8 +88,9 @@ class SyncPort(Protocol):
         context: SecHandle | None,
         target_name: str | None,
         context_req: int,
-        inputs: tuple[SecBuffer, ...] | None,
-        outputs: tuple[SecBuffer, ...] | None,
+        input: tuple[SecBuffer, ...] | None,
+        output: tuple[SecBuffer, ...] | None,
+        target_data_rep: int = 0x10,
     ) -> SecurityContextResult: ...
 
     def is_live_context(self, handle: SecHandle | None) -> bool: ...

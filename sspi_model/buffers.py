@@ -108,6 +108,8 @@ def as_buffers(
     """Normalise an `input`/`output` argument; a wrong type is a TypeError naming `parameter`."""
     if value is None:
         return None
+    if value.__class__ is bytes:  # the common case, without the validators (they would pass)
+        return (token_buffer(value),)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return token(bytes(value))
     if isinstance(value, (str, SecBuffer)) or not isinstance(value, Sequence):

@@ -183,7 +183,7 @@ class Table:
     """One lifecycle table: (state, call) -> entry, with an index by enum values (hashing an
     Enum member runs a Python-level __hash__; its value is a str)."""
 
-    __slots__ = ("_index", "entries", "initial", "name", "states")
+    __slots__ = ("entries", "index", "initial", "name", "states")
 
     def __init__(
         self,
@@ -196,17 +196,20 @@ class Table:
         self.states = states
         self.initial = initial
         self.entries: Mapping[tuple[Any, Call], Entry] = MappingProxyType(dict(entries))
-        self._index = {(state.value, call.value): entry for (state, call), entry in entries.items()}
+        # The same entries keyed by (state value, call value), for the hot paths.
+        self.index: Mapping[tuple[str, str], Entry] = {
+            (state.value, call.value): entry for (state, call), entry in entries.items()
+        }
 
     def __repr__(self) -> str:
         return f"<lifecycle table {self.name}: {len(self.entries)} entries>"
 
     def entry(self, state: enum.Enum, call: Call) -> Entry | None:
-        return self._index.get((state._value_, call._value_))
+        return self.index.get((state._value_, call._value_))
 
     def transition(self, state: enum.Enum, call: Call) -> Transition:
         """The entry of a (state, call) the caller knows to be a plain Transition."""
-        entry = self._index[(state._value_, call._value_)]
+        entry = self.index[(state._value_, call._value_)]
         assert isinstance(entry, Transition), (self.name, state, call, entry)
         return entry
 

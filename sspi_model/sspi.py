@@ -26,7 +26,7 @@ from sspi_model.async_api import (
 )
 from sspi_model.async_calls import AsyncCalls
 from sspi_model.async_layer import AsyncLayer
-from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
+from sspi_model.buffers import SecBuffer, as_buffers
 from sspi_model.envelope import api_call
 from sspi_model.events import Observer
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle, next_instance_number
@@ -64,14 +64,6 @@ _SINGLE_THREADED = (ManualScheduler, InlineScheduler, RandomScheduler)
 _QUIET_ENTRY = (ManualScheduler, InlineScheduler, ThreadedScheduler)
 
 
-def _inputs(value: bytes | Sequence[SecBuffer] | None) -> tuple[SecBuffer, ...] | None:
-    if value is None:
-        return None
-    if value.__class__ is bytes:
-        return (token_buffer(value),)
-    return as_buffers(value, "input")
-
-
 def _describe_leg(
     sspi: Sspi,
     credential: SecHandle | None,
@@ -87,7 +79,7 @@ def _describe_leg(
         "context": context,
         "target_name": target_name,
         "context_req": context_req,
-        "input": _inputs(input),
+        "input": as_buffers(input, "input"),
     }
 
 
@@ -104,7 +96,7 @@ def _describe_accept(
         "credential": credential,
         "context": context,
         "context_req": context_req,
-        "input": _inputs(input),
+        "input": as_buffers(input, "input"),
     }
 
 
@@ -446,8 +438,7 @@ class Sspi(AsyncCalls):
         output: Sequence[SecBuffer] | None = None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
-        check_str(target_name, "target_name")
-        return self._leg(
+        return self._core.leg(
             _ISC_CALL, credential, context, target_name, context_req, input, output, target_data_rep
         )
 
@@ -462,29 +453,8 @@ class Sspi(AsyncCalls):
         output: Sequence[SecBuffer] | None = None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
-        return self._leg(
-            _ASC_CALL, credential, context, None, context_req, input, output, target_data_rep
-        )
-
-    def _leg(
-        self,
-        call: Call,
-        credential: SecHandle | None,
-        context: SecHandle | None,
-        target_name: str | None,
-        context_req: int,
-        input: bytes | Sequence[SecBuffer] | None,
-        output: Sequence[SecBuffer] | None,
-        target_data_rep: int,
-    ) -> SecurityContextResult:
-        """ISC and ASC: the argument checks shared by both, then the core's leg."""
-        check_handle(credential, "credential")
-        check_handle(context, "context")
-        check_u32(context_req, "context_req")
-        check_u32(target_data_rep, "target_data_rep")
-        outputs = None if output is None else as_buffers(output, "output")
         return self._core.leg(
-            call, credential, context, target_name, context_req, _inputs(input), outputs
+            _ASC_CALL, credential, context, None, context_req, input, output, target_data_rep
         )
 
     @api_call(Call.COMPLETE_AUTH_TOKEN, describe=_describe_complete)
@@ -499,7 +469,7 @@ class Sspi(AsyncCalls):
         core = self._core
         if context.__class__ is SecHandle and self._stale_fast:
             # A handle this instance issued and has since deleted, told from its bits alone:
-            # the general path's answer for it (SyncCore.retired_delete: DEL-003/DEL-004)
+            # the general path's answer for it (SyncCore.retired_status: DEL-003/DEL-004)
             # without its function calls. Only single-threaded, unobserved instances with a
             # quiet scheduler come here; tests/test_table_conformance.py holds it equal to
             # the general path.
@@ -509,9 +479,8 @@ class Sspi(AsyncCalls):
                 and context.upper is core.ctx_upper
                 and core.ctx_base < lower < core.ctx_limit
             ):
-                status, rule = core.retired_delete()
-                core.last_rules = (rule,)
-                return status
+                core.last_rules = core.retired_rules
+                return core.retired_status
         return self._delete_security_context(context)
 
     @api_call(Call.DELETE_SECURITY_CONTEXT)

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sspi_model import lifecycle
-from sspi_model.buffers import SecBuffer, token_buffer
+from sspi_model.arguments import check_handle, check_str, check_u32
+from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
 from sspi_model.constants import ISC_REQ_ALLOCATE_MEMORY, TIMESTAMP_NEVER, SecPkgAttr
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle
 from sspi_model.lifecycle import (
@@ -66,6 +67,7 @@ _HANDLE_CLASS_RULES = {
     HandleClass.FOREIGN: "HDL-004",
     HandleClass.WRONG_KIND: "HDL-008",
 }
+_CONTEXT_INDEX = CONTEXT_TABLE.index  # by (state value, call value): see lifecycle.Table
 _ACQUIRE = CREDENTIAL_TABLE.transition(CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE)
 _FREE_CREDENTIAL = CREDENTIAL_TABLE.transition(CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE)
 
@@ -117,7 +119,7 @@ class SyncCore:
         rotate_context_handles: bool = False,
     ) -> None:
         self.env = env
-        self.profile = profile
+        self.profile = profile  # also sets the stale-delete answer (retired_delete)
         self.packages = tuple(packages)
         self.rotate_context_handles = rotate_context_handles
         self._by_name = {
@@ -135,6 +137,18 @@ class SyncCore:
         self.ctx_upper = mint.upper(_CTX)
         self.ctx_base = mint.base(_CTX)
         self.ctx_limit = self.ctx_base + 1
+
+    @property
+    def profile(self) -> Profile:
+        return self._profile
+
+    @profile.setter
+    def profile(self, profile: Profile) -> None:
+        self._profile = profile
+        status = profile.delete_already_deleted
+        # DeleteSecurityContext on a handle this process deleted: the profile decides.
+        self.retired_status = status
+        self.retired_rules = ("DEL-003",) if status == _OK else ("DEL-004",)
 
     # -- handles -------------------------------------------------------------------------------
 
@@ -277,10 +291,25 @@ class SyncCore:
         context: SecHandle | None,
         target_name: str | None,
         context_req: int,
-        inputs: tuple[SecBuffer, ...] | None,
-        outputs: tuple[SecBuffer, ...] | None,
+        input: bytes | Sequence[SecBuffer] | None,
+        output: Sequence[SecBuffer] | None,
+        target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
-        """One ISC (`call` INITIALIZE_SECURITY_CONTEXT) or ASC leg."""
+        """One ISC (`call` INITIALIZE_SECURITY_CONTEXT) or ASC leg, arguments checked here.
+
+        The `__class__` tests are the common case, checked without a call (benchmarks/)."""
+        if credential is not None and credential.__class__ is not SecHandle:
+            check_handle(credential, "credential")
+        if context is not None and context.__class__ is not SecHandle:
+            check_handle(context, "context")
+        if context_req.__class__ is not int or not 0 <= context_req <= 0xFFFFFFFF:
+            check_u32(context_req, "context_req")
+        if target_data_rep.__class__ is not int or not 0 <= target_data_rep <= 0xFFFFFFFF:
+            check_u32(target_data_rep, "target_data_rep")
+        if target_name is not None and target_name.__class__ is not str:
+            check_str(target_name, "target_name")
+        inputs = None if input is None else as_buffers(input, "input")
+        outputs = None if output is None else as_buffers(output, "output")
         is_client = call is _ISC_CALL
         if context is None:
             return self._first_leg(
@@ -303,7 +332,9 @@ class SyncCore:
                     _INVALID_HANDLE, "ISC-009", self.handle_rule(credential, _CRED)
                 )
                 return SecurityContextResult(status)
-        step = lifecycle.decide(CONTEXT_TABLE.entry(record.state, call), record, inputs, _no_misuse)
+        step = _CONTEXT_INDEX.get((record.state._value_, call._value_))
+        if step.__class__ is not Transition or step.guards:
+            step = lifecycle.decide(step, record, inputs, _no_misuse)  # guards, refusals
         if step.__class__ is Refusal:
             assert isinstance(step, Refusal)
             self.last_rules = step.rules
@@ -445,16 +476,12 @@ class SyncCore:
             self.last_rules = step.rules
             return _OK
         handle_class = self.classify(context, _CTX)
-        if handle_class is HandleClass.RETIRED:
-            return self._refuse(*self.retired_delete())
+        if handle_class is HandleClass.RETIRED:  # DEL-003 / DEL-004
+            self.last_rules = self.retired_rules
+            return self.retired_status
         if context is not None and self.profile.delete_unknown_is_success:
             return self._refuse(_OK, "DEL-005", self.handle_rule(context, _CTX))
         return self._refuse(_INVALID_HANDLE, "DEL-002", self.handle_rule(context, _CTX))
-
-    def retired_delete(self) -> tuple[SecStatus, str]:
-        """DeleteSecurityContext on a handle this process deleted: the profile decides."""
-        status = self.profile.delete_already_deleted
-        return status, ("DEL-003" if status == _OK else "DEL-004")
 
     def query(self, context: SecHandle | None, attribute: int) -> QueryContextAttributesResult:
         record = self.live_context(context)

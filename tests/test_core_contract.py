@@ -133,11 +133,11 @@ def test_misuse_surfacing_on_entry_says_the_entered_call_did_not_run() -> None:
         handle = _context(sspi)
         actx = sspi.create_async_context()
 
-        def free_twice(ctx: Any, data: Any) -> None:
-            sspi.free_async_context(ctx)
-            sspi.free_async_context(ctx)  # ASY-053, raised from the callback
+        def free_twice(ctx: Any, owner: Sspi) -> None:
+            owner.free_async_context(ctx)
+            owner.free_async_context(ctx)  # ASY-053, raised from the callback
 
-        sspi.set_async_notify_callback(actx, free_twice)
+        sspi.set_async_notify_callback(actx, free_twice, sspi)
         victim = _context(sspi)
         try:
             sspi.delete_security_context_async(actx, context=handle)

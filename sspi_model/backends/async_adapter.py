@@ -68,15 +68,16 @@ class BackendPort:
         context: SecHandle | None,
         target_name: str | None,
         context_req: int,
-        inputs: tuple[SecBuffer, ...] | None,
-        outputs: tuple[SecBuffer, ...] | None,
+        input: tuple[SecBuffer, ...] | None,
+        output: tuple[SecBuffer, ...] | None,
+        target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         if call is Call.INITIALIZE_SECURITY_CONTEXT:
             result = self.backend.initialize_security_context(
-                credential, context, target_name, context_req, inputs
+                credential, context, target_name, context_req, input
             )
         else:
-            result = self.backend.accept_security_context(credential, context, inputs, context_req)
+            result = self.backend.accept_security_context(credential, context, input, context_req)
         if result.new_context is not None:
             self.contexts.add(result.new_context)
         return result
