@@ -450,7 +450,9 @@ CREDENTIAL_TABLE = Table(
     {
         # The package accepts the request (ACH-001) or refuses it and no handle exists.
         (CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE): Transition(
-            {None: CredState.LIVE, LegOutcome.REJECTED: CredState.NEW}, ("ACH-001",)
+            {None: CredState.LIVE, LegOutcome.REJECTED: CredState.NEW},
+            (),
+            outcome_rules={None: ("ACH-001",)},
         ),
         (CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE): Transition(
             {Refs.LAST: CredState.RELEASED, Refs.HELD: CredState.ORPHANED},
@@ -507,9 +509,11 @@ def _queueing(state_now: AsyncState, rules: tuple[str, ...], op: Call) -> Transi
     argument checks (ASY-008), or, for the delete, done inline (ASY-041)."""
     stays = _FREED if state_now is _FREED else state_now
     queued = _FREED if state_now is _FREED else _PENDING  # a freed context stays freed (ASY-052)
-    next_states: dict[Outcome, State] = {AsyncOutcome.QUEUED: queued, AsyncOutcome.REFUSED: stays}
-    if op is Call.DELETE_SECURITY_CONTEXT_ASYNC:
-        next_states[AsyncOutcome.INLINE] = stays
+    # The delete has no argument check to fail at queue time; the others have no inline path.
+    other = (
+        AsyncOutcome.INLINE if op is Call.DELETE_SECURITY_CONTEXT_ASYNC else AsyncOutcome.REFUSED
+    )
+    next_states: dict[Outcome, State] = {AsyncOutcome.QUEUED: queued, other: stays}
     return Transition(
         next_states,
         rules,

@@ -254,12 +254,12 @@ class SyncCore:
             return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
         status, material, rules = package.acquire(use, principal, auth_data, self.env)
         if status != _OK:  # the package refused: CredState.NEW stays, no handle
-            self.last_rules = tuple(rules)
+            self.last_rules = (*lifecycle.rules_of(_ACQUIRE, _REJECTED), *rules)
             return AcquireCredentialsResult(status)
         handle = self.mint.issue(_CRED)
         record = _Credential(handle, package, material, use)
         self.credentials[handle.lower] = record
-        self.last_rules = (*_ACQUIRE.rules, *rules)
+        self.last_rules = (*lifecycle.rules_of(_ACQUIRE), *rules)
         return AcquireCredentialsResult(_OK, handle, record.expiry)
 
     def free_credential(self, handle: SecHandle | None) -> SecStatus:
@@ -274,13 +274,14 @@ class SyncCore:
         self.last_rules = lifecycle.rules_of(_FREE_CREDENTIAL, outcome)
         return _OK
 
-    def _drop_reference(self, credential: _Credential) -> None:
-        """A context of `credential` was deleted (FCH-003, FCH-004)."""
+    def _drop_reference(self, credential: _Credential) -> tuple[str, ...]:
+        """A context of `credential` was deleted (FCH-003, FCH-004): the rules it applied."""
         credential.refs -= 1
         outcome = Refs.HELD if credential.refs else Refs.LAST
         entry = CREDENTIAL_TABLE.transition(credential.state, _DEL_CALL)
         if lifecycle.enter(credential, entry, outcome) is _RELEASED:
             self.orphans -= 1
+        return entry.rules
 
     # -- security contexts ---------------------------------------------------------------------
 
@@ -414,6 +415,7 @@ class SyncCore:
         cred.refs += 1
         reference = CREDENTIAL_TABLE.transition(cred.state, call)  # FCH-003: a reference taken
         lifecycle.enter(cred, reference)
+        self.last_rules += reference.rules
         self.contexts[handle.lower] = record
         self.ctx_limit = handle.lower + 1  # after the insertion (see Sspi.delete_security_context)
         return self._context_result(handle, leg, context_req, state)
@@ -472,8 +474,7 @@ class SyncCore:
             step = CONTEXT_TABLE.transition(record.state, _DEL_CALL)
             lifecycle.enter(record, step)  # -> DELETED (DEL-001)
             del self.contexts[record.handle.lower]
-            self._drop_reference(record.credential)
-            self.last_rules = step.rules
+            self.last_rules = (*step.rules, *self._drop_reference(record.credential))
             return _OK
         handle_class = self.classify(context, _CTX)
         if handle_class is HandleClass.RETIRED:  # DEL-003 / DEL-004
