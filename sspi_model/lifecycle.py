@@ -517,7 +517,8 @@ def _queueing(state_now: AsyncState, rules: tuple[str, ...], op: Call) -> Transi
     return Transition(
         next_states,
         rules,
-        guards=(_CALLBACK_REQUIRED,),
+        # A NULL callback is fine for the delete (ASY-020): no guard there.
+        guards=() if op is Call.DELETE_SECURITY_CONTEXT_ASYNC else (_CALLBACK_REQUIRED,),
         outcome_rules={AsyncOutcome.REFUSED: ("ASY-008",), AsyncOutcome.INLINE: ("ASY-041",)},
     )
 

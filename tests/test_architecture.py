@@ -1,0 +1,120 @@
+"""The package's shape, checked from its source: one writer of lifecycle state, no import
+cycle, values below tables below the core, and an import that stays light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "sspi_model"
+# The fields the lifecycle tables govern: a record's `state` (contexts, credentials, async
+# contexts). lifecycle.begin / lifecycle.enter are their only writers.
+STATE_FIELDS = {"state", "_state"}
+EXECUTOR = PACKAGE / "lifecycle.py"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def test_no_lifecycle_state_is_assigned_outside_the_table_executor() -> None:
+    offenders = []
+    for path in _modules().values():
+        if path == EXECUTOR:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                targets = [node.target]
+            for target in targets:
+                for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if isinstance(item, ast.Attribute) and item.attr in STATE_FIELDS:
+                        offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+            is_setattr = isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setattr"
+            if is_setattr and getattr(node.args[1:2] and node.args[1], "value", None) in STATE_FIELDS:
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not offenders, "lifecycle state assigned outside lifecycle.py:\n" + "\n".join(offenders)
+
+
+def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> the sspi_model modules it imports (anywhere in it, lazy imports included)."""
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.split(".")
+                    parent = parent[: len(parent) - node.level + 1]
+                    base = ".".join([*parent, base] if base else parent)
+                for alias in node.names:
+                    sub = f"{base}.{alias.name}"
+                    edges.add(sub if sub in modules else base)
+        graph[name] = {edge for edge in edges if edge in modules and edge != name}
+    return graph
+
+
+def test_no_import_cycle_in_the_package() -> None:
+    modules = _modules()
+    graph = _imports(modules)
+    # Importing a submodule runs its packages' __init__ first; that is not an edge the code
+    # chose, so the root package's re-exports are left out of the graph.
+    graph.pop("sspi_model", None)
+    for edges in graph.values():
+        edges.discard("sspi_model")
+    cycles = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for edge in sorted(graph.get(node, ())):
+            if state.get(edge) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(edge) :], edge]))
+            elif edge not in state:
+                visit(edge)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_values_and_tables_do_not_import_the_core_or_the_packages() -> None:
+    graph = _imports(_modules())
+    values = [
+        "sspi_model.status",
+        "sspi_model.handles",
+        "sspi_model.buffers",
+        "sspi_model.constants",
+        "sspi_model.results",
+    ]
+    lower = {*values, "sspi_model.lifecycle"}
+    for module in [*values, "sspi_model.lifecycle"]:
+        assert graph[module] <= lower, (module, graph[module] - lower)
+
+
+def test_importing_the_package_leaves_hypothesis_alone() -> None:
+    """Only RandomScheduler and the testing kit use Hypothesis; `import sspi_model` must not
+    pay for it (its import time is measured in benchmarks/, not here)."""
+    probe = "import sys, sspi_model; print('hypothesis' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
