@@ -40,7 +40,8 @@ def test_no_lifecycle_state_is_assigned_outside_the_table_executor() -> None:
                     if isinstance(item, ast.Attribute) and item.attr in STATE_FIELDS:
                         offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
             is_setattr = isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setattr"
-            if is_setattr and getattr(node.args[1:2] and node.args[1], "value", None) in STATE_FIELDS:
+            field = node.args[1] if is_setattr and len(node.args) > 1 else None  # type: ignore[attr-defined]
+            if getattr(field, "value", None) in STATE_FIELDS:
                 offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
     assert not offenders, "lifecycle state assigned outside lifecycle.py:\n" + "\n".join(offenders)
 
