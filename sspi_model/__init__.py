@@ -1,6 +1,7 @@
 """sspi-model: a behavioural reference model of the Windows SSPI security-context lifecycle."""
 
 from sspi_model.async_api import AsyncContext, CallbackError, MisuseEvent, Out, SspiMisuse
+from sspi_model.backends.base import BackendFailure, Capabilities
 from sspi_model.buffers import SecBuffer, SecBufferType
 from sspi_model.constants import (
     SECPKG_ATTR_LIFESPAN,
@@ -13,13 +14,36 @@ from sspi_model.constants import (
     CredentialUse,
     SecPkgAttr,
 )
-from sspi_model.handles import SecHandle
+from sspi_model.events import CallEvent, CompletionEvent, MisuseReport, NotifyEvent
+from sspi_model.handles import HandleClass, HandleKind, SecHandle
+from sspi_model.lifecycle import (
+    AsyncState,
+    Call,
+    CredState,
+    CtxState,
+    Misuse,
+    Refusal,
+    Transition,
+)
+from sspi_model.packages.base import (
+    ContextSizes,
+    Environment,
+    LegOutcome,
+    LegResult,
+    PackageInfo,
+    StreamSizes,
+)
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
 from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
+    ContextLifespan,
+    ContextNames,
+    ContextPackageInfo,
+    EnumerateSecurityPackagesResult,
     QueryContextAttributesResult,
+    QuerySecurityPackageInfoResult,
     SecurityContextResult,
     Statistics,
 )
@@ -30,7 +54,8 @@ from sspi_model.scheduling import (
     ThreadedScheduler,
 )
 from sspi_model.sspi import Sspi
-from sspi_model.status import NtStatus, SecStatus, is_error, is_success, lookup
+from sspi_model.status import NtStatus, SecStatus, StatusInfo, is_error, is_success, lookup
+from sspi_model.testing.divergence import Divergence, KnownDivergence
 
 __all__ = [
     "PROFILES",
@@ -42,19 +67,45 @@ __all__ = [
     "AcceptReq",
     "AcquireCredentialsResult",
     "AsyncContext",
+    "AsyncState",
     "AuthIdentity",
+    "BackendFailure",
+    "Call",
+    "CallEvent",
     "CallbackError",
+    "Capabilities",
     "Certificate",
+    "CompletionEvent",
+    "ContextLifespan",
+    "ContextNames",
+    "ContextPackageInfo",
     "ContextReq",
+    "ContextSizes",
+    "CredState",
     "CredentialUse",
+    "CtxState",
+    "Divergence",
+    "EnumerateSecurityPackagesResult",
+    "Environment",
+    "HandleClass",
+    "HandleKind",
     "InlineScheduler",
+    "KnownDivergence",
+    "LegOutcome",
+    "LegResult",
     "ManualScheduler",
+    "Misuse",
     "MisuseEvent",
+    "MisuseReport",
+    "NotifyEvent",
     "NtStatus",
     "Out",
+    "PackageInfo",
     "Profile",
     "QueryContextAttributesResult",
+    "QuerySecurityPackageInfoResult",
     "RandomScheduler",
+    "Refusal",
     "SchannelCred",
     "SecBuffer",
     "SecBufferType",
@@ -65,7 +116,10 @@ __all__ = [
     "Sspi",
     "SspiMisuse",
     "Statistics",
+    "StatusInfo",
+    "StreamSizes",
     "ThreadedScheduler",
+    "Transition",
     "is_error",
     "is_success",
     "lookup",
