@@ -37,10 +37,15 @@ def _value_repr(value: Any) -> str:
     return "..." if value is ... or text.startswith("<") else text
 
 
-def _holder_contents(holder: Any) -> Any:
-    """What an Out holder compares by inside an event: its fields (Out itself is a mutable
-    holder compared by identity)."""
-    return attrs.astuple(holder, recurse=False) if attrs.has(type(holder)) else holder
+def _contents(value: Any) -> Any:
+    """What a field compares by inside an event: an Out holder (an attrs class compared by
+    identity, being mutable) by its type and fields, also inside the arguments dict."""
+    if type(value) is dict:
+        return {key: _contents(item) for key, item in value.items()}
+    kind = type(value)
+    if attrs.has(kind) and kind.__eq__ is object.__eq__:
+        return (kind, attrs.astuple(value, recurse=False))
+    return value
 
 
 @attrs.frozen
@@ -53,7 +58,7 @@ class CallEvent:
 
     sspi: Any = attrs.field(repr=_value_repr, eq=False)
     call: Call = attrs.field()
-    args: dict[str, Any] = attrs.field(repr=_value_repr)
+    args: dict[str, Any] = attrs.field(repr=_value_repr, eq=_contents)
     result: Any = attrs.field(repr=_value_repr)
     pending: int | None = None
 
@@ -66,7 +71,7 @@ class CompletionEvent:
     pending: int = attrs.field()
     call: Call = attrs.field()
     status: int = attrs.field()
-    out: Any = attrs.field(repr=_value_repr, eq=_holder_contents)
+    out: Any = attrs.field(repr=_value_repr, eq=_contents)
 
 
 @attrs.frozen
