@@ -313,7 +313,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         CallEvent,
         st.just(SSPI),
         st.sampled_from(Call),
-        st.dictionaries(text, argument_values, max_size=4),
+        st.dictionaries(text, argument_values | outs, max_size=4),
         st.one_of(statuses, results),
         st.none() | u32,
     ),
@@ -465,20 +465,32 @@ def test_every_module_is_either_a_value_module_or_tooling() -> None:
 
 
 @pytest.mark.rule("API-006")
-def test_every_type_a_value_names_is_exported() -> None:
-    # What the round trip needs beyond the value types themselves, by name.
-    for name in ("Call", "LegOutcome", "CtxState", "HandleClass", "PackageInfo", "StatusInfo"):
-        assert name in sspi_model.__all__
+def test_every_value_type_is_exported_under_its_own_name() -> None:
+    hidden = [kind.__qualname__ for kind in STRATEGIES if NAMESPACE.get(kind.__name__) is not kind]
+    assert not hidden, f"export these from sspi_model: {hidden}"
 
 
 # -- events from a real run -------------------------------------------------------------------
 
 
+def _elided(value: Any) -> Any:
+    """`value` with every object whose repr is not Python replaced by Ellipsis."""
+    if type(value) is dict:
+        return {_elided(k): _elided(v) for k, v in value.items()}
+    if type(value) in (tuple, list):
+        return type(value)(_elided(item) for item in value)
+    return ... if repr(value).startswith("<") else value
+
+
 @pytest.mark.rule("API-006")
-def test_events_of_a_real_run_print_as_python() -> None:
-    """Every event an instance reports evaluates; those made only of values come back equal."""
+def test_events_of_a_real_run_evaluate_to_themselves_less_their_opaque_parts() -> None:
     events: list[Any] = []
-    api = Sspi(observer=events.append, scheduler=InlineScheduler(), async_any_package=True)
+    api = Sspi(
+        observer=events.append,
+        scheduler=InlineScheduler(),
+        async_any_package=True,
+        strict=False,
+    )
     cred = api.acquire_credentials_handle(package="NTLM", credential_use=CredentialUse.OUTBOUND)
     api.initialize_security_context(
         credential=cred.credential,
@@ -490,14 +502,18 @@ def test_events_of_a_real_run_print_as_python() -> None:
     api.acquire_credentials_handle_async(
         actx, package="NTLM", credential_use=CredentialUse.OUTBOUND, out=Out()
     )
-    kinds = {type(event) for event in events}
-    assert {CallEvent, CompletionEvent, NotifyEvent} <= kinds
+    api.free_async_context(actx)
+    api.free_async_context(actx)  # a double free: reported, not raised (strict=False)
+    assert {type(event) for event in events} == {
+        CallEvent,
+        CompletionEvent,
+        NotifyEvent,
+        MisuseReport,
+    }
     for event in events:
-        back = round_trip(event)
-        assert type(back) is type(event)
-        if "..." not in repr(event).replace("sspi=...", ""):
-            assert back == event
-    assert "ContextReq.ALLOCATE_MEMORY | ContextReq.CONNECTION" in repr(events[1])
+        fields = {f.name: _elided(getattr(event, f.name)) for f in attrs.fields(type(event))}
+        assert round_trip(event) == type(event)(**fields)
+    assert "context_attr=ContextReq.ALLOCATE_MEMORY | ContextReq.CONNECTION" in repr(events[1])
 
 
 @pytest.mark.rule("API-006")
