@@ -1,5 +1,7 @@
 """sspi-model: a behavioural reference model of the Windows SSPI security-context lifecycle."""
 
+from typing import TYPE_CHECKING, Any
+
 from sspi_model.async_api import AsyncContext, CallbackError, MisuseEvent, Out, SspiMisuse
 from sspi_model.backends.base import BackendFailure, Capabilities
 from sspi_model.buffers import SecBuffer, SecBufferType
@@ -55,7 +57,9 @@ from sspi_model.scheduling import (
 )
 from sspi_model.sspi import Sspi
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, is_error, is_success, lookup
-from sspi_model.testing.divergence import Divergence, KnownDivergence
+
+if TYPE_CHECKING:
+    from sspi_model.testing.divergence import Divergence, KnownDivergence
 
 __all__ = [
     "PROFILES",
@@ -124,3 +128,12 @@ __all__ = [
     "is_success",
     "lookup",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The conformance kit's values load on first use, so `import sspi_model` stays light.
+    if name in ("Divergence", "KnownDivergence"):
+        from sspi_model.testing import divergence
+
+        return getattr(divergence, name)
+    raise AttributeError(f"module 'sspi_model' has no attribute {name!r}")
