@@ -1,6 +1,9 @@
 """sspi-model: a behavioural reference model of the Windows SSPI security-context lifecycle."""
 
+from typing import TYPE_CHECKING, Any
+
 from sspi_model.async_api import AsyncContext, CallbackError, MisuseEvent, Out, SspiMisuse
+from sspi_model.backends.base import BackendFailure, Capabilities
 from sspi_model.buffers import SecBuffer, SecBufferType
 from sspi_model.constants import (
     SECPKG_ATTR_LIFESPAN,
@@ -13,15 +16,38 @@ from sspi_model.constants import (
     CredentialUse,
     SecPkgAttr,
 )
-from sspi_model.handles import SecHandle
+from sspi_model.events import CallEvent, CompletionEvent, MisuseReport, NotifyEvent
+from sspi_model.handles import HandleClass, HandleKind, SecHandle
+from sspi_model.lifecycle import (
+    AsyncOutcome,
+    AsyncState,
+    Call,
+    CredState,
+    CtxState,
+    Guard,
+    LegOutcome,
+    Misuse,
+    Refs,
+    Refusal,
+    Transition,
+)
+from sspi_model.packages.base import Environment, LegResult
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
 from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
+    ContextLifespan,
+    ContextNames,
+    ContextPackageInfo,
+    ContextSizes,
+    EnumerateSecurityPackagesResult,
+    PackageInfo,
     QueryContextAttributesResult,
+    QuerySecurityPackageInfoResult,
     SecurityContextResult,
     Statistics,
+    StreamSizes,
 )
 from sspi_model.scheduling import (
     InlineScheduler,
@@ -30,7 +56,10 @@ from sspi_model.scheduling import (
     ThreadedScheduler,
 )
 from sspi_model.sspi import Sspi
-from sspi_model.status import NtStatus, SecStatus, is_error, is_success, lookup
+from sspi_model.status import NtStatus, SecStatus, StatusInfo, is_error, is_success, lookup
+
+if TYPE_CHECKING:
+    from sspi_model.testing.divergence import Divergence, KnownDivergence
 
 __all__ = [
     "PROFILES",
@@ -42,19 +71,48 @@ __all__ = [
     "AcceptReq",
     "AcquireCredentialsResult",
     "AsyncContext",
+    "AsyncOutcome",
+    "AsyncState",
     "AuthIdentity",
+    "BackendFailure",
+    "Call",
+    "CallEvent",
     "CallbackError",
+    "Capabilities",
     "Certificate",
+    "CompletionEvent",
+    "ContextLifespan",
+    "ContextNames",
+    "ContextPackageInfo",
     "ContextReq",
+    "ContextSizes",
+    "CredState",
     "CredentialUse",
+    "CtxState",
+    "Divergence",
+    "EnumerateSecurityPackagesResult",
+    "Environment",
+    "Guard",
+    "HandleClass",
+    "HandleKind",
     "InlineScheduler",
+    "KnownDivergence",
+    "LegOutcome",
+    "LegResult",
     "ManualScheduler",
+    "Misuse",
     "MisuseEvent",
+    "MisuseReport",
+    "NotifyEvent",
     "NtStatus",
     "Out",
+    "PackageInfo",
     "Profile",
     "QueryContextAttributesResult",
+    "QuerySecurityPackageInfoResult",
     "RandomScheduler",
+    "Refs",
+    "Refusal",
     "SchannelCred",
     "SecBuffer",
     "SecBufferType",
@@ -65,8 +123,20 @@ __all__ = [
     "Sspi",
     "SspiMisuse",
     "Statistics",
+    "StatusInfo",
+    "StreamSizes",
     "ThreadedScheduler",
+    "Transition",
     "is_error",
     "is_success",
     "lookup",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The conformance kit's values load on first use, so `import sspi_model` stays light.
+    if name in ("Divergence", "KnownDivergence"):
+        from sspi_model.testing import divergence
+
+        return getattr(divergence, name)
+    raise AttributeError(f"module 'sspi_model' has no attribute {name!r}")

@@ -31,25 +31,14 @@ class SspiMisuse(Exception):
     """
 
     def __init__(self, rule: str, message: str, call_ran: bool = True) -> None:
-        super().__init__(f"[{rule}] {message}")
+        # API-008: args are the constructor's, so repr(e) is Python that rebuilds it.
+        super().__init__(rule, message, *(() if call_ran else (False,)))
         self.rule = rule
         self.message = message
         self.call_ran = call_ran
 
-    def __repr__(self) -> str:
-        extra = "" if self.call_ran else ", call_ran=False"
-        return f"SspiMisuse({self.rule!r}, {self.message!r}{extra})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SspiMisuse):
-            return NotImplemented
-        return (self.rule, self.message, self.call_ran) == (
-            other.rule,
-            other.message,
-            other.call_ran,
-        )
-
-    __hash__ = Exception.__hash__
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.message}"
 
 
 @attrs.frozen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 
 
 class _ReprIntEnum(enum.IntEnum):
@@ -11,10 +12,33 @@ class _ReprIntEnum(enum.IntEnum):
 
 
 class _ReprIntFlag(enum.IntFlag):
+    # API-008: valid Python on every supported version (3.11 prints `<ContextReq.A|B: 3>`):
+    # `ContextReq.A | ContextReq.B`, `ContextReq(0)`, and bits without a name as
+    # `ContextReq(0x40000000)`, so a result that holds flags evaluates back to itself.
     def __repr__(self) -> str:
-        if self.name is not None:
-            return f"{type(self).__name__}.{self.name}"
-        return f"{type(self).__name__}({int(self)})"
+        kind = type(self).__name__
+        rest = int(self)
+        if rest == 0:
+            return f"{kind}(0)"
+        parts = []
+        for bit, name in _named_bits(type(self)):
+            if rest & bit:
+                parts.append(f"{kind}.{name}")
+                rest &= ~bit
+        if rest:
+            parts.append(f"{kind}({rest:#x})")
+        return " | ".join(parts)
+
+
+@functools.cache
+def _named_bits(flag: type[enum.IntFlag]) -> tuple[tuple[int, str], ...]:
+    """(bit, canonical member name) for every one-bit member, lowest bit first."""
+    bits: dict[int, str] = {}
+    for member in flag.__members__.values():
+        value = int(member)
+        if value > 0 and value & (value - 1) == 0 and member.name is not None:
+            bits.setdefault(value, member.name)
+    return tuple(sorted(bits.items()))
 
 
 class CredentialUse(_ReprIntEnum):

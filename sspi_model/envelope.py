@@ -134,10 +134,11 @@ class EnvelopeHost:
             # The misuse came from a callback the scheduler ran "meanwhile": the entered call
             # never ran, and the caller must be able to tell (ASY-074).
             misuse.call_ran = False
-            misuse.args = (
-                f"{misuse.args[0]} (raised by a notify callback that the scheduler ran on entry "
-                f"to {call.value}; {call.value} did not run)",
+            misuse.message += (
+                f" (raised by a notify callback that the scheduler ran on entry to {call.value}; "
+                f"{call.value} did not run)"
             )
+            misuse.args = (misuse.rule, misuse.message, False)
             raise
 
     def _observe(self, call: Call, args: dict[str, Any], result: Any) -> None:

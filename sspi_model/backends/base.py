@@ -55,9 +55,13 @@ class BackendFailure(Exception):
     """A call that did not return a status: `outcome` is e.g. "CRASH:SIGSEGV" or "HANG"."""
 
     def __init__(self, outcome: str, detail: str = "") -> None:
-        super().__init__(f"{outcome}{': ' + detail if detail else ''}")
+        # API-008: args are the constructor's, so repr(e) is Python that rebuilds it (pickle too).
+        super().__init__(outcome, detail)
         self.outcome = outcome
         self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.outcome}{': ' + self.detail if self.detail else ''}"
 
 
 @runtime_checkable
