@@ -24,6 +24,7 @@ The pytest fixture `sspi_model` (sspi_model.testing.plugin) is the same check at
 from __future__ import annotations
 
 import contextlib
+import inspect
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -349,4 +350,54 @@ def sanitized(sspi: Any, process: str = "process") -> Iterator[Any]:
     watcher.assert_clean()
 
 
-__all__ = ["Finding", "Sanitizer", "SanitizerError", "assert_clean", "sanitized", "sanitizer_of"]
+class SanitizedModels:
+    """Makes watched Sspi instances sharing one Sanitizer: what the pytest fixture uses.
+
+    `rotate_context_handles` (a new context handle value on every continuation leg, as
+    Chromium's MockSSPILibrary does) is passed to Sspi when its constructor accepts it;
+    otherwise asking for it raises NotImplementedError.
+    """
+
+    def __init__(
+        self,
+        *,
+        rotate_context_handles: bool = False,
+        profile: str = "documented",
+        strict: bool = True,
+        **options: Any,
+    ) -> None:
+        self.sanitizer = Sanitizer()
+        self.options: dict[str, Any] = {"profile": profile, "strict": strict, **options}
+        if rotate_context_handles:
+            from sspi_model.sspi import Sspi
+
+            if "rotate_context_handles" not in inspect.signature(Sspi).parameters:
+                raise NotImplementedError(
+                    "handle rotation needs Sspi(rotate_context_handles=True), which this "
+                    "version of sspi-model does not have yet"
+                )
+            self.options["rotate_context_handles"] = True
+        self.instances: list[Any] = []
+
+    def __call__(self, process: str | None = None, **options: Any) -> Any:
+        from sspi_model.sspi import Sspi
+
+        name = process or f"process{len(self.instances) + 1}"
+        sspi = Sspi(**{**self.options, **options})
+        self.sanitizer.watch(sspi, name)
+        self.instances.append(sspi)
+        return sspi
+
+    def check(self) -> tuple[Finding, ...]:
+        return self.sanitizer.check()
+
+
+__all__ = [
+    "Finding",
+    "SanitizedModels",
+    "Sanitizer",
+    "SanitizerError",
+    "assert_clean",
+    "sanitized",
+    "sanitizer_of",
+]

@@ -38,7 +38,7 @@ def two_deletes(world: World) -> None:
         server.delete_security_context_async(actx, context=context)
         contexts.append(actx)
     world.settle()
-    world.orders = getattr(world, "orders", []) + [tuple(order)]  # type: ignore[attr-defined]
+    world.orders = [*getattr(world, "orders", []), tuple(order)]  # type: ignore[attr-defined]
     for actx in contexts:
         server.free_async_context(actx)
     server.free_credentials_handle(credential)
@@ -49,7 +49,12 @@ def test_overview_race_found_in_every_schedule_where_completion_wins() -> None:
     report = explore(OVERVIEW.run, OVERVIEW.bound, name="overview")
     assert (report.schedules, report.clean) == (3, 1)
     [race] = report.findings
-    assert (race.kind, race.rule, race.process, race.schedules) == ("misuse", "ASY-052", "server", 2)
+    assert (race.kind, race.rule, race.process, race.schedules) == (
+        "misuse",
+        "ASY-052",
+        "server",
+        2,
+    )
     assert race.shortest == (1,)  # the call completes inline (EXP-001)
     _world, findings = replay_choices(OVERVIEW.run, (0,), OVERVIEW.bound)
     assert findings == []  # the default schedule is the sample as the demo runs it: clean
@@ -133,7 +138,9 @@ def test_every_demo_explores_and_only_the_overview_races(name: str) -> None:
     item = EXPLORABLE[name]
     report = explore(item.run, item.bound, name=name)
     assert report.complete and report.errors == ()
-    assert {found.rule for found in report.findings} == ({"ASY-052"} if name == "overview" else set())
+    assert {found.rule for found in report.findings} == (
+        {"ASY-052"} if name == "overview" else set()
+    )
 
 
 @rule("ASY-052", "EXP-007")

@@ -52,4 +52,4 @@ def hypothesis_test(
         run_drawn(scenario, data)
 
     test.__name__ = f"test_{getattr(scenario, '__name__', 'scenario')}"
-    return test  # type: ignore[no-any-return]
+    return test
