@@ -424,7 +424,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     if args.list:
         for item in EXPLORABLE.values():
-            print(f"{item.name:<13} bound {item.bound}  {item.title}")
+            print(f"{item.name:<13} {item.title}")
         return EXIT_OK
     if args.scenario is None:
         raise UsageError(f"{PROG} explore: name a scenario ({', '.join(EXPLORABLE)}), or --list")
