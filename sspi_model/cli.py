@@ -440,7 +440,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.bound is not None:
         bound = None if args.bound < 0 else args.bound
     report = explore(run, bound, name=args.scenario)
-    traces = {found: record_schedule(run, found.shortest, bound)[0] for found in report.findings}
+    schedules = {found: record_schedule(run, found.shortest, bound) for found in report.findings}
+    traces = {found: schedule[0] for found, schedule in schedules.items()}
     if args.trace and report.findings:
         first = min(report.findings, key=lambda found: (found.kind != "misuse", found.rule))
         _writing(args.trace, lambda: write_trace(args.trace, traces[first]))
@@ -448,6 +449,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         data = report.to_json()
         for entry, found in zip(data["findings"], report.findings, strict=True):
             entry["trace"] = [describe(record) for record in traces[found][1:]]
+            entry["decisions"] = schedules[found][2]
         _print_json(data)
         return EXIT_FAILED if report.findings or report.errors else EXIT_OK
     color = _color(sys.stdout)
@@ -461,6 +463,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print(f"  {head} [{found.process}] in {found.schedules} of {report.schedules} schedules:")
         print(f"    {found.message}")
         print(f"    shortest schedule (choices {list(found.shortest)}):")
+        for number, decision in enumerate(schedules[found][2], 1):
+            print(f"      {number}. {decision}")
+        print("    its trace:")
         for record in traces[found][1:]:
             print(f"      [{record['seq']:>2}] {describe(record)}")
     for error in report.errors:

@@ -146,7 +146,10 @@ def test_every_demo_explores_and_only_the_overview_races(name: str) -> None:
 @rule("ASY-052", "EXP-007")
 def test_the_shortest_schedule_replays_as_a_trace_with_the_misuse() -> None:
     report = explore(OVERVIEW.run, OVERVIEW.bound)
-    trace, findings = record_schedule(OVERVIEW.run, report.findings[0].shortest, OVERVIEW.bound)
+    trace, findings, decisions = record_schedule(
+        OVERVIEW.run, report.findings[0].shortest, OVERVIEW.bound
+    )
+    assert decisions == ["SspiAcceptSecurityContextAsync completes inline, before the call returns"]
     assert [finding.rule for finding in findings] == ["ASY-052"]
     misuse = [record for record in trace if record.get("event") == "misuse"]
     assert [record["rule"] for record in misuse] == ["ASY-052"]

@@ -92,3 +92,18 @@ def test_rotation_catches_a_stale_context_handle(pytester: pytest.Pytester) -> N
 def test_rotation_passes_a_client_that_follows_its_handle(pytester: pytest.Pytester) -> None:
     result = run_inner(pytester, marker="@pytest.mark.sspi_model(rotate_context_handles=True)")
     result.assert_outcomes(passed=1)
+
+
+def test_the_readme_fixture_example_fails_as_its_comment_says(pytester: pytest.Pytester) -> None:
+    readme = (HERE.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- fixture-example -->\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) <= 10
+    pytester.makepyfile(test_readme_example=block)
+    result = pytester.runpytest_inprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]SAN-005[]] process: security context $ctx1 created by InitializeSecurityContextW"
+            " (call 2) is still alive*"
+        ]
+    )

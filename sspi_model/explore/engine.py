@@ -302,12 +302,13 @@ def explore(
 
 def record_schedule(
     scenario: Callable[[World], Any], choices: Sequence[int], bound: int | None = 2
-) -> tuple[list[Record], list[Finding]]:
-    """Run one schedule again with a Recorder: its trace (header first) and its findings."""
+) -> tuple[list[Record], list[Finding], list[str]]:
+    """Run one schedule again with a Recorder: its trace (header first), its findings, and
+    its decisions in words."""
     recorder = Recorder()
     world = World(_Replaying(choices, bound), recorder)
     _outcome, findings = run_once(scenario, world)
-    return recorder.trace(), findings
+    return recorder.trace(), findings, world.decisions
 
 
 def replay_choices(

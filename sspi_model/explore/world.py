@@ -58,8 +58,12 @@ class ChoosingScheduler:
 
     def submit(self, call: Any) -> None:
         # EXP-001: inline completion (before the queueing call returns) or later.
-        if not self._running and not self._world.quiet and self._world.choose(2):
-            self._complete(call)
+        describe = ("{0} stays pending", "{0} completes inline, before the call returns")
+        if not self._running and not self._world.quiet:
+            if self._world.choose(2, lambda i: describe[i].format(call.description)):
+                self._complete(call)
+            else:
+                self._pending.append(call)
         else:
             self._pending.append(call)
 
@@ -67,7 +71,7 @@ class ChoosingScheduler:
         # EXP-002: pending calls may complete "on another thread" before any API call.
         world = self._world
         while self._pending and not self._running and not world.quiet:
-            index = world.choose(len(self._pending) + 1) - 1
+            index = world.choose(len(self._pending) + 1, self._early) - 1
             if index < 0:
                 return
             self._complete(self._pending.pop(index))
@@ -79,10 +83,18 @@ class ChoosingScheduler:
         """EXP-003: complete every pending call (and those callbacks queue) in a chosen order."""
         count = 0
         while self._pending:
-            index = self._world.choose(len(self._pending)) if len(self._pending) > 1 else 0
+            index = self._world.choose(len(self._pending), self._next)
             self._complete(self._pending.pop(index))
             count += 1
         return count
+
+    def _early(self, choice: int) -> str:
+        if choice == 0:
+            return "nothing completes before the next API call"
+        return f"{self._pending[choice - 1].description} completes before the next API call"
+
+    def _next(self, choice: int) -> str:
+        return f"{self._pending[choice].description} completes next"
 
     def _complete(self, call: Any) -> None:
         world = self._world
@@ -113,6 +125,7 @@ class World:
         self._seen: dict[Any, list[Any]] = {}  # actor -> what its calls returned
         self._steps: list[int] = []  # per running thread: steps taken
         self.misuse: list[MisuseReport] = []
+        self.decisions: list[str] = []  # every choice made, in words
 
     # -- what a scenario uses ----------------------------------------------------------------
 
@@ -127,13 +140,18 @@ class World:
         self.processes[name] = sspi
         return sspi
 
-    def choose(self, alternatives: int) -> int:
-        """A choice point: 0 is the default; the explorer tries every other answer too."""
+    def choose(self, alternatives: int, describe: Callable[[int], str] | None = None) -> int:
+        """A choice point: 0 is the default; the explorer tries every other answer too.
+
+        `describe(choice)` says what the chosen alternative means, for `decisions`.
+        """
         if alternatives < 2 or self.quiet:
             return 0
         choice = self.chooser.choose(alternatives, self)
         if not 0 <= choice < alternatives:
             raise ReplayError(f"choice {choice} out of range({alternatives})")
+        text = describe(choice) if describe is not None else f"alternative {choice}"
+        self.decisions.append(f"{text}{' (default)' if choice == 0 else ''}")
         return choice
 
     def settle(self) -> int:
@@ -154,7 +172,8 @@ class World:
         try:
             while running:
                 order = running[current : current + 1] + running[:current] + running[current + 1 :]
-                pick = order[self.choose(len(order))]
+                names = [f"thread {number + 1} runs" for number, _thread in order]
+                pick = order[self.choose(len(order), names.__getitem__)]
                 current = running.index(pick)
                 number, thread = pick
                 self.actor = ("thread", base + number)
