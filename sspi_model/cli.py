@@ -431,7 +431,14 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.scenario in EXPLORABLE:
         run, bound = EXPLORABLE[args.scenario].run, EXPLORABLE[args.scenario].bound
     elif ":" in args.scenario:  # a user's scenario: MODULE:FUNCTION taking a World
-        run, bound = resolve_backend(args.scenario), 2
+        module_name, _colon, function = args.scenario.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), function, None)
+        except ImportError as problem:
+            raise UsageError(f"{PROG} explore: cannot import {module_name!r}: {problem}") from None
+        if not callable(target):
+            raise UsageError(f"{PROG} explore: {module_name} has no function {function!r}")
+        run, bound = target, 2
     else:
         accepted = f"{', '.join(EXPLORABLE)}, or MODULE:FUNCTION"
         raise UsageError(
@@ -468,8 +475,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         print("    its trace:")
         for record in traces[found][1:]:
             print(f"      [{record['seq']:>2}] {describe(record)}")
-    for error in report.errors:
-        print(f"  {_paint('error', '1;31', color)} {error}")
+    for failure in report.errors:
+        print(f"  {_paint('error', '1;31', color)} {failure}")
     if not report.complete:
         print("  (stopped early: too many runs; lower --bound)")
     if args.trace and report.findings:

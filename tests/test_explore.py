@@ -176,6 +176,9 @@ def test_cli_explore_json_and_usage() -> None:
     assert cli.main(["explore", "nope"]) == 2
     assert cli.main(["explore"]) == 2
     assert cli.main(["explore", "--list"]) == 0
+    assert cli.main(["explore", "sspi_model.explore.demos:overview", "--bound", "1"]) == 1
+    assert cli.main(["explore", "sspi_model.explore.demos:nothing"]) == 2
+    assert cli.main(["explore", "no_such_module_here:run"]) == 2
 
 
 def test_cli_explore_json_shape(capsys: pytest.CaptureFixture[str]) -> None:

@@ -84,9 +84,12 @@ class Report:
 
 
 class _Exploring:
-    def __init__(self, engine: _Engine, prefix: Sequence[int]) -> None:
+    """Replays a prefix (whose states are known: no fingerprint needed), then explores."""
+
+    def __init__(self, engine: _Engine, prefix: Sequence[int], keys: Sequence[Any]) -> None:
         self.engine = engine
         self.prefix = prefix
+        self.keys = keys  # the state at each prefix choice point, from the run that found it
         self.path: list[tuple[Any, int]] = []
         self.deviations = 0
 
@@ -96,24 +99,30 @@ class _Exploring:
         left = None if bound is None else bound - self.deviations
         if left == 0:
             return 0  # no deviation left: the default is forced, not a choice (EXP-007)
-        key = (world.fingerprint(), left)
-        engine.link(self.path, key)
         depth = len(self.path)
-        node = engine.nodes.get(key)
         if depth < len(self.prefix):
-            if node is None or node.alternatives != alternatives:
+            key = self.keys[depth]
+            # One fingerprint per run, where the prefix branches: the state must be the one
+            # the branch was taken from (EXP-006); elsewhere the alternatives must agree.
+            branching = depth == len(self.prefix) - 1
+            if engine.nodes[key].alternatives != alternatives or (
+                branching and (world.fingerprint(), left) != key
+            ):
                 raise NondeterministicScenario(
-                    f"replaying choices {list(self.prefix[: depth + 1])} reached a state not "
-                    "seen on the first run"
+                    f"replaying choices {list(self.prefix[: depth + 1])} reached a state "
+                    "other than the one the first run reached there"
                 )
             choice = self.prefix[depth]
         else:
-            if node is not None:
+            key = (world.fingerprint(), left)
+            engine.link(self.path, key)
+            if key in engine.nodes:
                 raise _Pruned
             engine.nodes[key] = _Node(alternatives, [None] * alternatives)
             choices = [choice for _key, choice in self.path]
+            keys = [*(state for state, _choice in self.path), key]
             for other in range(alternatives - 1, 0, -1):
-                engine.stack.append([*choices, other])
+                engine.stack.append(([*choices, other], keys))
             choice = 0
         self.path.append((key, choice))
         if choice:
@@ -165,7 +174,7 @@ class _Engine:
         self.bound = bound
         self.nodes: dict[Any, _Node] = {}
         self.root: Any = None
-        self.stack: list[list[int]] = [[]]
+        self.stack: list[tuple[list[int], list[Any]]] = [([], [])]
         self.runs = 0
         self.messages: dict[tuple[str, str, str], str] = {}
 
@@ -180,8 +189,8 @@ class _Engine:
         while self.stack:
             if self.runs >= max_runs:
                 return False
-            prefix = self.stack.pop()
-            chooser = _Exploring(self, prefix)
+            prefix, keys = self.stack.pop()
+            chooser = _Exploring(self, prefix, keys)
             self.runs += 1
             try:
                 outcome, findings = run_once(self.scenario, World(chooser))

@@ -50,7 +50,7 @@ class ChoosingScheduler:
         self._running = 0
 
     def __repr__(self) -> str:
-        return "ManualScheduler()"  # what the replayer runs a recorded schedule with
+        return "ChoosingScheduler()"  # informational in a trace header; replay uses its own
 
     @property
     def pending(self) -> tuple[Any, ...]:
