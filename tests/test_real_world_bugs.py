@@ -8,7 +8,6 @@ explorer, which finds every interleaving that breaks them. Row numbers cite the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from sspi_model import (
     Sspi,
 )
 from sspi_model.explore import EXPLORABLE, World, explore
+from sspi_model.explore.demos import curl_session_cache
 from sspi_model.sanitizer import Finding, Sanitizer
 from sspi_model.scenarios import TARGET, handshake, schannel_credentials
 
@@ -138,52 +138,12 @@ def test_row6_mstsc_stale_credential_after_reacquire(fixed: bool) -> None:
 # -- 7: curl's credential refcount race (#815) ----------------------------------------------
 
 
-def curl_session_cache(world: World, *, locked: bool) -> None:
-    """One cached Schannel credential: a new connection reuses it (refcount++) while the old
-    connection closes (refcount--, FreeCredentialsHandle at 0, out of the cache). Before
-    31c521b047 the cache lookup and the refcount change were not under one lock, so the
-    read and the write of each side interleave; the fix makes each one step."""
-    client = world.process("curl")
-    cache: dict[str, Any] = {
-        "credential": client.acquire_credentials_handle("Schannel", OUTBOUND).credential,
-        "refcount": 1,
-    }
-
-    def reuse() -> Iterator[None]:
-        credential, refcount = cache["credential"], cache["refcount"]
-        if not locked:
-            yield  # the closing connection may run between the lookup and the increment
-        if credential is None:  # not cached (any more): acquire a fresh one
-            credential = client.acquire_credentials_handle("Schannel", OUTBOUND).credential
-            cache["credential"], refcount = credential, 0
-        cache["refcount"] = refcount + 1
-        yield
-        leg = client.initialize_security_context(credential, None, TARGET, 0)
-        client.delete_security_context(leg.new_context)
-        yield
-        yield from release()
-
-    def release() -> Iterator[None]:
-        credential, refcount = cache["credential"], cache["refcount"]
-        if not locked:
-            yield
-        cache["refcount"] = refcount - 1
-        if refcount == 1:
-            cache["credential"] = None
-            client.free_credentials_handle(credential)
-
-    world.run_threads(reuse(), release())
-
-
 @rule("SAN-004", "EXP-004")
 def test_row7_curl_credential_refcount_race() -> None:
-    def buggy(world: World) -> None:
-        curl_session_cache(world, locked=False)
-
     def fixed(world: World) -> None:
         curl_session_cache(world, locked=True)
 
-    found = explored(buggy, bound=3)
+    found = explored(EXPLORABLE["curl-cache"].run, bound=3)
     assert found.get("SAN-004", 0) > 0  # freed while the other connection still uses it
     assert set(explored(fixed, bound=3)) == {"clean"}
 

@@ -9,7 +9,7 @@ by itself, in every schedule where the completion wins (ASY-052).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -223,6 +223,48 @@ def schannel(world: World) -> None:
         sspi.free_credentials_handle(credentials[side])
 
 
+def curl_session_cache(world: World, *, locked: bool) -> None:
+    """One cached Schannel credential: a new connection reuses it (refcount++) while the old
+    connection closes (refcount--, FreeCredentialsHandle at 0, out of the cache). Before
+    31c521b047 the cache lookup and the refcount change were not under one lock, so the
+    read and the write of each side interleave; the fix makes each one step."""
+    client = world.process("curl")
+    cache: dict[str, Any] = {
+        "credential": client.acquire_credentials_handle("Schannel", OUTBOUND).credential,
+        "refcount": 1,
+    }
+
+    def reuse() -> Iterator[None]:
+        credential, refcount = cache["credential"], cache["refcount"]
+        if not locked:
+            yield  # the closing connection may run between the lookup and the increment
+        if credential is None:  # not cached (any more): acquire a fresh one
+            credential = client.acquire_credentials_handle("Schannel", OUTBOUND).credential
+            cache["credential"], refcount = credential, 0
+        cache["refcount"] = refcount + 1
+        yield
+        leg = client.initialize_security_context(credential, None, TARGET, 0)
+        client.delete_security_context(leg.new_context)
+        yield
+        yield from release()
+
+    def release() -> Iterator[None]:
+        credential, refcount = cache["credential"], cache["refcount"]
+        if not locked:
+            yield
+        cache["refcount"] = refcount - 1
+        if refcount == 1:
+            cache["credential"] = None
+            client.free_credentials_handle(credential)
+
+    world.run_threads(reuse(), release())
+
+
+def curl_cache(world: World) -> None:
+    """curl#815 as it was: two threads, the session cache's refcount unlocked."""
+    curl_session_cache(world, locked=False)
+
+
 @attrs.frozen
 class Explorable:
     name: str
@@ -244,5 +286,11 @@ EXPLORABLE: dict[str, Explorable] = {
         Explorable("httpsys", "HTTP.sys: async accept legs, connection teardown", httpsys, None),
         Explorable("ntlm", "a synchronous NTLM handshake", ntlm, None),
         Explorable("schannel", "an asynchronous Schannel handshake", schannel, None),
+        Explorable(
+            "curl-cache",
+            "curl#815: two threads share a credential, refcount unlocked",
+            curl_cache,
+            None,
+        ),
     )
 }

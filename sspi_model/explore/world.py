@@ -172,7 +172,10 @@ class World:
         try:
             while running:
                 order = running[current : current + 1] + running[:current] + running[current + 1 :]
-                names = [f"thread {number + 1} runs" for number, _thread in order]
+                names = [
+                    f"thread {number + 1} ({getattr(thread, '__name__', 'generator')}) runs"
+                    for number, thread in order
+                ]
                 pick = order[self.choose(len(order), names.__getitem__)]
                 current = running.index(pick)
                 number, thread = pick
