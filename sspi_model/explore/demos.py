@@ -4,7 +4,8 @@ Each function is the client code of the demo of the same name, with the ManualSc
 explicit completions replaced by `world.settle()` (the caller waits, as MsQuic's KeWait does)
 and a tidy teardown at the end so that only real findings remain. The overview scenario is
 part 1 of the demo, the sample as written: the explorer finds its race (part 2 of the demo)
-by itself, in every schedule where the completion wins (ASY-052).
+by itself, in every schedule where the completion wins (ASY-052). curl-cache is no demo: it is
+curl#815's refcount race (real-world-clients.md row 7), two threads, for the explorer's CLI.
 """
 
 from __future__ import annotations
