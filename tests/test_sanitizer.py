@@ -106,3 +106,55 @@ def test_rotation_needs_the_core_option() -> None:
     else:
         with pytest.raises(NotImplementedError, match="rotate_context_handles"):
             SanitizedModels(rotate_context_handles=True)
+
+
+@rule("SAN-004")
+def test_a_rotated_context_handle_makes_the_old_one_stale() -> None:
+    """What Sspi(rotate_context_handles=True) will report, fed to the sanitizer by hand."""
+    from sspi_model import SecHandle, SecurityContextResult
+    from sspi_model.events import CallEvent
+    from sspi_model.lifecycle import Call
+
+    class Process:
+        observer = None
+        last_rules = ("ISC-003",)
+
+        def statistics(self) -> object:
+            return Sspi().statistics()
+
+    process = Process()
+    sanitizer = Sanitizer()
+    sanitizer.register(process, "client")
+    cred, first, rotated = SecHandle(1, 1), SecHandle(2, 2), SecHandle(3, 3)
+    isc = Call.INITIALIZE_SECURITY_CONTEXT
+    ok, more = SecStatus.SEC_E_OK, SecStatus.SEC_I_CONTINUE_NEEDED
+    events = [
+        CallEvent(process, Call.ACQUIRE_CREDENTIALS_HANDLE, {}, _Acquired(ok, cred)),
+        CallEvent(
+            process, isc, {"credential": cred, "context": None}, SecurityContextResult(more, first)
+        ),
+        CallEvent(
+            process,
+            isc,
+            {"credential": cred, "context": first},
+            SecurityContextResult(more, rotated),
+        ),
+        CallEvent(
+            process,
+            isc,
+            {"credential": cred, "context": first},  # the stale copy
+            SecurityContextResult(SecStatus.SEC_E_INVALID_HANDLE),
+        ),
+        CallEvent(process, Call.DELETE_SECURITY_CONTEXT, {"context": rotated}, ok),
+        CallEvent(process, Call.FREE_CREDENTIALS_HANDLE, {"credential": cred}, ok),
+    ]
+    for event in events:
+        sanitizer(event)
+    [finding] = sanitizer.check()
+    assert finding.rule == "SAN-004" and "released" in finding.message
+    assert finding.model_rules == ("ISC-003",)
+
+
+class _Acquired:
+    def __init__(self, status: SecStatus, credential: object) -> None:
+        self.status, self.credential = status, credential
