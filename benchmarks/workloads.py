@@ -2,13 +2,14 @@
 
 Each handshake is the same ten calls on both sides: two AcquireCredentialsHandle (explicit
 credentials), ISC, ASC, ISC, ASC, two DeleteSecurityContext and two FreeCredentialsHandle.
+The explorer's workload is `explore_fanout`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sspi_model.packages.ntlm import AuthIdentity
@@ -171,3 +172,28 @@ def synthetic_trace(lines: int) -> Iterator[str]:
             yield template % tuple(base + shift[kind] for kind, base in fields)
         remaining -= len(templates)
         cycle += 1
+
+
+def explore_fanout(count: int) -> Callable[[Any], None]:
+    """An explorer scenario: `count` async deletes on their own async contexts, each callback
+    reading its status, then one settle: every completion order (count! of them) and every
+    early or inline completion, over 2**count-ish distinct states."""
+
+    def scenario(world: Any) -> None:
+        server = world.process("server")
+        credential = server.acquire_credentials_handle("NTLM", OUTBOUND).credential
+        contexts = []
+        for number in range(count):
+            context = server.initialize_security_context(credential, None, TARGET).new_context
+            async_context = server.create_async_context()
+            server.set_async_notify_callback(
+                async_context, lambda ctx, data: server.get_async_call_status(ctx), number
+            )
+            server.delete_security_context_async(async_context, context=context)
+            contexts.append(async_context)
+        world.settle()
+        for async_context in contexts:
+            server.free_async_context(async_context)
+        server.free_credentials_handle(credential)
+
+    return scenario

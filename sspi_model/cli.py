@@ -1,4 +1,4 @@
-"""The `sspi-model` command: demo, replay, explain, rules, diagram, check.
+"""The `sspi-model` command: demo, replay, explain, rules, diagram, check, explore.
 
 Exit codes (also in `sspi-model --help`):
     0  success
@@ -427,6 +427,79 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_ENVIRONMENT if skipped else EXIT_OK
 
 
+# -- explore ---------------------------------------------------------------------------------
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """Every schedule of a scenario up to a bound; each finding with its shortest schedule."""
+    from sspi_model.explore import EXPLORABLE, explore, record_schedule
+    from sspi_model.trace import describe
+
+    if args.list:
+        for item in EXPLORABLE.values():
+            print(f"{item.name:<13} {item.title}")
+        return EXIT_OK
+    if args.scenario is None:
+        raise UsageError(f"{PROG} explore: name a scenario ({', '.join(EXPLORABLE)}), or --list")
+    if args.scenario in EXPLORABLE:
+        run, bound = EXPLORABLE[args.scenario].run, EXPLORABLE[args.scenario].bound
+    elif ":" in args.scenario:  # a user's scenario: MODULE:FUNCTION taking a World
+        module_name, _colon, function = args.scenario.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), function, None)
+        except ImportError as problem:
+            raise UsageError(f"{PROG} explore: cannot import {module_name!r}: {problem}") from None
+        if not callable(target):
+            raise UsageError(f"{PROG} explore: {module_name} has no function {function!r}")
+        run, bound = target, 2
+    else:
+        accepted = f"{', '.join(EXPLORABLE)}, or MODULE:FUNCTION"
+        raise UsageError(
+            f"{PROG} explore: unknown scenario {args.scenario!r}; accepted: {accepted}"
+        )
+    if args.bound is not None:
+        bound = None if args.bound < 0 else args.bound
+    report = explore(run, bound, name=args.scenario)
+    schedules = {found: record_schedule(run, found.shortest, bound) for found in report.findings}
+    traces = {found: schedule[0] for found, schedule in schedules.items()}
+    if args.trace and report.findings:
+        first = min(report.findings, key=lambda found: (found.kind != "misuse", found.rule))
+        _writing(args.trace, lambda: write_trace(args.trace, traces[first]))
+    if args.json:
+        data = report.to_json()
+        for entry, found in zip(data["findings"], report.findings, strict=True):
+            entry["trace"] = [describe(record) for record in traces[found][1:]]
+            entry["decisions"] = schedules[found][2]
+        _print_json(data)
+        return EXIT_FAILED if report.findings or report.errors else EXIT_OK
+    color = _color(sys.stdout)
+    shown = "no bound" if bound is None else f"bound {bound}"
+    print(
+        f"explore {args.scenario} ({shown}): {report.runs} runs, {report.states} distinct states, "
+        f"{report.schedules} schedules, {report.clean} clean ({report.seconds:.2f} s)"
+    )
+    for found in report.findings:
+        head = _paint(f"{found.kind} {found.rule}", "1;33", color)
+        print(f"  {head} [{found.process}] in {found.schedules} of {report.schedules} schedules:")
+        print(f"    {found.message}")
+        print(f"    shortest schedule (choices {list(found.shortest)}):")
+        for number, decision in enumerate(schedules[found][2], 1):
+            print(f"      {number}. {decision}")
+        print("    its trace:")
+        for record in traces[found][1:]:
+            print(f"      [{record['seq']:>2}] {describe(record)}")
+    for failure in report.errors:
+        print(f"  {_paint('error', '1;31', color)} {failure}")
+    if not report.complete:
+        print("  (stopped early: too many runs; lower --bound)")
+    if args.trace and report.findings:
+        print(
+            f"trace of the first shortest schedule written to {args.trace}; "
+            f"check it: {PROG} replay {args.trace}"
+        )
+    return EXIT_FAILED if report.findings or report.errors else EXIT_OK
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -576,6 +649,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=cmd_check)
+    explore_cmd = command(
+        "explore",
+        "run a scenario under every schedule up to a bound: misuse, leaks, invariant breaks",
+        f"  {PROG} explore overview\n  {PROG} explore schannel --bound 2 --json\n"
+        f"  {PROG} explore overview --trace race.jsonl && {PROG} replay race.jsonl\n"
+        f"  {PROG} explore mypkg.scenarios:login   (a function taking a World)",
+    )
+    explore_cmd.add_argument(
+        "scenario", nargs="?", metavar="SCENARIO", help="a demo name (--list) or MODULE:FUNCTION"
+    )
+    explore_cmd.add_argument(
+        "--bound",
+        type=int,
+        metavar="N",
+        help="deviations per schedule (default: the scenario's; -1: none)",
+    )
+    explore_cmd.add_argument(
+        "--trace", metavar="FILE", help="write the shortest schedule to a finding as a JSONL trace"
+    )
+    explore_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+    explore_cmd.add_argument("--list", action="store_true", help="list the explorable scenarios")
+    explore_cmd.set_defaults(handler=cmd_explore)
     return parser
 
 

@@ -345,27 +345,37 @@ class _Stage:
         server_credential: SecHandle | None,
         target: str = TARGET,
     ) -> tuple[SecHandle | None, SecHandle | None]:
-        """Synchronous legs until neither side has a token to send."""
-        client_context = server_context = None
-        token: bytes | None = None
-        for _leg in range(6):
-            leg = client.initialize_security_context(
-                client_credential, client_context, target, ISC_REQ_CONNECTION, token
-            )
-            client_context = leg.new_context or client_context
-            if is_error(leg.status) or not leg.output_token:
-                break
-            reply = server.accept_security_context(
-                server_credential, server_context, leg.output_token, ASC_REQ_CONNECTION
-            )
-            server_context = reply.new_context or server_context
-            token = reply.output_token
-            if is_error(reply.status) or not token:
-                break
-        return client_context, server_context
+        return handshake(client, client_credential, server, server_credential, target)
 
 
-def _schannel(server: Sspi, client: Sspi) -> tuple[SecHandle | None, SecHandle | None]:
+def handshake(
+    client: Sspi,
+    client_credential: SecHandle | None,
+    server: Sspi,
+    server_credential: SecHandle | None,
+    target: str = TARGET,
+) -> tuple[SecHandle | None, SecHandle | None]:
+    """Synchronous legs until neither side has a token to send (the demos and the explorer)."""
+    client_context = server_context = None
+    token: bytes | None = None
+    for _leg in range(6):
+        leg = client.initialize_security_context(
+            client_credential, client_context, target, ISC_REQ_CONNECTION, token
+        )
+        client_context = leg.new_context or client_context
+        if is_error(leg.status) or not leg.output_token:
+            break
+        reply = server.accept_security_context(
+            server_credential, server_context, leg.output_token, ASC_REQ_CONNECTION
+        )
+        server_context = reply.new_context or server_context
+        token = reply.output_token
+        if is_error(reply.status) or not token:
+            break
+    return client_context, server_context
+
+
+def schannel_credentials(server: Sspi, client: Sspi) -> tuple[SecHandle | None, SecHandle | None]:
     server_credential = server.acquire_credentials_handle(
         "Schannel", INBOUND, SchannelCred(SERVER_CERTIFICATE)
     ).credential
@@ -388,7 +398,7 @@ def async_delete(narrator: Narrator, recorder: Recorder | None = None) -> Record
             "complete a handshake, synchronously."
         )
         with narrator.briefly():
-            server_credential, client_credential = _schannel(server, client)
+            server_credential, client_credential = schannel_credentials(server, client)
             client_context, server_context = stage.handshake(
                 client, client_credential, server, server_credential
             )
@@ -462,7 +472,7 @@ def overview(narrator: Narrator, recorder: Recorder | None = None) -> Recorder:
         client = stage.process("client")
         server = stage.process("server", scheduler=scheduler)
         with narrator.briefly():
-            server_credential, client_credential = _schannel(server, client)
+            server_credential, client_credential = schannel_credentials(server, client)
         narrator.say("Part 1: the sample as written. Nothing completes behind its back (ASY-070).")
         hello = client.initialize_security_context(
             client_credential, None, TARGET, ISC_REQ_CONNECTION
@@ -576,7 +586,7 @@ def httpsys(narrator: Narrator, recorder: Recorder | None = None) -> Recorder:
         client = stage.process("client")
         server = stage.process("http.sys", scheduler=scheduler)
         with narrator.briefly():
-            server_credential, client_credential = _schannel(server, client)
+            server_credential, client_credential = schannel_credentials(server, client)
         narrator.say(
             "The connection object gets an async context for its teardown, never used before. "
             "UxpSslAcceptSecurityContext uses another one, with a callback."

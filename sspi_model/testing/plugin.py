@@ -9,17 +9,25 @@ installed (from a source tree that is not installed: `-p sspi_model.testing.plug
 
 Fixtures: `sspi_backend_factory` (a zero-argument callable making a fresh Backend; a built-in
 backend that cannot run here skips the tests using it) and `sspi_profile` (the profile name).
+
+For testing your own SSPI code: `sspi_model`, a strict model whose teardown fails the test
+naming every handle, async context and buffer still alive and the call that created it, and
+every sanitizer rule broken (sspi_model.sanitizer); `sspi_model_factory(name, **options)` makes
+more watched processes (a client and a server). Options by marker:
+`@pytest.mark.sspi_model(rotate_context_handles=True, profile="ksecdd", strict=False)`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from sspi_model.backends.base import Backend
 from sspi_model.backends.model import ModelBackend
 from sspi_model.profiles import PROFILES
+from sspi_model.sanitizer import SanitizedModels, SanitizerError
 from sspi_model.testing.check import BackendUnavailable, backend_factory
 from sspi_model.testing.differential import ACCOUNTS
 
@@ -45,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rule(*ids): the rulebook rules a test covers")
+    config.addinivalue_line(
+        "markers", "sspi_model(**options): options of the sspi_model fixture (SanitizedModels)"
+    )
     profile = config.getoption("sspi_profile")
     if profile not in PROFILES:
         raise pytest.UsageError(
@@ -85,3 +96,24 @@ def sspi_profile(request: pytest.FixtureRequest) -> str:
     """The model's profile name (--sspi-profile)."""
     profile: str = request.config.getoption("sspi_profile")
     return profile
+
+
+@pytest.fixture
+def sspi_model_factory(request: pytest.FixtureRequest) -> Iterator[SanitizedModels]:
+    """Makes watched Sspi processes; at teardown, any finding fails the test (SAN-005)."""
+    marker = request.node.get_closest_marker("sspi_model")
+    options: dict[str, Any] = {"accounts": ACCOUNTS, **(marker.kwargs if marker else {})}
+    try:
+        models = SanitizedModels(**options)
+    except NotImplementedError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield models
+    findings = models.check()
+    if findings:
+        pytest.fail(str(SanitizerError(findings)), pytrace=False)
+
+
+@pytest.fixture
+def sspi_model(sspi_model_factory: SanitizedModels) -> Any:
+    """A strict model (an Sspi); teardown fails the test on anything leaked or misused."""
+    return sspi_model_factory("process")
