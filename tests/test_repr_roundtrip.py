@@ -129,6 +129,8 @@ TOOLING_MODULES = {
     "sspi_model.async_calls": "the public async API of a host: methods, no values",
     "sspi_model.envelope": "the API envelope: a decorator",
     "sspi_model.arguments": "argument checks: functions",
+    "sspi_model.explore.*": "the explorer: schedulers, searches and their reports",
+    "sspi_model.sanitizer": "the sanitizer: an observer with state and its findings",
     "sspi_model.testing.*": "the conformance kit's reports (testing.divergence is a value module)",
     "sspi_model.trace.*": "the trace recorder and replayer's records",
 }
