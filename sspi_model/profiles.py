@@ -1,8 +1,8 @@
 """Named behaviour profiles: where the sources disagree, the model offers each reading.
 
 Every field says which rule it selects between; specs/rules.toml carries both readings.
-Where the documents are silent, all profiles follow the observed kernel (the ASY rules that
-cite O1..O13 of the decompiled ksecdd.sys notes).
+Where the documents are silent, all profiles follow the observed kernel (the ASY rules whose
+provenance is "decompiled").
 """
 
 from __future__ import annotations
@@ -16,24 +16,25 @@ from sspi_model.status import NtStatus, SecStatus
 class Profile:
     name: str
     description: str
-    # DeleteSecurityContext on an already-deleted handle: SEC_E_OK (DSC 2023 page, ksecdd O9:
-    # DEL-003) or SEC_E_INVALID_HANDLE (the async page read strictly: DEL-004).
+    # DeleteSecurityContext on an already-deleted handle: SEC_E_OK (the DeleteSecurityContext page
+    # and the analysed ksecdd: DEL-003) or SEC_E_INVALID_HANDLE (the async page read
+    # strictly: DEL-004).
     delete_already_deleted: SecStatus = SecStatus.SEC_E_OK
     # DeleteSecurityContext (sync or async) on a handle the kernel's validator does not know
-    # (never issued, foreign, of the other kind): SEC_E_INVALID_HANDLE as the DSC page says
-    # (DEL-002), or success as the analysed ksecdd turns STATUS_INVALID_HANDLE (O9, DEL-005).
+    # (never issued, foreign, of the other kind): SEC_E_INVALID_HANDLE as its page says
+    # (DEL-002), or success as the analysed ksecdd turns STATUS_INVALID_HANDLE (DEL-005).
     delete_unknown_is_success: bool = False
     # SspiFreeCredentialsHandleAsync: works as documented (ASY-030) or is the analysed build's
-    # stub returning SEC_E_UNSUPPORTED_FUNCTION (O10, ASY-031).
+    # stub returning SEC_E_UNSUPPORTED_FUNCTION (ASY-031).
     free_credentials_async_supported: bool = True
     # A NULL callback with ACH/ISC/ASC/FreeCreds: unsupported per the SetAsyncNotifyCallback
-    # note (ASY-020, a misuse) or accepted as ksecdd does (O11, ASY-021).
+    # note (ASY-020, a misuse) or accepted as ksecdd does (ASY-021).
     null_callback_only_for_delete: bool = True
     # SspiDeleteSecurityContextAsync on a context with no LSA-side part: completes like any call
-    # (ASY-040) or returns SEC_E_OK with no status change and no callback (O8, ASY-041).
+    # (ASY-040) or returns SEC_E_OK with no status change and no callback (ASY-041).
     delete_without_lsa_part_is_inline: bool = False
-    # SspiReinitAsyncContext on a context whose call is pending: "an error" (RI); no code is
-    # documented or observed, so the model picks one (ASY-012, a model decision).
+    # SspiReinitAsyncContext on a context whose call is pending: "an error", says its page;
+    # no code is documented or observed, so the model picks one (ASY-012, a model decision).
     reinit_pending_status: NtStatus = NtStatus.STATUS_INVALID_DEVICE_STATE
 
 

@@ -63,7 +63,7 @@ class SecStatus(_ReprIntEnum):
 
 
 class NtStatus(_ReprIntEnum):
-    """NTSTATUS values the asynchronous API returns or leaks (SspiReinitAsyncContext, O13)."""
+    """NTSTATUS values the asynchronous API returns or leaks (SspiReinitAsyncContext: ASY-010, ASY-012)."""
 
     STATUS_SUCCESS = 0x00000000
     STATUS_PENDING = 0x00000103

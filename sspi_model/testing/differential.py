@@ -204,7 +204,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         refused = creates or call in _STATELESS_CALLS or (subject_refused and model_refused)
         for aspect in compare:
             want, got = getattr(expected, aspect), getattr(observed, aspect)
-            # Attributes mean something only on a leg both sides accepted (ISCG, ASCG).
+            # Attributes mean something only on a leg both sides accepted (the ISC and ASC pages).
             refused_leg = expected.status != observed.status or is_error(
                 _status_value(expected_result)
             )
