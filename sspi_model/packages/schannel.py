@@ -264,7 +264,7 @@ def _with_buffer(buffers: tuple[SecBuffer, ...], new: SecBuffer) -> tuple[SecBuf
 
 
 def _fatal(status: SecStatus, alert: int, *rules: str) -> LegResult:
-    """A fatal handshake failure: the alert goes out in SECBUFFER_ALERT (the ISC and ASC pages: SCH rules)."""
+    """A fatal handshake failure: the alert goes out in SECBUFFER_ALERT (the ISC and ASC pages)."""
     alert_buffer = SecBuffer(SECBUFFER_ALERT, alert_record(alert))
     return LegResult(status, LegOutcome.FAILED, extra_output=(alert_buffer,), rules=rules)
 
