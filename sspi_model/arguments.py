@@ -1,5 +1,6 @@
 """Argument checks shared by the API surfaces: a wrong Python type raises TypeError naming the
-parameter (API-002); a ULONG outside 32 bits raises ValueError (API-007). Each check costs one
+parameter (API-002); a ULONG outside 32 bits raises ValueError (API-007). Any value a C caller
+could pass gets a status, never an exception (API-003). Each check costs one
 class test in the common case, since the hot calls run them on every call."""
 
 from __future__ import annotations

@@ -406,7 +406,8 @@ class AsyncLayer:
     # -- the five operations -------------------------------------------------------------------
 
     def _package_allowed(self, package: PackageInfo | None) -> bool:
-        """ASY-060: async ACH/ISC/ASC run only for kernel-mode TLS unless async_any_package."""
+        """ASY-060: async ACH/ISC/ASC run only for kernel-mode TLS unless async_any_package;
+        the async delete and credential free never ask (ASY-061)."""
         return (
             package is None or self.async_any_package or package.name.casefold() in ASYNC_PACKAGES
         )
@@ -598,6 +599,7 @@ def _check_out(out: Any) -> None:
 
 
 def _write(out: Out, **fields: Any) -> None:
+    """Write an Out holder: only ever at completion (ASY-072)."""
     for name, value in fields.items():
         setattr(out, name, value)
     out.written = True

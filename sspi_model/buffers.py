@@ -125,7 +125,7 @@ def as_buffers(
 
 
 def first_token(buffers: tuple[SecBuffer, ...] | None) -> bytes | None:
-    """The data of the first SECBUFFER_TOKEN, or None when there is none."""
+    """The data of the first SECBUFFER_TOKEN (attribute bits ignored), or None (BUF-004)."""
     if buffers is None:
         return None
     for buffer in buffers:

@@ -142,5 +142,5 @@ class EnvelopeHost:
             raise
 
     def _observe(self, call: Call, args: dict[str, Any], result: Any) -> None:
-        if self._observer is not None:
+        if self._observer is not None:  # one CallEvent per call, with its very result (API-005)
             self._observer(CallEvent(self, call, args, result))

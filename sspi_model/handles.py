@@ -17,7 +17,7 @@ import attrs
 ULONG_PTR_MAX = (1 << 64) - 1
 
 
-def _ulong_ptr(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:
+def _ulong_ptr(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:  # HDL-009
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"SecHandle.{attribute.name} must be an int, got {type(value).__name__}")
     if not 0 <= value <= ULONG_PTR_MAX:
@@ -32,7 +32,7 @@ class SecHandle:
     upper: int = attrs.field(validator=_ulong_ptr)
 
     @classmethod
-    def invalid(cls) -> SecHandle:
+    def invalid(cls) -> SecHandle:  # (ULONG_PTR)(INT_PTR)-1 in both fields (HDL-001)
         """What SecInvalidateHandle writes: both fields (ULONG_PTR)(INT_PTR)-1."""
         return _INVALID
 
@@ -132,7 +132,7 @@ class HandleMint:
         """The `upper` value (the very int object) of every handle of `kind` issued here."""
         return self._upper[kind]
 
-    def classify_unlisted(self, handle: SecHandle, kind: HandleKind) -> HandleClass:
+    def classify_unlisted(self, handle: SecHandle, kind: HandleKind) -> HandleClass:  # HDL-010
         """Class of a handle that is not in the live table for `kind`."""
         lower, upper = handle.lower, handle.upper
         serial = lower & _SERIAL_MASK

@@ -645,7 +645,8 @@ def async_step(state: AsyncState, call: Call) -> Entry | None:
 
 
 # Every status each call can return in this model: the documented codes plus those the rules
-# add (each addition names its rule). The stateful tests assert returns stay inside these sets.
+# add (each addition names its rule). The stateful tests assert returns stay inside these sets
+# (API-004).
 _HANDLE_ERRORS = {SecStatus.SEC_E_INVALID_HANDLE}
 CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
     Call.ENUMERATE_SECURITY_PACKAGES: frozenset({SecStatus.SEC_E_OK}),

@@ -1,4 +1,5 @@
-"""Frozen results of calls whose C form has out-parameters: `.status` plus one field each."""
+"""Frozen results of calls whose C form has out-parameters: `.status` plus one field each
+(API-001)."""
 
 from __future__ import annotations
 

@@ -192,7 +192,7 @@ class Sspi(AsyncCalls):
         self._core = SyncCore(
             self.env,
             packages if packages is not None else default_packages(),
-            resolve_profile(profile),
+            resolve_profile(profile),  # PRF-001; the sync calls differ only in deletes (PRF-002)
             HandleMint(next_instance_number()),
             rotate_context_handles,
         )
@@ -367,7 +367,7 @@ class Sspi(AsyncCalls):
             return getattr(subject, "state", None)
         return self._core.state_of(subject, kind)
 
-    def statistics(self) -> Statistics:
+    def statistics(self) -> Statistics:  # a frozen snapshot (STA-001)
         with self._lock:
             core = self._core
             return Statistics(

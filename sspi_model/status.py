@@ -14,7 +14,8 @@ _U32 = 0xFFFFFFFF
 
 
 class _ReprIntEnum(enum.IntEnum):
-    # A repr that is valid Python, so Hypothesis reproducers run as printed.
+    # A repr that is valid Python, so Hypothesis reproducers run as printed; str is the bare
+    # macro name (STS-007).
     def __repr__(self) -> str:
         return f"{type(self).__name__}.{self.name}"
 
@@ -62,7 +63,7 @@ class SecStatus(_ReprIntEnum):
     SEC_E_APPLICATION_PROTOCOL_MISMATCH = 0x80090367
 
 
-class NtStatus(_ReprIntEnum):
+class NtStatus(_ReprIntEnum):  # a family of its own beside SecStatus (STS-002)
     """NTSTATUS values the asynchronous API returns or leaks (SspiReinitAsyncContext: ASY-010, ASY-012)."""
 
     STATUS_SUCCESS = 0x00000000
@@ -172,7 +173,7 @@ def lookup(value: int | str) -> StatusInfo:
 
     SECURITY_STATUS names win over NTSTATUS ones for values both families share (0).
     """
-    if isinstance(value, str):
+    if isinstance(value, str):  # a macro name; an unknown one is a ValueError (STS-004)
         name = value.strip()
         if name in SecStatus.__members__:
             sec = SecStatus[name]
@@ -181,18 +182,19 @@ def lookup(value: int | str) -> StatusInfo:
             nt = NtStatus[name]
             return StatusInfo(int(nt), nt.name, NT_MEANINGS[nt], "NTSTATUS")
         raise ValueError(f"unknown status name {name!r}")
-    unsigned = to_unsigned(value)
+    unsigned = to_unsigned(value)  # signed (a C LONG) and unsigned give the same answer (STS-003)
     if unsigned in SecStatus._value2member_map_:
         sec = SecStatus(unsigned)
         return StatusInfo(unsigned, sec.name, MEANINGS[sec], "SECURITY_STATUS")
     if unsigned in NtStatus._value2member_map_:
         nt = NtStatus(unsigned)
         return StatusInfo(unsigned, nt.name, NT_MEANINGS[nt], "NTSTATUS")
+    # STS-006: every member has a meaning; anything else is family 'unknown' (STS-004).
     return StatusInfo(unsigned, f"0x{unsigned:08X}", "Not a code this model knows.", "unknown")
 
 
 def is_error(value: int) -> bool:
-    """FAILED(): the severity bit is set."""
+    """FAILED(): the severity bit is set (STS-005)."""
     return bool(to_unsigned(value) & 0x80000000)
 
 

@@ -86,7 +86,7 @@ class _Credential:
         self.material = material
         self.use = use
         self.refs = 0  # contexts built on this credential (FCH-003)
-        self.expiry = TIMESTAMP_NEVER
+        self.expiry = TIMESTAMP_NEVER  # ACH-003
         lifecycle.enter(self, _ACQUIRE)  # CredState.NEW -> LIVE (ACH-001)
 
 
@@ -202,7 +202,7 @@ class SyncCore:
     # -- packages ------------------------------------------------------------------------------
 
     def find_package(self, name: str | None) -> Package | None:
-        return None if name is None else self._by_name.get(name.casefold())
+        return None if name is None else self._by_name.get(name.casefold())  # PKG-004
 
     def package_named(self, name: str | None) -> PackageInfo | None:
         package = self.find_package(name)
@@ -248,6 +248,7 @@ class SyncCore:
         if package is None:
             self.last_rules = ("ACH-002",)
             return AcquireCredentialsResult(SecStatus.SEC_E_SECPKG_NOT_FOUND)
+        # ACH-008: AUTOLOGON_RESTRICTED / PROCESS_POLICY_ONLY are Negotiate's alone.
         negotiate_bits_ok = not use & _NEGOTIATE_ONLY_USE_BITS or package.info.name == "Negotiate"
         if not use & _BOTH_USE_BITS or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
             self.last_rules = ("ACH-004",)
@@ -446,8 +447,9 @@ class SyncCore:
         if context_req & ISC_REQ_ALLOCATE_MEMORY and leg.token:
             allocation = self._allocate("output token")  # BUF-001
             attr |= 0x100  # ISC_RET_ALLOCATED_MEMORY == ASC_RET_ALLOCATED_MEMORY
+        # BUF-003: with no output buffers, a fresh SECBUFFER_TOKEN of exactly the token's size.
         output = (token_buffer(leg.token, allocation), *leg.extra_output)
-        expiry = TIMESTAMP_NEVER if state is _ESTABLISHED else None
+        expiry = TIMESTAMP_NEVER if state is _ESTABLISHED else None  # ISC-006
         return SecurityContextResult(leg.status, handle, output, attr, expiry, leg.input_after)
 
     def complete_auth_token(

@@ -30,6 +30,7 @@ from sspi_model.status import SecStatus
 
 WRAPPER = b"SPNEGO\x00"
 INIT, RESP, ACCEPT_COMPLETED = 0, 1, 2
+# NEG-005
 NEGOTIATE_SIZES = ContextSizes(max_token=48256, max_signature=16, block_size=0, security_trailer=16)
 
 
@@ -148,7 +149,7 @@ class NegotiatePackage:
         comment="Microsoft Package Negotiator (model: always selects NTLM)",
         capabilities=0x1 | 0x2 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x1000 | 0x2000,
         version=1,
-        rpc_id=9,
+        rpc_id=9,  # RPC_C_AUTHN_GSS_NEGOTIATE (PKG-005)
         max_token=48256,
     )
 

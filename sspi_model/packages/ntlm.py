@@ -40,6 +40,7 @@ NTLM_CAPABILITIES = 0x1 | 0x2 | 0x4 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x20
 # ISC_REQ/ASC_REQ bits NTLM can grant; DELEGATE and MUTUAL_AUTH never are (NTLM-009).
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x8000 | 0x20000
+# NTLM-008
 NTLM_SIZES = ContextSizes(max_token=2888, max_signature=16, block_size=0, security_trailer=16)
 
 # Server challenges are deterministic (a counter through a digest) so every run replays.
