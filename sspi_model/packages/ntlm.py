@@ -84,48 +84,8 @@ def _pack_str(text: str) -> bytes:
     return struct.pack("<H", len(raw)) + raw
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, count: int) -> bytes:
-        if self.pos + count > len(self.data):
-            raise TokenError("truncated")
-        chunk = self.data[self.pos : self.pos + count]
-        self.pos += count
-        return chunk
-
-    def u32(self) -> int:
-        return int(struct.unpack("<I", self.take(4))[0])
-
-    def string(self) -> str:
-        (length,) = struct.unpack("<H", self.take(2))
-        try:
-            return self.take(length).decode("utf-16-le")
-        except UnicodeDecodeError as exc:
-            raise TokenError("bad string") from exc
-
-    def end(self) -> None:
-        if self.pos != len(self.data):
-            raise TokenError("trailing bytes")
-
-
-def parse(data: bytes, expected_type: int) -> tuple[int, _Reader]:
-    reader = _Reader(data)
-    if reader.take(8) != SIGNATURE:
-        raise TokenError("no NTLMSSP signature")
-    if reader.u32() != expected_type:
-        raise TokenError("wrong message type")
-    return reader.u32(), reader
-
-
 def negotiate_message(flags: int, workstation: str) -> bytes:
     return SIGNATURE + struct.pack("<II", NEGOTIATE, flags) + _pack_str(workstation)
-
-
-def challenge_message(flags: int, challenge: bytes, target: str) -> bytes:
-    return SIGNATURE + struct.pack("<II", CHALLENGE, flags) + challenge + _pack_str(target)
 
 
 def proof(domain: str, user: str, password: str, challenge: bytes) -> bytes:
@@ -148,8 +108,8 @@ def authenticate_message(
     )
 
 
-# -- the sessions' fast readers: the same accept/refuse decisions as parse() and _Reader (any
-# TokenError is one outcome, INVALID_TOKEN), without a reader object per message.
+# -- the sessions' readers: any TokenError is one outcome, SEC_E_INVALID_TOKEN (NTLM-005); they
+# read in place with unpack_from, without a reader object per message.
 
 _HEADER = struct.Struct("<II")  # type, flags after the signature
 _U16 = struct.Struct("<H")
@@ -320,7 +280,7 @@ class NtlmServerSession:
             return LegResult(
                 _CONTINUE_NEEDED,
                 _CONTINUE,
-                # challenge_message(self._flags, self._challenge, "MODEL")
+                # CHALLENGE: header, flags, the 8-byte challenge, the target name "MODEL"
                 _HEAD[CHALLENGE] + _U32.pack(self._flags) + self._challenge + _SERVER_TARGET,
                 self._flags,
                 rules=("NTLM-003",),
