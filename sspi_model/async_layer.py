@@ -134,7 +134,6 @@ class AsyncLayer:
         self.callback_errors: EventLog[CallbackError] = EventLog()
         self.contexts: set[AsyncContext] = set()
         self.pending_calls: dict[int, PendingCall] = {}
-        self.completions = 0
         self.notifications = 0
         self._call = _COMPLETE  # the call being decided, for misuse reports
         self._args: dict[str, Any] | None = None
@@ -345,7 +344,6 @@ class AsyncLayer:
                 raise RuntimeError(f"{pending!r} completed twice")
             pending._done = True
             del self.pending_calls[pending.id]
-            self.completions += 1
             try:
                 status: int = pending.effect()
                 effect_rules = self.core.last_rules

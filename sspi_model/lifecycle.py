@@ -639,11 +639,6 @@ def context_step(state: CtxState, call: Call) -> Entry:
     return CONTEXT_TABLE[(state, ASYNC_TWINS.get(call, call))]
 
 
-def async_step(state: AsyncState, call: Call) -> Entry | None:
-    """The async table entry, or None where the call does not change or depend on the state."""
-    return ASYNC_TABLE.entry(state, call)
-
-
 # Every status each call can return in this model: the documented codes plus those the rules
 # add (each addition names its rule). The stateful tests assert returns stay inside these sets
 # (API-004).
