@@ -13,8 +13,6 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from hypothesis import register_random
-
 
 class Completable(Protocol):
     """A queued call as a scheduler sees it."""
@@ -101,6 +99,10 @@ class RandomScheduler:
     ) -> None:
         self.seed = seed
         self.random = random.Random(seed)
+        # Imported here: only this scheduler needs Hypothesis, and `import sspi_model` must not
+        # pay for it (ARCHITECTURE: Hypothesis is imported only where it is used).
+        from hypothesis import register_random
+
         register_random(self.random)
         self.inline_probability = inline_probability
         self.completion_probability = completion_probability

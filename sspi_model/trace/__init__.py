@@ -25,11 +25,13 @@ The modules, in the order a trace meets them:
     record.py   Recorder, the observer that writes records
     files.py    write_trace, read_trace, parse_lines: JSON Lines to checked records
     check.py    check_record, the structural rules of the JSON Schema
-    replay.py   validate, the replayer
+    replay.py   replay_trace, the reference replayer
+    fast.py     validate: the streaming fast path, falling back to replay_trace
     verdict.py  Verdict, and how a verdict describes records
 """
 
 from sspi_model.trace.check import Issue, check_record
+from sspi_model.trace.fast import validate
 from sspi_model.trace.files import Problem, Trace, as_trace, parse_lines, read_trace, write_trace
 from sspi_model.trace.format import (
     FORMAT,
@@ -45,7 +47,6 @@ from sspi_model.trace.format import (
     status_value,
 )
 from sspi_model.trace.record import Recorder, Symbol
-from sspi_model.trace.replay import validate
 from sspi_model.trace.verdict import Verdict, describe, label
 
 __all__ = [

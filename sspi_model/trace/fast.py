@@ -26,7 +26,7 @@ import base64
 import binascii
 import collections
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from sspi_model.results import AcquireCredentialsResult, SecurityContextResult
 from sspi_model.scheduling import ManualScheduler
 from sspi_model.sspi import Sspi
 from sspi_model.trace.check import _OUT_KEYS, check_record
-from sspi_model.trace.files import Trace, parse_lines, read_trace
+from sspi_model.trace.files import Trace, as_trace, parse_lines, read_trace
 from sspi_model.trace.format import (
     _CALLS,
     SYMBOL,
@@ -51,10 +51,10 @@ from sspi_model.trace.format import (
     status_name,
     status_value,
 )
-from sspi_model.trace.replay import _packages, _Process, _Replay, validate
+from sspi_model.trace.replay import _packages, _Process, _Replay, replay_trace
 from sspi_model.trace.verdict import Verdict
 
-__all__ = ["TraceValidator", "validate_file", "validate_lines", "validate_records"]
+__all__ = ["TraceValidator", "validate", "validate_file", "validate_lines", "validate_records"]
 
 
 class _GiveUp(Exception):
@@ -656,7 +656,7 @@ class TraceValidator:
         if not self._keep:
             raise ValueError("the fast path gave up and the lines were not kept")
         lines = [line for piece in self._pieces for line in piece]
-        return validate(parse_lines(lines), profile=self.profile, fast=False)
+        return replay_trace(parse_lines(lines), profile=self.profile)
 
 
 def validate_lines(lines: Iterable[str], *, profile: str | Profile | None = None) -> Verdict:
@@ -678,7 +678,7 @@ def validate_file(path: str | Path, *, profile: str | Profile | None = None) -> 
             validator.feed(piece)
     verdict = validator.fast_verdict()
     return (
-        verdict if verdict is not None else validate(read_trace(path), profile=profile, fast=False)
+        verdict if verdict is not None else replay_trace(read_trace(path), profile=profile)
     )
 
 
@@ -699,3 +699,25 @@ def validate_records(trace: Trace, *, profile: str | Profile | None = None) -> V
     if replay.expected:
         return None
     return Verdict(True, replayed, against="model")
+
+
+def validate(
+    records: Trace | Iterable[Record],
+    *,
+    profile: str | Profile | None = None,
+    backend: Callable[..., Any] | None = None,
+    async_adapter: Callable[[Any], Any] | None = None,
+    fast: bool = True,
+) -> Verdict:
+    """Replay a trace on fresh instances, one per process, and judge it.
+
+    `fast=False` skips the streaming fast path: the reference replay (trace/replay.py) alone.
+    The fast path answers only OK, and only when its replay agreed with every record; anything
+    else is judged by the reference replay (tests/test_trace_fast.py holds them equal).
+    """
+    trace = as_trace(records)
+    if fast and backend is None and async_adapter is None:
+        vouched = validate_records(trace, profile=profile)
+        if vouched is not None:
+            return vouched
+    return replay_trace(trace, profile=profile, backend=backend, async_adapter=async_adapter)

@@ -462,31 +462,22 @@ def _packages(names: Any) -> tuple[Package, ...] | None:
     return tuple(available[name] for name in names)
 
 
-def validate(
+def replay_trace(
     records: Trace | Iterable[Record],
     *,
     profile: str | Profile | None = None,
     backend: Callable[..., Any] | None = None,
     async_adapter: Callable[[Any], Any] | None = None,
-    fast: bool = True,
 ) -> Verdict:
-    """Replay a trace on fresh instances, one per process, and judge it.
+    """The reference replay: fresh instances, one per process, every record judged.
 
-    `fast=False` skips the streaming fast path (trace/fast.py): the reference replay alone.
     `profile` overrides the header's. `backend` is a factory of Backend objects (called with
     the header's settings it accepts); sync calls go through it, async calls through
     `async_adapter(backend)` or, by default, the Sspi of a backend declaring async support.
     Malformed lines (a Trace's problems) fail the verdict but the rest is still replayed.
+    `sspi_model.trace.validate` tries the streaming fast path first and falls back here.
     """
     trace = as_trace(records)
-    if fast and backend is None and async_adapter is None:
-        # The streaming fast path answers only OK, and only when its replay agreed with every
-        # record; anything else is judged below (tests/test_trace_fast.py holds them equal).
-        from sspi_model.trace.fast import validate_records
-
-        vouched = validate_records(trace, profile=profile)
-        if vouched is not None:
-            return vouched
     if backend is not None:
         verdict = _async_support(trace, backend, async_adapter)
         if verdict is not None:
