@@ -67,9 +67,19 @@ _HANDLE_CLASS_RULES = {
     HandleClass.FOREIGN: "HDL-004",
     HandleClass.WRONG_KIND: "HDL-008",
 }
-_CONTEXT_INDEX = CONTEXT_TABLE.index  # by (state value, call value): see lifecycle.Table
+_CONTEXT_INDEX = CONTEXT_TABLE.index  # by (state, call): see lifecycle.Table
+_CONTEXT_STEP = CONTEXT_TABLE.plain  # the guard-less transitions alone
+_CREDENTIAL_STEP = CREDENTIAL_TABLE.plain
 _ACQUIRE = CREDENTIAL_TABLE.transition(CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE)
 _FREE_CREDENTIAL = CREDENTIAL_TABLE.transition(CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE)
+_HELD, _LAST = Refs.HELD, Refs.LAST
+_ACQUIRE_RULES = lifecycle.rules_of(_ACQUIRE)
+_ACQUIRE_REJECTED_RULES = lifecycle.rules_of(_ACQUIRE, LegOutcome.REJECTED)
+# The rules of each outcome, read from the table once (rules_of on every call showed in the
+# handshake benchmark).
+_FREE_CREDENTIAL_RULES = {
+    outcome: lifecycle.rules_of(_FREE_CREDENTIAL, outcome) for outcome in (_HELD, _LAST)
+}
 
 
 def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
@@ -255,31 +265,31 @@ class SyncCore:
             return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
         status, material, rules = package.acquire(use, principal, auth_data, self.env)
         if status != _OK:  # the package refused: CredState.NEW stays, no handle
-            self.last_rules = (*lifecycle.rules_of(_ACQUIRE, _REJECTED), *rules)
+            self.last_rules = (*_ACQUIRE_REJECTED_RULES, *rules)
             return AcquireCredentialsResult(status)
         handle = self.mint.issue(_CRED)
         record = _Credential(handle, package, material, use)
         self.credentials[handle.lower] = record
-        self.last_rules = (*lifecycle.rules_of(_ACQUIRE), *rules)
+        self.last_rules = (*_ACQUIRE_RULES, *rules)
         return AcquireCredentialsResult(_OK, handle, record.expiry)
 
     def free_credential(self, handle: SecHandle | None) -> SecStatus:
         record = self.live_credential(handle)
         if record is None:
             return self._refuse(_INVALID_HANDLE, "FCH-002", self.handle_rule(handle, _CRED))
-        outcome = Refs.HELD if record.refs else Refs.LAST
+        outcome = _HELD if record.refs else _LAST
         state = lifecycle.enter(record, _FREE_CREDENTIAL, outcome)
         del self.credentials[record.handle.lower]
         if state is _ORPHANED:
             self.orphans += 1  # contexts keep it alive (FCH-003)
-        self.last_rules = lifecycle.rules_of(_FREE_CREDENTIAL, outcome)
+        self.last_rules = _FREE_CREDENTIAL_RULES[outcome]
         return _OK
 
     def _drop_reference(self, credential: _Credential) -> tuple[str, ...]:
         """A context of `credential` was deleted (FCH-003, FCH-004): the rules it applied."""
         credential.refs -= 1
-        outcome = Refs.HELD if credential.refs else Refs.LAST
-        entry = CREDENTIAL_TABLE.transition(credential.state, _DEL_CALL)
+        outcome = _HELD if credential.refs else _LAST
+        entry = _CREDENTIAL_STEP[(credential.state, _DEL_CALL)]
         if lifecycle.enter(credential, entry, outcome) is _RELEASED:
             self.orphans -= 1
         return entry.rules
@@ -334,7 +344,7 @@ class SyncCore:
                     _INVALID_HANDLE, "ISC-009", self.handle_rule(credential, _CRED)
                 )
                 return SecurityContextResult(status)
-        step = _CONTEXT_INDEX.get((record.state._value_, call._value_))
+        step = _CONTEXT_INDEX.get((record.state, call))
         if step.__class__ is not Transition or step.guards:
             step = lifecycle.decide(step, record, inputs, _no_misuse)  # guards, refusals
         if step.__class__ is Refusal:
@@ -398,7 +408,7 @@ class SyncCore:
             else package.new_server(cred.material, self.env)
         )
         record = _Context(cred, session, is_client)
-        step = CONTEXT_TABLE.transition(_NEW, call)
+        step = _CONTEXT_STEP[(_NEW, call)]
         leg = session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
         if outputs is not None:
@@ -414,7 +424,7 @@ class SyncCore:
         handle = record.handle = self.mint.issue(_CTX)
         record.attr = leg.context_attr
         cred.refs += 1
-        reference = CREDENTIAL_TABLE.transition(cred.state, call)  # FCH-003: a reference taken
+        reference = _CREDENTIAL_STEP[(cred.state, call)]  # FCH-003: a reference taken
         lifecycle.enter(cred, reference)
         self.last_rules += reference.rules
         self.contexts[handle.lower] = record
@@ -473,7 +483,7 @@ class SyncCore:
     def delete(self, context: SecHandle | None) -> SecStatus:
         record = None if context is None else self.contexts.get(context.lower)
         if record is not None and record.handle.upper == context.upper:  # type: ignore[union-attr]
-            step = CONTEXT_TABLE.transition(record.state, _DEL_CALL)
+            step = _CONTEXT_STEP[(record.state, _DEL_CALL)]
             lifecycle.enter(record, step)  # -> DELETED (DEL-001)
             del self.contexts[record.handle.lower]
             self.last_rules = (*step.rules, *self._drop_reference(record.credential))
