@@ -37,6 +37,7 @@ from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.status import lookup
 from sspi_model.testing.check import CheckReport, check_backend
 from sspi_model.testing.differential import ACCOUNTS, DOMAIN, PASSWORD, USER
+from sspi_model.testing.guard import call_timeout, guarded
 
 ALICE = AuthIdentity(USER, PASSWORD, DOMAIN)
 OUTBOUND, INBOUND = CredentialUse.OUTBOUND, CredentialUse.INBOUND
@@ -193,8 +194,13 @@ class Lockstep:
         rules = self.model.last_rules
         failure: BackendFailure | None = None
         try:
-            observed_result = getattr(backend, method)(
-                *_side(args, "backend"), **_side(kwargs, "backend")
+            observed_result = guarded(
+                method,
+                lambda: getattr(backend, method)(
+                    *_side(args, "backend"), **_side(kwargs, "backend")
+                ),
+                model_result=expected_result,
+                timeout=call_timeout(self.backend),
             )
         except BackendFailure as error:
             failure = error
