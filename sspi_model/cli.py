@@ -368,27 +368,46 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def _default_check_backends() -> list[str]:
-    """The model against itself and, where a native library is installed, that library."""
-    specs = ["model"]
-    try:
-        from sspi_model.backends.native import LibraryNotFound, find_library
+    """The model against itself and the platform's native library: when that library is
+    missing the check says so, with the install line, rather than leaving it out (CLI-005)."""
+    return ["model", "secur32" if os.name == "nt" else "sspi-rs"]
 
+
+def _known_files(paths: Sequence[str] | None, command: str) -> list[str]:
+    """--known FILE...: each must be a readable list of divergences (CLI-004)."""
+    from sspi_model.testing.divergence import load_known_file
+
+    for path in paths or ():
         try:
-            library = find_library()
-        except LibraryNotFound:
-            return specs
-        specs.append("secur32" if library.lower().endswith(".dll") else "sspi-rs")
-    except ImportError:
-        pass
-    return specs
+            load_known_file(path)
+        except FileNotFoundError:
+            raise UsageError(f"{PROG} {command}: --known: no such file {path!r}") from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UsageError(
+                f"{PROG} {command}: --known {path}: not a divergence list: {error}"
+            ) from None
+    return list(paths or ())
+
+
+def _write_report(path: str | None, render: Callable[[str], str], what: str) -> None:
+    if not path:
+        return
+    fmt = {".json": "json", ".md": "md"}.get(Path(path).suffix.lower(), "text")
+    text = render(fmt)
+    _writing(path, lambda: Path(path).write_text(text, encoding="utf-8"))
+    print(f"{what} written to {path}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    explicit = bool(args.backend)
     specs = args.backend or _default_check_backends()
     for spec in specs:
         if spec not in BACKENDS and ":" not in spec:
             accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
             raise UsageError(f"{PROG} check: unknown backend {spec!r}; {accepted}")
+    if args.examples < 1:
+        raise UsageError(f"{PROG} check: --examples must be at least 1, got {args.examples}")
+    known = _known_files(args.known, "check")
     try:
         engine = importlib.import_module(CHECK_MODULE)
     except ModuleNotFoundError as error:
@@ -401,30 +420,88 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     try:
         report = engine.run_check(
-            specs, args.examples, args.seed, progress, ignore_known=args.ignore_known
+            specs,
+            args.examples,
+            args.seed,
+            progress,
+            ignore_known=args.ignore_known,
+            known_files=known,
         )
     except ValueError as error:  # the engine's word for a backend spec it cannot load
         raise UsageError(f"{PROG} check: {error}") from None
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} check: {error}") from None
-    if args.report:
-        suffix = Path(args.report).suffix.lower()
-        fmt = {".json": "json", ".md": "md"}.get(suffix, "text")
-        text = report.render(fmt)
-        _writing(args.report, lambda: Path(args.report).write_text(text, encoding="utf-8"))
-        progress(f"report written to {args.report}")
-    if args.rules_report:
-        suffix = Path(args.rules_report).suffix.lower()
-        fmt = {".json": "json", ".md": "md"}.get(suffix, "text")
-        text = report.render_rules(fmt)
-        _writing(args.rules_report, lambda: Path(args.rules_report).write_text(text, "utf-8"))
-        progress(f"per-rule conformance report written to {args.rules_report}")
+    _write_report(args.report, report.render, "report")
+    _write_report(args.rules_report, report.render_rules, "per-rule conformance report")
     print(report.render("json" if args.json else "text"))
+    if not args.json:
+        print("\n".join(engine.summary(report)))
     if report.new_divergences:
         return EXIT_FAILED
-    # A backend the engine skipped (no library here) checked nothing: say so in the exit code.
-    skipped = [b for b in getattr(report, "backends", ()) if getattr(b, "error", "")]
-    return EXIT_ENVIRONMENT if skipped else EXIT_OK
+    # A backend asked for by name that could not run checked nothing: exit 3 (CLI-005). A
+    # default one that is missing is named in the summary and does not fail the run.
+    skipped = [b for b in report.backends if b.error]
+    ran = [b for b in report.backends if not b.error]
+    return EXIT_ENVIRONMENT if skipped and (explicit or not ran) else EXIT_OK
+
+
+# -- reproduce -------------------------------------------------------------------------------
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Replay divergence N of a JSON check report against its backend (CLI-006)."""
+    try:
+        data = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        entries = data["divergences"]
+    except FileNotFoundError:
+        raise UsageError(f"{PROG} reproduce: no such file {args.report!r}") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(
+            f"{PROG} reproduce: {args.report!r} is not a JSON report of `{PROG} check "
+            f"--report FILE.json`: {error}"
+        ) from None
+    if not 1 <= args.number <= len(entries):
+        raise UsageError(
+            f"{PROG} reproduce: {args.report} has {len(entries)} divergence(s); N is 1 to "
+            f"{len(entries)}"
+        )
+    entry = entries[args.number - 1]
+    if not entry.get("program"):
+        raise UsageError(
+            f"{PROG} reproduce: divergence {args.number} has no shrunk program (known or flaky)"
+        )
+    from sspi_model.testing import check
+
+    backend = next(b for b in data["backends"] if b["backend"] == entry["backend"])
+    earlier = [d for d in backend["divergences"] if not d["known"]]
+    earlier = earlier[: next(i for i, d in enumerate(earlier) if d["program"] == entry["program"])]
+    try:
+        found = check.reproduce(
+            entry["spec"],
+            entry["program"],
+            suppressed=[_signature(d) for d in earlier],
+            known_files=backend.get("known_files", []),
+        )
+    except check.BackendUnavailable as error:
+        raise EnvironmentProblem(f"{PROG} reproduce: {entry['spec']}: {error}") from None
+    except ValueError as error:
+        raise UsageError(f"{PROG} reproduce: {error}") from None
+    if found is None:
+        print(f"divergence {args.number} no longer reproduces: {entry['spec']} agrees now")
+        return EXIT_OK
+    print(f"divergence {args.number} reproduces on {entry['spec']}:")
+    print(f"  {found.call}({found.args}) [{found.situation}] {found.aspect}: "
+          f"expected {found.expected}, observed {found.observed}")
+    print("  steps:")
+    print("\n".join(f"    {step}" for step in found.reproducer))
+    return EXIT_FAILED
+
+
+def _signature(entry: dict[str, Any]) -> tuple[str, ...]:
+    from sspi_model.testing.divergence import Divergence
+
+    fields = ("call", "args", "situation", "aspect", "expected", "observed")
+    return Divergence(*(entry[key] for key in fields)).signature
 
 
 # -- explore ---------------------------------------------------------------------------------
@@ -500,6 +577,41 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.findings or report.errors else EXIT_OK
 
 
+# -- docs ------------------------------------------------------------------------------------
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Every shipped document with its path (CLI-007): they exist in a checkout and a wheel."""
+    from sspi_model.docs import documents
+
+    found = documents()
+    if args.json:
+        _print_json({name: str(path) for name, path in found.items()})
+        return EXIT_OK
+    for name, path in found.items():
+        print(f"{name:<28} {path}")
+    return EXIT_OK
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sspi-model")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "unknown (not installed)"
+
+
+def _add_known(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--known",
+        action="append",
+        metavar="FILE",
+        help="a TOML list of known divergences (specs/divergences/*.toml format), repeatable; "
+        "added to the list shipped for the backend and its own known_divergences",
+    )
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -527,6 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.set_defaults(debug=False)
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
@@ -569,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--profile", metavar="NAME", help=f"override the trace's profile ({', '.join(PROFILES)})"
     )
+    _add_known(replay)
     replay.add_argument("--json", action="store_true", help="print the verdict as JSON")
     replay.set_defaults(handler=cmd_replay)
 
@@ -647,8 +761,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the per-rule conformance report (pass, fail, not applicable, not exercised)",
     )
+    _add_known(check)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=cmd_check)
+    reproduce = command(
+        "reproduce",
+        "run divergence N of a JSON check report again, against its backend",
+        f"  {PROG} check --backend sspi-rs --report r.json; {PROG} reproduce r.json 1",
+    )
+    reproduce.add_argument("report", metavar="REPORT.json", help="a report of check --report")
+    reproduce.add_argument("number", type=int, metavar="N", help="the divergence, from 1")
+    reproduce.set_defaults(handler=cmd_reproduce)
+    docs = command(
+        "docs",
+        "the paths of the documents shipped with the package (rules, trace format, diagrams)",
+        f"  {PROG} docs\n  {PROG} docs --json",
+    )
+    docs.add_argument("--json", action="store_true", help="print JSON")
+    docs.set_defaults(handler=cmd_docs)
     explore_cmd = command(
         "explore",
         "run a scenario under every schedule up to a bound: misuse, leaks, invariant breaks",
@@ -674,7 +804,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PipeGuard:
+    """stdout, except that a reader going away (`| head -1`) silences the rest of the output
+    instead of ending the command: the command runs on and its exit status is still its
+    verdict (CLI-008)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._went_away()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._went_away()
+
+    def _went_away(self) -> None:
+        self.closed_pipe = True
+        # Python flushes stdout at exit: point the descriptor at /dev/null so that flush
+        # cannot fail again and turn the verdict into exit 120.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    guard = _PipeGuard(sys.stdout)
+    sys.stdout = guard
+    try:
+        return _main(argv)
+    finally:
+        guard.flush()
+        sys.stdout = guard._stream
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments
     try:
@@ -695,10 +869,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush of
-        # stdout from failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        # A closed pipe that escaped the guard (a stream other than stdout): the command did
+        # not finish, so it cannot claim success (CLI-008).
+        return EXIT_ENVIRONMENT
     except Exception as error:
         if debug:
             traceback.print_exc()

@@ -148,12 +148,11 @@ class KnownDivergence:
         )
 
 
-def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDivergence, ...]:
-    path = folder / f"{backend_name}.toml"
-    if not path.exists():
-        return ()
-    with path.open("rb") as handle:
+def load_known_file(path: str | Path) -> tuple[KnownDivergence, ...]:
+    """The [[divergence]] entries of one TOML file (the format of specs/divergences/*.toml)."""
+    with Path(path).open("rb") as handle:
         data = tomllib.load(handle)
+
     def patterns(entry: dict[str, Any], key: str, default: str = "*") -> tuple[str, ...]:
         value = entry.get(key, default)
         return (value,) if isinstance(value, str) else tuple(value)
@@ -171,6 +170,36 @@ def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDive
         )
         for entry in data.get("divergence", [])
     )
+
+
+def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDivergence, ...]:
+    """The list shipped with sspi-model for a backend of this `capabilities.name`."""
+    path = folder / f"{backend_name}.toml"
+    return load_known_file(path) if path.exists() else ()
+
+
+def known_for(
+    backend: object, name: str, files: Iterable[str | Path] = ()
+) -> tuple[KnownDivergence, ...]:
+    """Every known divergence of a backend (CLI-004): the list shipped for its name, its own
+    `known_divergences` attribute (a TOML path, or KnownDivergence entries) and `files`
+    (--known, --sspi-known)."""
+    known = list(load_known(name))
+    own = getattr(backend, "known_divergences", None)
+    if isinstance(own, (str, Path)):
+        known += load_known_file(own)
+    elif own is not None:
+        entries = tuple(own)
+        wrong = [entry for entry in entries if not isinstance(entry, KnownDivergence)]
+        if wrong:
+            raise ValueError(
+                f"{name}: known_divergences holds {wrong[0]!r}; expected a TOML path or "
+                "KnownDivergence entries"
+            )
+        known += entries
+    for path in files:
+        known += load_known_file(path)
+    return tuple(known)
 
 
 def classify(divergence: Divergence, known: Iterable[KnownDivergence]) -> Divergence:
