@@ -431,8 +431,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} check: {error}") from None
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} check: {error}") from None
-    _write_report(args.report, report.render, "report")
-    _write_report(args.rules_report, report.render_rules, "per-rule conformance report")
+    _write_report(args.report, lambda fmt: report.render(fmt), "report")
+    _write_report(args.rules_report, lambda fmt: report.render_rules(fmt), "per-rule report")
     print(report.render("json" if args.json else "text"))
     if not args.json:
         print("\n".join(engine.summary(report)))
@@ -682,7 +682,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--profile", metavar="NAME", help=f"override the trace's profile ({', '.join(PROFILES)})"
     )
-    _add_known(replay)
     replay.add_argument("--json", action="store_true", help="print the verdict as JSON")
     replay.set_defaults(handler=cmd_replay)
 
