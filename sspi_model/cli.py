@@ -633,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
   {PROG} rules --grep delete
   {PROG} diagram --format dot
   {PROG} check --backend native --examples 200
+  {PROG} docs                       where the rules, trace format and diagrams (specs/) are
 
 {EXIT_CODES}""",
         formatter_class=formatter,
@@ -673,7 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"  {PROG} replay t.jsonl\n  {PROG} replay t.jsonl --profile ksecdd --json\n"
         f"  {PROG} replay t.jsonl --backend mypkg.backend:make_backend",
     )
-    replay.add_argument("trace", metavar="TRACE", help="a trace file (specs/trace-format.md)")
+    replay.add_argument(
+        "trace", metavar="TRACE", help="a trace file (specs/trace-format.md; see sspi-model docs)"
+    )
     replay.add_argument(
         "--backend",
         metavar="NAME|MODULE:FACTORY",

@@ -23,7 +23,8 @@ DOCUMENTS = {
 
 def documents(specs: Path = SPECS) -> dict[str, Path]:
     """Each shipped document (or folder) and the files of the folders, by name."""
-    found: dict[str, Path] = {}
+    # The folder itself first: a `specs/X` that a docstring or --help names is `<specs>/X`.
+    found: dict[str, Path] = {"specs": specs}
     for name, relative in DOCUMENTS.items():
         path = specs / relative
         found[name] = path

@@ -156,7 +156,8 @@ def test_known_lists_from_a_file_and_from_the_backend(run: Any) -> None:
     code, out, _err = run("check", "--backend", spec, "--examples", "20", "--known", known)
     assert code == EXIT_OK, out
     assert "[known TOY-RAISES]" in out
-    code, out, _err = run("check", "--backend", "test_cli_trust:KnowsItsRaising", "--examples", "20")
+    own = "test_cli_trust:KnowsItsRaising"
+    code, out, _err = run("check", "--backend", own, "--examples", "20")
     assert code == EXIT_OK, out
     assert out.startswith("raising-toy:")  # one name: capabilities.name
     code, _out, err = run("check", "--backend", spec, "--known", "no-such.toml")
