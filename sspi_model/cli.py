@@ -172,14 +172,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} replay: no such file {args.trace!r}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UsageError(f"{PROG} replay: cannot read {args.trace!r}: {error}") from None
+    known_files = _known_files(args.known, "replay")
+    if backend is not None:
+        trace = _as_check_compares(trace)
     try:
         verdict = validate(trace, profile=args.profile, backend=backend)
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} replay: backend {args.backend!r}: {error}") from None
     code = EXIT_OK if verdict.ok else EXIT_ENVIRONMENT if verdict.unsupported else EXIT_FAILED
+    known = _known_in_replay(trace, verdict, backend, known_files) if backend else None
+    if known is not None:
+        code = EXIT_OK
     if args.json:
+        extra = {"known": known.known, "explanation": known.explanation} if known else {}
         _print_json(
-            {"trace": str(args.trace), "backend": args.backend or "model", **verdict.to_json()}
+            {
+                "trace": str(args.trace),
+                "backend": args.backend or "model",
+                **verdict.to_json(),
+                **extra,
+            }
         )
         return code
     color = _color(sys.stdout)
@@ -194,13 +206,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
         messages.append((verdict.line or 0, text))
     for _line, text in sorted(messages, key=lambda item: item[0]):
         print(text)
-    if verdict.ok:
+    if known is not None:
+        print(
+            f"KNOWN: {verdict.against} diverges here as known divergence {known.known}: "
+            f"{known.explanation} (as in check, the comparison stops at the first divergence)"
+        )
+    elif verdict.ok:
         print(_paint(f"OK: the model allows all {verdict.replayed} records", "32", color))
     elif verdict.unsupported:
         print(_paint("UNSUPPORTED: the trace was not replayed", "33", color))
     else:
         print(_paint(f"FAILED after {verdict.replayed} matching records", "31", color))
     return code
+
+
+def _as_check_compares(trace: Any) -> Any:
+    """CLI-009: a replay on a backend compares what check compares."""
+    from sspi_model.testing.replay_check import compared_as_check
+
+    return compared_as_check(trace)
+
+
+def _known_in_replay(trace: Any, verdict: Any, backend: Any, files: list[str]) -> Any:
+    """CLI-009: the replay's first difference, if it is one of the backend's known divergences
+    (the list shipped for its name, its `known_divergences`, --known)."""
+    from sspi_model.testing.divergence import known_for
+    from sspi_model.testing.replay_check import known_divergence
+
+    return known_divergence(trace, verdict, known_for(backend, verdict.against, files))
 
 
 # -- explain ---------------------------------------------------------------------------------
@@ -685,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--profile", metavar="NAME", help=f"override the trace's profile ({', '.join(PROFILES)})"
     )
+    _add_known(replay)
     replay.add_argument("--json", action="store_true", help="print the verdict as JSON")
     replay.set_defaults(handler=cmd_replay)
 

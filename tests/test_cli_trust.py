@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from sspi_model import SecHandle, SecStatus, cli
@@ -244,3 +245,54 @@ def test_the_readme_install_lines_are_true() -> None:
     assert 'pip install "sspi-model[native]"' not in readme
     assert "thread_safe=True" in readme.split("## Performance")[0]
 
+
+
+# -- CLI-009: replay --backend judges as check judges -----------------------------------------
+
+
+class NoExpiryBackend(KnowsItsRaising):
+    """Returns no expiry (as sspi-rs): a field check does not compare."""
+
+    def acquire_credentials_handle(self, *args: Any, **kwargs: Any) -> Any:
+        result = super().acquire_credentials_handle(*args, **kwargs)
+        return attrs.evolve(result, expiry=None)
+
+
+def _explicit_trace(path: Path) -> None:
+    from sspi_model import AuthIdentity, CredentialUse, Sspi
+    from sspi_model.trace import Recorder, write_trace
+
+    accounts = {"CONTOSO\\alice": "Passw0rd!"}
+    recorder, client = Recorder(), Sspi(accounts=accounts)
+    recorder.attach(client, "client")
+    alice = AuthIdentity(user="alice", domain="CONTOSO", password="Passw0rd!")
+    cred = client.acquire_credentials_handle(
+        package="NTLM", credential_use=CredentialUse.OUTBOUND, auth_data=alice
+    ).credential
+    leg = client.initialize_security_context(credential=cred, target_name="host/srv")
+    client.query_context_attributes(leg.new_context, 0)
+    client.delete_security_context(leg.new_context)
+    client.delete_security_context(None)  # the model refuses: the toy raises (TOY-RAISES)
+    write_trace(path, recorder)
+
+
+@pytest.mark.rule("CLI-009")
+def test_replay_on_a_backend_compares_what_check_compares_and_honours_known(
+    run: Any, tmp_path: Path
+) -> None:
+    trace = tmp_path / "t.jsonl"
+    _explicit_trace(trace)
+    code, out, _err = run("replay", str(trace), "--backend", "test_cli_trust:NoExpiryBackend")
+    assert code == EXIT_OK, out
+    assert "KNOWN: raising-toy diverges here as known divergence TOY-RAISES" in out
+    assert "expiry" not in out
+    code, out, _err = run(
+        "replay", str(trace), "--backend", "test_cli_trust:RaisingBackend", "--json"
+    )
+    assert code == EXIT_FAILED  # no known list for this one: the exception fails the replay
+    assert "KeyError" in json.loads(out)["what"]
+    known = str(TESTS / "data" / "raising-toy-known.toml")
+    code, out, _err = run(
+        "replay", str(trace), "--backend", "test_cli_trust:RaisingBackend", "--known", known
+    )
+    assert code == EXIT_OK and "TOY-RAISES" in out
