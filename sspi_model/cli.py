@@ -5,6 +5,7 @@ Exit codes (also in `sspi-model --help`):
     1  a verdict failed: a trace the model does not allow, or new divergences
     2  usage error: unknown option, scenario, backend, profile or status code; unreadable input
     3  environment problem: a missing library or engine, a backend that cannot run the trace
+    130  interrupted (Ctrl-C); check writes its partial report first
 No command prints a Python traceback unless --debug is given.
 """
 
@@ -37,6 +38,7 @@ from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
 from sspi_model.trace import Recorder, read_trace, validate, write_trace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 PROG = "sspi-model"
 # Names `check` also accepts (sspi_model.testing.check); the native ones find the platform's
 # library (secur32.dll on Windows, sspi-rs elsewhere), or $SSPI_MODEL_LIBRARY.
@@ -51,7 +53,8 @@ EXIT_CODES = """exit codes:
   0  success
   1  a verdict failed (a trace the model does not allow, new divergences)
   2  usage error (unknown option, scenario, backend, profile or status code)
-  3  environment problem (a missing library or engine; a backend that cannot run the trace)"""
+  3  environment problem (a missing library or engine; a backend that cannot run the trace)
+  130  interrupted (Ctrl-C); check writes its partial report first"""
 
 
 class UsageError(Exception):
@@ -469,6 +472,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(report.render("json" if args.json else "text"))
     if not args.json:
         print("\n".join(engine.summary(report)))
+    if getattr(report, "interrupted", False):
+        return EXIT_INTERRUPTED  # CLI-011: after the partial report is written
     if report.new_divergences:
         return EXIT_FAILED
     # A backend asked for by name that could not run checked nothing: exit 3 (CLI-005). A
@@ -903,7 +908,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(error, file=sys.stderr)
         return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # A closed pipe that escaped the guard (a stream other than stdout): the command did
         # not finish, so it cannot claim success (CLI-008).

@@ -296,3 +296,32 @@ def test_replay_on_a_backend_compares_what_check_compares_and_honours_known(
         "replay", str(trace), "--backend", "test_cli_trust:RaisingBackend", "--known", known
     )
     assert code == EXIT_OK and "TOY-RAISES" in out
+
+
+# -- CLI-011: Ctrl-C keeps the partial report -------------------------------------------------
+
+
+class InterruptedBackend(RaisingBackend):
+    """The raising toy, and Ctrl-C arrives during its 100th query."""
+
+    calls = 0
+
+    def query_context_attributes(self, context: Any, attribute: int) -> Any:
+        InterruptedBackend.calls += 1
+        if InterruptedBackend.calls >= 100:
+            raise KeyboardInterrupt
+        return super().query_context_attributes(context, attribute)
+
+
+@pytest.mark.rule("CLI-011")
+def test_ctrl_c_writes_the_partial_report_and_exits_130(run: Any, tmp_path: Path) -> None:
+    InterruptedBackend.calls = 0
+    report = tmp_path / "r.json"
+    spec = "test_cli_trust:InterruptedBackend"
+    code, out, err = run("check", "--backend", spec, "--examples", "200", "--report", str(report))
+    assert code == 130
+    assert "interrupted" in err
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True
+    assert data["new_divergences"] >= 1  # the KeyError found before Ctrl-C
+    assert out.rstrip().splitlines()[-1].startswith("verdict: INTERRUPTED")

@@ -86,6 +86,7 @@ class BackendReport:
     rules: tuple[RuleVerdict, ...] = ()  # the per-rule conformance verdicts
     spec: str = ""  # what --backend named (a built-in name or MODULE:FACTORY)
     known_files: tuple[str, ...] = ()  # the --known files the campaign used
+    interrupted: bool = False  # Ctrl-C: what was found before it (CLI-011)
 
     @property
     def new(self) -> tuple[Divergence, ...]:
@@ -108,6 +109,10 @@ class CheckReport:
     seed: int
 
     @property
+    def interrupted(self) -> bool:
+        return any(b.interrupted for b in self.backends)
+
+    @property
     def new_divergences(self) -> int:
         return sum(len(b.new) for b in self.backends)
 
@@ -119,6 +124,7 @@ class CheckReport:
         return {
             "seed": self.seed,
             "new_divergences": self.new_divergences,
+            "interrupted": self.interrupted,
             "ran": [b.backend for b in self.backends if not b.error],
             "skipped": {b.backend: b.error for b in self.backends if b.error},
             "backends": [
@@ -198,11 +204,15 @@ def check_backend(
         steps=steps,
         progress=progress,
     )
+    interrupted = False
     try:
         rounds = campaign.run(seed_value, max_rounds)
-        rows = tuple(verdicts(campaign.tally, subject.capabilities, profile))
+    except KeyboardInterrupt:  # CLI-011: keep what the campaign found so far
+        interrupted, rounds = True, len(campaign.recorded) + 1
+        progress(f"[{name}] interrupted: reporting what was found so far")
     finally:
         subject.close()
+    rows = tuple(verdicts(campaign.tally, subject.capabilities, profile))
     return BackendReport(
         name,
         examples,
@@ -212,6 +222,7 @@ def check_backend(
         rules=rows,
         spec=spec or name,
         known_files=tuple(str(path) for path in known_files),
+        interrupted=interrupted,
     )
 
 
@@ -357,6 +368,8 @@ def run_check(
                 spec=spec,
             )
         )
+        if reports[-1].interrupted:
+            break  # Ctrl-C ends the run: the backends after this one are not started
     return CheckReport(tuple(reports), seed)
 
 
@@ -374,7 +387,9 @@ def summary(report: CheckReport) -> list[str]:
         )
     new = report.new_divergences
     known = sum(len(b.divergences) - len(b.new) for b in report.backends)
-    if new:
+    if report.interrupted:
+        verdict = f"INTERRUPTED: {new} new divergence(s) before Ctrl-C (a partial report)"
+    elif new:
         verdict = f"FAILED: {new} new divergence(s)"
     elif not ran:
         verdict = "NOT CHECKED: no backend could run"
