@@ -244,6 +244,18 @@ def _known_in_replay(trace: Any, verdict: Any, backend: Any, files: list[str]) -
 _NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)")
 
 
+_BARE_HEX = re.compile(r"[0-9a-fA-F]{8}")
+
+
+def _bare_hex(raw: str) -> StatusInfo | None:
+    """Eight hex digits without 0x (as logs and event viewers print a status) that name a
+    known code, else None (CLI-012)."""
+    if not _BARE_HEX.fullmatch(raw):
+        return None
+    info = lookup(int(raw, 16))
+    return None if info.family == "unknown" else info
+
+
 def parse_status(text: str) -> StatusInfo:
     """A status from hex, decimal (signed or unsigned) or a macro name; UsageError if unknown."""
     raw = text.strip()
@@ -251,11 +263,16 @@ def parse_status(text: str) -> StatusInfo:
         "accepted: a SEC_E_/SEC_I_/STATUS_ macro name, or a 32-bit value in hex (0x80090301), "
         f"decimal (2148074241) or signed decimal (-2146893055); `{PROG} explain --list` shows all"
     )
+    bare_hex = _bare_hex(raw)
     try:
         if _NUMBER.fullmatch(raw):
             sign = -1 if raw.startswith("-") else 1
             digits = raw.lstrip("+-")
             info = lookup(sign * int(digits, 16 if digits[:2].lower() == "0x" else 10))
+            if info.family == "unknown" and bare_hex is not None:
+                info = bare_hex  # 80090301 as logs print it: hex without 0x (CLI-012)
+        elif bare_hex is not None:
+            info = bare_hex
         else:
             info = lookup(raw.upper())
     except ValueError:
@@ -308,10 +325,18 @@ def explain(info: StatusInfo) -> dict[str, Any]:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     if args.list:
-        for family in (SecStatus, NtStatus):
-            for member in family:
-                info = lookup(member.name)
-                print(f"0x{info.value:08X}  {info.name:<38} {info.meaning}")
+        infos = [lookup(member.name) for family in (SecStatus, NtStatus) for member in family]
+        if args.json:  # CLI-012: --list --json is JSON too
+            _print_json(
+                [
+                    {"name": i.name, "value": i.value, "hex": f"0x{i.value:08X}",
+                     "family": i.family, "meaning": i.meaning}
+                    for i in infos
+                ]
+            )
+            return EXIT_OK
+        for info in infos:
+            print(f"0x{info.value:08X}  {info.name:<38} {info.meaning}")
         return EXIT_OK
     if args.code is None:
         raise UsageError(f"{PROG} explain: give a status code, or --list")
@@ -385,6 +410,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def cmd_diagram(args: argparse.Namespace) -> int:
     names = list(diagrams.DIAGRAMS) if args.which == "all" else [args.which]
+    if args.write and args.format == "dot":
+        # CLI-012: --write writes the Markdown (Mermaid) files the docs embed; dot is printed.
+        raise UsageError(
+            f"{PROG} diagram: --write writes Mermaid into specs/diagrams/*.md; for dot, print it: "
+            f"{PROG} diagram --format dot > diagrams.dot"
+        )
     if args.write:
         directory = Path(args.dir) if args.dir else diagrams.default_directory()
         if directory is None:

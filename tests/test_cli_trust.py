@@ -325,3 +325,24 @@ def test_ctrl_c_writes_the_partial_report_and_exits_130(run: Any, tmp_path: Path
     assert data["interrupted"] is True
     assert data["new_divergences"] >= 1  # the KeyError found before Ctrl-C
     assert out.rstrip().splitlines()[-1].startswith("verdict: INTERRUPTED")
+
+
+# -- CLI-012: input errors as errors ----------------------------------------------------------
+
+
+@pytest.mark.rule("CLI-012")
+def test_input_errors_are_errors(run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _err = run("explain", "80090301")
+    assert code == EXIT_OK and out.startswith("SEC_E_INVALID_HANDLE")
+    code, out, _err = run("explain", "8009030c")
+    assert code == EXIT_OK and out.startswith("SEC_E_LOGON_DENIED")
+    code, out, _err = run("explain", "--list", "--json")
+    assert code == EXIT_OK and any(e["name"] == "SEC_E_OK" for e in json.loads(out))
+    code, _out, err = run("diagram", "--write", "--format", "dot", "--dir", str(tmp_path))
+    assert code == EXIT_USAGE and "--format dot >" in err
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "bad_backend.py").write_text("raise RuntimeError('half-installed')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _out, err = run("check", "--backend", "bad_backend:make")
+    assert code == EXIT_USAGE
+    assert "importing bad_backend raised RuntimeError: half-installed" in err

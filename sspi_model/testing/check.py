@@ -67,6 +67,11 @@ def backend_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot load backend {spec!r}: {error}") from error
+    except Exception as error:  # the module itself fails: name it and what it raised
+        raise ValueError(
+            f"cannot load backend {spec!r}: importing {module_name} raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
     return attribute, factory
 
 
