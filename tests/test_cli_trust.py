@@ -181,7 +181,8 @@ def test_a_missing_library_is_said_loudly(run: Any, monkeypatch: pytest.MonkeyPa
     assert "SKIPPED" in err
     code, out, _err = run("check", "--backend", "sspi-rs", "--examples", "5")
     assert code == EXIT_ENVIRONMENT
-    assert out.rstrip().splitlines()[-1] == "verdict: NOT CHECKED: no backend could run"
+    last = out.rstrip().splitlines()[-1]
+    assert last == "verdict: NOT CHECKED: no backend could run (ran: nothing; skipped: sspi-rs)"
 
 
 # -- CLI-006: reproducers that run ------------------------------------------------------------
@@ -346,3 +347,22 @@ def test_input_errors_are_errors(run: Any, tmp_path: Path, monkeypatch: pytest.M
     code, _out, err = run("check", "--backend", "bad_backend:make")
     assert code == EXIT_USAGE
     assert "importing bad_backend raised RuntimeError: half-installed" in err
+
+
+class HangingBackend(RaisingBackend):
+    """The raising toy, except that deleting what it cannot delete never returns."""
+
+    def delete_security_context(self, context: SecHandle | None) -> SecStatus:
+        if ModelBackend.delete_security_context(self, context) != SecStatus.SEC_E_OK:
+            time.sleep(30)
+        return SecStatus.SEC_E_OK
+
+
+@pytest.mark.rule("CLI-002")
+def test_a_hanging_python_backend_is_reported_as_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sspi_model.testing import guard
+
+    monkeypatch.setattr(guard, "PYTHON_CALL_TIMEOUT", 0.05)
+    report = check_backend("hanging", HangingBackend, examples=20, max_rounds=2)
+    assert report.new and all(d.observed == "HANG" for d in report.new)
+    assert report.new[0].call == "DeleteSecurityContext"

@@ -400,7 +400,9 @@ def summary(report: CheckReport) -> list[str]:
         verdict = "NOT CHECKED: no backend could run"
     else:
         verdict = f"PASSED: no new divergence ({known} known)"
-    lines.append(f"verdict: {verdict}")
+    names = f"ran: {', '.join(ran) or 'nothing'}; skipped: "
+    names += ", ".join(b.backend for b in skipped) or "none"
+    lines.append(f"verdict: {verdict} ({names})")
     return lines
 
 

@@ -13,9 +13,12 @@ Without the override, `make_backend` calls the plugin's `sspi_backend_factory` f
 (--sspi-backend; the model by default). No expectation is written down here: every step runs on
 the backend and on the model (ModelBackend in `profile`, or --sspi-profile) and the outcomes must
 match. What the backend's `capabilities` lack (a package, a call, the async API) is skipped with
-the reason; a crash or hang (BackendFailure) fails the test with its outcome and resets the
-backend. `test_differential` adds a bounded Hypothesis campaign (`check_backend`): new
-divergences fail the test, known ones (specs of the backend's name) are printed.
+the reason; a crash, a hang, an exception or a wrong result type (guard.py) fails the test with its
+outcome and resets the backend. A difference that is one of the backend's known divergences
+(`known_divergences`: the list shipped for its capabilities.name, its own `known_divergences`
+attribute, --sspi-known) is an xfail naming the entry (CLI-004). `test_differential` adds a
+bounded Hypothesis campaign (`check_backend`): new divergences fail the test, known ones are
+printed.
 """
 
 from __future__ import annotations
