@@ -651,7 +651,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_docs(args: argparse.Namespace) -> int:
     """Every shipped document with its path (CLI-007): they exist in a checkout and a wheel."""
-    from sspi_model.docs import documents
+    from sspi_model.rulebook import documents
 
     found = documents()
     if args.json:

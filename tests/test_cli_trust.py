@@ -19,8 +19,8 @@ import pytest
 
 from sspi_model import SecHandle, SecStatus, cli
 from sspi_model.backends import BackendFailure, Capabilities, ModelBackend
-from sspi_model.docs import documents
-from sspi_model.testing.check import check_backend
+from sspi_model.rulebook import documents
+from sspi_model.testing.check import CheckReport, check_backend
 from sspi_model.testing.guard import guarded, python_method
 
 TESTS = Path(__file__).resolve().parent
@@ -192,10 +192,11 @@ def test_a_missing_library_is_said_loudly(run: Any, monkeypatch: pytest.MonkeyPa
 def test_every_report_carries_a_program_that_runs(run: Any, tmp_path: Path) -> None:
     spec = "test_cli_trust:RaisingBackend"
     reports = {fmt: tmp_path / f"r.{fmt}" for fmt in ("json", "md", "txt")}
-    for path in reports.values():
-        assert run("check", "--backend", spec, "--examples", "20", "--report", str(path))[0] == 1
-    assert "Reproduce (paste and run):" in reports["md"].read_text()
-    assert "python (paste and run):" in reports["txt"].read_text()
+    assert run("check", "--backend", spec, "--examples", "20", "--report", str(reports["json"]))[0]
+    checked = check_backend("raising-toy", RaisingBackend, examples=20, spec=spec)
+    every = CheckReport((checked,), 0)
+    assert "Reproduce (paste and run):" in every.render("md")
+    assert "python (paste and run):" in every.render("text")
     data = json.loads(reports["json"].read_text())
     program = tmp_path / "repro.py"
     program.write_text(data["divergences"][0]["python"])
