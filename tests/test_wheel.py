@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "sspi_model", "specs")
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")
 pytestmark = [pytest.mark.wheel, pytest.mark.rule("CLI-007")]
 
 
@@ -37,8 +40,17 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the venv's bin folder, a work folder outside the repository)."""
     base = tmp_path_factory.mktemp("wheel")
     assert ROOT not in base.parents, "the venv must live outside the repository"
+    # Build from a clean copy: setuptools reuses a build/ folder, whose stale files (a module
+    # since removed) would end up in the wheel, and a build must not write into the checkout.
+    source = base / "source"
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=_IGNORED)
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     dist = base / "dist"
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT, cwd=base)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, source, cwd=base)
     (wheel,) = dist.glob("sspi_model-*.whl")
     env_dir = base / "venv"
     venv.create(env_dir, with_pip=True)
@@ -53,7 +65,19 @@ def test_the_installed_package_is_not_the_checkout(installed: tuple[Path, Path])
     bin_dir, work = installed
     program = "import sspi_model; print(sspi_model.__file__)"
     where = _run(bin_dir / "python", "-c", program, cwd=work)
-    assert ROOT not in Path(where.strip()).parents
+    installed_package = Path(where.strip()).parent
+    assert ROOT not in installed_package.parents
+    # The wheel holds the package as it is in the checkout: every module and data file, no
+    # stale or missing one.
+    def files(folder: Path) -> set[str]:  # following sspi_model/data, a link in a checkout
+        return {
+            str((Path(top) / name).relative_to(folder))
+            for top, _dirs, names in os.walk(folder, followlinks=True)
+            for name in names
+            if "__pycache__" not in Path(top).parts and not name.endswith(".pyc")
+        }
+
+    assert files(installed_package) == files(ROOT / "sspi_model")
 
 
 def test_docs_version_rules_explain_diagram(installed: tuple[Path, Path]) -> None:
