@@ -911,13 +911,15 @@ class _PipeGuard:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    guard = _PipeGuard(sys.stdout)
-    sys.stdout = guard
+    # Both streams: `2>&1 | head -1` closes the pipe under the progress lines too.
+    out, err = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
+    sys.stdout, sys.stderr = out, err
     try:
         return _main(argv)
     finally:
-        guard.flush()
-        sys.stdout = guard._stream
+        out.flush()
+        err.flush()
+        sys.stdout, sys.stderr = out._stream, err._stream
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -143,6 +143,10 @@ def test_a_failed_check_piped_into_head_still_exits_1() -> None:
     assert done.returncode == EXIT_FAILED, done.stderr
     assert len(done.stdout.splitlines()) == 1
     assert "Traceback" not in done.stderr
+    both = _shell(
+        f"{sspi_model} check --backend test_cli_trust:RaisingBackend --examples 20 2>&1 | head -1"
+    )
+    assert both.returncode == EXIT_FAILED, both.stdout
     ok = _shell(f"{sspi_model} rules | head -1")
     assert ok.returncode == EXIT_OK, ok.stderr
 
