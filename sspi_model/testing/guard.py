@@ -64,7 +64,9 @@ def _alarm(seconds: float | None) -> Iterator[None]:
         raise _Hang
 
     previous = signal.signal(signal.SIGALRM, ring)
-    remaining, _interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    # Repeating: an alarm that lands in a gc callback (Hypothesis installs one) is swallowed by
+    # the interpreter, so the next one rings a moment later.
+    remaining, _interval = signal.setitimer(signal.ITIMER_REAL, seconds, min(seconds, 0.1))
     try:
         yield
     finally:
