@@ -63,7 +63,7 @@ def handshake_speedup() -> list[Row]:
 
         library = find_library()
     except (ImportError, LibraryNotFound) as error:
-        note = f"libsspi not available ({error}); pip install 'sspi-model[native]' to measure"
+        note = f"libsspi not available ({error}); pip install sspilib to measure"
         return [Row(name, None, "x", goal, note)]
     calls = NativeCalls(library)
     calls.startup_packages()

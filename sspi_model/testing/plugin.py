@@ -5,6 +5,8 @@ installed (from a source tree that is not installed: `-p sspi_model.testing.plug
 
     --sspi-backend SPEC   model (the default), sspi-rs, secur32 or MODULE:FACTORY, where FACTORY
                           is a zero-argument callable (a class, a function) returning a Backend
+    --sspi-known FILE     a TOML list of the backend's known divergences (repeatable); the kit
+                          xfails them (besides the shipped list and `known_divergences`)
     --sspi-profile NAME   the model's profile (sspi_model.profiles.PROFILES), default documented
 
 Fixtures: `sspi_backend_factory` (a zero-argument callable making a fresh Backend; a built-in
@@ -42,6 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SPEC",
         default="model",
         help="backend under test: model (default), sspi-rs, secur32 or MODULE:FACTORY",
+    )
+    group.addoption(
+        "--sspi-known",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a TOML list of the backend's known divergences (repeatable): the kit's tests "
+        "xfail them and test_differential reports them as known",
     )
     group.addoption(
         "--sspi-profile",
@@ -89,6 +99,13 @@ def sspi_backend_factory(request: pytest.FixtureRequest) -> Callable[[], Backend
     if unavailable is not None:
         pytest.skip(unavailable)
     return request.config.stash[_FACTORY]
+
+
+@pytest.fixture
+def sspi_known_files(request: pytest.FixtureRequest) -> list[str]:
+    """The --sspi-known files (CLI-004)."""
+    files: list[str] = list(request.config.getoption("sspi_known"))
+    return files
 
 
 @pytest.fixture
