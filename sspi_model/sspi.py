@@ -132,7 +132,8 @@ class Sspi(AsyncCalls):
     ManualScheduler, InlineScheduler and RandomScheduler) every call holds an RLock, so the
     scheduler's worker thread and the caller's threads take turns. With a single-threaded
     scheduler an instance serves the thread that created it, and another thread entering it
-    gets a RuntimeError naming `thread_safe` (API-006); set `thread_safe = True` to share it.
+    gets a RuntimeError naming `thread_safe` (API-006); `Sspi(thread_safe=True)` (or setting
+    the property) shares it: every call then holds the lock.
 
     `rotate_context_handles=True` gives a context a new handle value on every continuation
     leg (ROT-001), so code that keeps a stale copy of its handle fails as it would against
@@ -152,7 +153,9 @@ class Sspi(AsyncCalls):
         strict: bool = True,
         async_any_package: bool = False,
         rotate_context_handles: bool = False,
+        thread_safe: bool = False,
     ) -> None:
+        check_bool(thread_safe, "thread_safe")
         if accounts is not None:
             if not isinstance(accounts, Mapping):
                 raise TypeError(f"accounts must be a mapping, got {type(accounts).__name__}")
@@ -202,7 +205,7 @@ class Sspi(AsyncCalls):
         self._lock: Any = self._rlock
         self._held: threading.RLock | None = self._rlock
         self._thread = threading.get_ident()
-        self._thread_safe = False
+        self._thread_safe = thread_safe  # API-006: shared between threads, every call locks
         self._entry: Scheduler | None = None
         self._observer = observer
         self._stale_fast = False
