@@ -304,9 +304,55 @@ def _refusals(value: int) -> list[dict[str, Any]]:
     return found
 
 
+_NULL_ASYNC = (SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-004", "ASY-007"))
+# The async calls' codes beyond ASYNC_CALL_CODES (which lists what a queued operation returns):
+# what the async-context calls return, and the refusals every Sspi*Async call shares, each with
+# the rule that says so (CLI-014). SspiGetAsyncCallStatus also reports every status an async
+# operation completes with (ASY-006), added in _async_returns.
+_ASYNC_RETURNS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
+    "SspiGetAsyncCallStatus": (
+        (SecStatus.SEC_I_ASYNC_CALL_PENDING, ("ASY-005",)),
+        (SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-003",)),
+        (SecStatus.SEC_E_UNSUPPORTED_FUNCTION, ("ASY-002", "ASY-013")),
+    ),
+    "SspiSetAsyncNotifyCallback": (
+        (SecStatus.SEC_E_OK, ("ASY-016",)),
+        (SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-017",)),
+    ),
+    "SspiReinitAsyncContext": (
+        (NtStatus.STATUS_SUCCESS, ("ASY-011",)),
+        (NtStatus.STATUS_INVALID_PARAMETER, ("ASY-010",)),
+        (NtStatus.STATUS_INVALID_DEVICE_STATE, ("ASY-012",)),
+    ),
+    "SspiAcquireCredentialsHandleAsyncW": (
+        _NULL_ASYNC,
+        (SecStatus.SEC_E_INVALID_PARAMETER, ("ASY-026",)),
+    ),
+    "SspiInitializeSecurityContextAsyncW": (_NULL_ASYNC,),
+    "SspiAcceptSecurityContextAsync": (_NULL_ASYNC,),
+    "SspiFreeCredentialsHandleAsync": (_NULL_ASYNC,),
+    "SspiDeleteSecurityContextAsync": (_NULL_ASYNC,),
+}
+
+
+def _async_returns(value: int) -> dict[str, list[str]]:
+    """The async calls that return `value`, with the rules behind it (CLI-014)."""
+    found: dict[str, list[str]] = {}
+    for call, returns in _ASYNC_RETURNS.items():
+        for status, rules in returns:
+            if int(status) == value:
+                found.setdefault(call, []).extend(r for r in rules if r not in found[call])
+    completed = {int(code) for returned in ASYNC_CALL_CODES.values() for code in returned}
+    if value in completed and value != SecStatus.SEC_I_ASYNC_CALL_PENDING:
+        found.setdefault("SspiGetAsyncCallStatus", []).append("ASY-006")
+    return found
+
+
 def explain(info: StatusInfo) -> dict[str, Any]:
     codes = {**CALL_CODES, **ASYNC_CALL_CODES}
     calls = [call.value for call, returned in codes.items() if info.value in returned]
+    async_rules = _async_returns(info.value)
+    calls += [call for call in async_rules if call not in calls]
     rules = _mentions(info, list(load_rules().values()))
     return {
         "name": info.name,
@@ -316,6 +362,7 @@ def explain(info: StatusInfo) -> dict[str, Any]:
         "family": info.family,
         "meaning": info.meaning,
         "calls": calls,
+        "call_rules": async_rules,
         "refused_by": _refusals(info.value),
         "rules": [
             {"id": r.id, "provenance": r.provenance, "statement": r.statement} for r in rules
@@ -350,7 +397,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"  {result['meaning']}")
     print("Returned by:" if result["calls"] else "Returned by: no call in the lifecycle tables")
     for call in result["calls"]:
-        print(f"  {call}")
+        rules = result["call_rules"].get(call)
+        print(f"  {call} ({', '.join(rules)})" if rules else f"  {call}")
     if result["refused_by"]:
         print("Refusals in the lifecycle tables:")
         for refusal in result["refused_by"]:

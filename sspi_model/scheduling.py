@@ -54,8 +54,21 @@ class ManualScheduler:
         pass
 
     def run_one(self, index: int = 0) -> None:
-        """Complete the pending call at `index` (in submission order), callback included."""
-        call = self._pending.pop(index)
+        """Complete the pending call at `index` (in submission order), callback included.
+
+        An index with no call behind it raises IndexError saying what is queued (CLI-013)."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"index must be an int, got {type(index).__name__}")
+        pending = self._pending
+        if not -len(pending) <= index < len(pending):  # CLI-013: say so, not "pop from empty list"
+            if not pending:
+                raise IndexError(f"run_one({index}): no call is pending (nothing was queued)")
+            listed = "; ".join(f"{i}: {call.description}" for i, call in enumerate(pending))
+            raise IndexError(
+                f"run_one({index}): only {len(pending)} call{'s' if len(pending) != 1 else ''} "
+                f"pending (indexes 0..{len(pending) - 1}): {listed}"
+            )
+        call = pending.pop(index)
         call.complete()
 
     def run_all(self) -> int:

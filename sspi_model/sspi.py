@@ -122,6 +122,18 @@ class _NoLock:
 _NO_LOCK = _NoLock()
 
 
+def _check_scheduler(scheduler: object) -> None:
+    """A scheduler is anything with submit() and on_api_entry(); else TypeError (API-002)."""
+    if not (
+        callable(getattr(scheduler, "submit", None))
+        and callable(getattr(scheduler, "on_api_entry", None))
+    ):
+        raise TypeError(
+            "scheduler must have submit() and on_api_entry() (see sspi_model.scheduling), "
+            f"got {type(scheduler).__name__}"
+        )
+
+
 class Sspi(AsyncCalls):
     """One simulated security subsystem of one process.
 
@@ -177,14 +189,8 @@ class Sspi(AsyncCalls):
                     )
         if observer is not None and not callable(observer):
             raise TypeError(f"observer must be callable or None, got {type(observer).__name__}")
-        if scheduler is not None and not (
-            callable(getattr(scheduler, "submit", None))
-            and callable(getattr(scheduler, "on_api_entry", None))
-        ):
-            raise TypeError(
-                "scheduler must have submit() and on_api_entry() (see sspi_model.scheduling), "
-                f"got {type(scheduler).__name__}"
-            )
+        if scheduler is not None:
+            _check_scheduler(scheduler)
         check_bool(strict, "strict")
         check_bool(async_any_package, "async_any_package")
         check_bool(rotate_context_handles, "rotate_context_handles")
@@ -255,6 +261,7 @@ class Sspi(AsyncCalls):
 
     @scheduler.setter
     def scheduler(self, scheduler: Scheduler) -> None:
+        _check_scheduler(scheduler)  # API-002, as at construction
         self._scheduler = self._async.scheduler = scheduler
         self._refresh()
 
@@ -266,7 +273,8 @@ class Sspi(AsyncCalls):
 
     @thread_safe.setter
     def thread_safe(self, value: bool) -> None:
-        self._thread_safe = bool(value)
+        check_bool(value, "thread_safe")  # API-002, as at construction
+        self._thread_safe = value
         self._refresh()
 
     @property
@@ -297,7 +305,8 @@ class Sspi(AsyncCalls):
 
     @async_any_package.setter
     def async_any_package(self, value: bool) -> None:
-        self._async.async_any_package = bool(value)
+        check_bool(value, "async_any_package")  # API-002, as at construction
+        self._async.async_any_package = value
 
     @property
     def fail_allocations(self) -> bool:
@@ -306,7 +315,8 @@ class Sspi(AsyncCalls):
 
     @fail_allocations.setter
     def fail_allocations(self, value: bool) -> None:
-        self._async.fail_allocations = bool(value)
+        check_bool(value, "fail_allocations")  # API-002
+        self._async.fail_allocations = value
 
     @property
     def misuse_events(self) -> EventLog[MisuseEvent]:
