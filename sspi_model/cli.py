@@ -34,6 +34,7 @@ from sspi_model.lifecycle import (
 )
 from sspi_model.profiles import DOCUMENTED, PROFILES
 from sspi_model.rulebook import Rule, load_rules
+from sspi_model.sequence import StateNotes, replayed_states, sequence_diagram
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
 from sspi_model.trace import Recorder, read_trace, validate, write_trace
 
@@ -150,13 +151,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if name not in scenarios.SCENARIOS:
         accepted = ", ".join(scenarios.SCENARIOS)
         raise UsageError(f"{PROG} demo: unknown scenario {name!r}; accepted: {accepted}")
-    narrator = scenarios.Narrator(_Lines().write, color=_color(sys.stdout))
+    mermaid = args.format == "mermaid"
+    lines = _Lines()
+    narrator = scenarios.Narrator(
+        (lambda line: None) if mermaid else lines.write, color=_color(sys.stdout)
+    )
     recorder = Recorder()
+    notes = StateNotes(recorder) if mermaid else None
     scenarios.run_scenario(name, narrator, recorder)
+    if notes is not None:  # CLI-016: the run as a sequence diagram, and nothing else on stdout
+        lines.write(sequence_diagram(recorder.trace(), notes.states).rstrip("\n"))
     if args.trace:
         count = _writing(args.trace, lambda: write_trace(args.trace, recorder))
+        written = f"trace written to {args.trace} ({count} lines)"
         print(
-            f"\ntrace written to {args.trace} ({count} lines); check it: {PROG} replay {args.trace}"
+            f"\n{written}; check it: {PROG} replay {args.trace}",
+            file=sys.stderr if mermaid else sys.stdout,
         )
     return EXIT_OK
 
@@ -186,6 +196,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     known = _known_in_replay(trace, verdict, backend, known_files) if backend else None
     if known is not None:
         code = EXIT_OK
+    if args.format == "mermaid":
+        return _replay_mermaid(args, trace, verdict, code)
     if args.json:
         extra = {"known": known.known, "explanation": known.explanation} if known else {}
         _print_json(
@@ -220,6 +232,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(_paint("UNSUPPORTED: the trace was not replayed", "33", color))
     else:
         print(_paint(f"FAILED after {verdict.replayed} matching records", "31", color))
+    return code
+
+
+def _replay_mermaid(args: argparse.Namespace, trace: Any, verdict: Any, code: int) -> int:
+    """CLI-016: the trace as a sequence diagram on stdout, states from a replay on the model;
+    the exit status and, on stderr, the verdict are those of the replay."""
+    states = replayed_states(trace, args.profile)
+    _Lines().write(sequence_diagram(trace.records, states).rstrip("\n"))
+    if not verdict.ok:
+        where = f" at line {verdict.line}" if verdict.line is not None else ""
+        print(
+            f"{args.trace}: the model does not allow the trace{where}: {verdict.what}",
+            file=sys.stderr,
+        )
     return code
 
 
@@ -773,7 +799,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "run a narrated scenario on the model",
-        f"  {PROG} demo\n  {PROG} demo --list\n  {PROG} demo msquic --trace msquic.jsonl",
+        f"  {PROG} demo\n  {PROG} demo --list\n  {PROG} demo msquic --trace msquic.jsonl\n"
+        f"  {PROG} demo overview --format mermaid > overview.mmd",
     )
     demo.add_argument(
         "scenario",
@@ -783,13 +810,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--trace", metavar="FILE", help="also write the run as a JSONL trace")
     demo.add_argument("--list", action="store_true", help="list the scenarios")
+    demo.add_argument(
+        "--format",
+        choices=["text", "mermaid"],
+        default="text",
+        help="text: the narration (default); mermaid: the run as a Mermaid sequence diagram",
+    )
     demo.set_defaults(handler=cmd_demo)
 
     replay = command(
         "replay",
         "check that the model allows every record of a JSONL trace",
         f"  {PROG} replay t.jsonl\n  {PROG} replay t.jsonl --profile ksecdd --json\n"
-        f"  {PROG} replay t.jsonl --backend mypkg.backend:make_backend",
+        f"  {PROG} replay t.jsonl --backend mypkg.backend:make_backend\n"
+        f"  {PROG} replay t.jsonl --format mermaid",
     )
     replay.add_argument(
         "trace", metavar="TRACE", help="a trace file (specs/trace-format.md; see sspi-model docs)"
@@ -804,6 +838,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_known(replay)
     replay.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    replay.add_argument(
+        "--format",
+        choices=["text", "mermaid"],
+        default="text",
+        help="text: the verdict (default); mermaid: the trace as a Mermaid sequence diagram",
+    )
     replay.set_defaults(handler=cmd_replay)
 
     explain_cmd = command(

@@ -77,8 +77,14 @@ def _calls(sspi: Sspi) -> dict[str, Callable[[int], object]]:
 @pytest.mark.parametrize("value", [-1, 1 << 32, 1 << 64])
 @pytest.mark.parametrize(
     "parameter",
-    ["credential_use", "context_req", "target_data_rep", "attribute", "context_req ",
-     "credential_use "],
+    [
+        "credential_use",
+        "context_req",
+        "target_data_rep",
+        "attribute",
+        "context_req ",
+        "credential_use ",
+    ],
 )
 def test_an_out_of_range_32_bit_flag_is_a_value_error_naming_it(parameter: str, value: int) -> None:
     # API-007: a ULONG outside 0..0xFFFFFFFF is ValueError at the call, sync and async alike
