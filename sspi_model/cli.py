@@ -17,6 +17,8 @@ import json
 import os
 import re
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -539,6 +541,72 @@ def _write_report(path: str | None, render: Callable[[str], str], what: str) -> 
     print(f"{what} written to {path}", file=sys.stderr)
 
 
+class _Progress:
+    """CLI-015: the campaign's progress as one line redrawn on a terminal's stderr (backend,
+    round, examples done, divergences so far, elapsed), with the engine's news (a new
+    divergence, a skipped backend) kept above it; silent when not `enabled`."""
+
+    _NEWS = re.compile(r"SKIPPED|NEW|interrupted|flaky")
+
+    def __init__(self, stream: TextIO, examples: int, enabled: bool) -> None:
+        self.stream, self.examples, self.enabled = stream, examples, enabled
+        self.started = time.monotonic()
+        self.backend, self.round, self.done, self.divergences = "", 0, 0, 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if enabled:  # elapsed time moves on while Hypothesis runs a round
+            threading.Thread(target=self._tick, name="sspi-model progress", daemon=True).start()
+
+    def __call__(self, message: str) -> None:
+        if not self.enabled:
+            return
+        backend, _, rest = message.partition("] ")
+        self.backend = backend.lstrip("[")
+        found = re.match(r"round (\d+): (.*)", rest)
+        if rest.startswith("checking against the model"):
+            self.round, self.done = 0, 0
+        elif found:
+            self.round = int(found.group(1))
+            news = found.group(2)
+            if news.startswith("nothing new"):
+                self.done += self.examples
+            elif news.startswith("NEW"):
+                self.divergences += 1
+        with self._lock:
+            if self._NEWS.search(rest):
+                self._write(f"\r\033[K{message}\n")
+            self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self.started
+        plural = "" if self.divergences == 1 else "s"
+        rounds = f"{self.round} round{'' if self.round == 1 else 's'}"
+        self._write(
+            f"\r\033[K[{self.backend}] {self.done} examples done ({rounds}), "
+            f"{self.divergences} divergence{plural} so far, {elapsed:.0f} s"
+        )
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a terminal that went away stops the progress only
+            self.enabled = False
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            with self._lock:
+                if self.enabled and self.backend:
+                    self._draw()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.enabled:
+            with self._lock:
+                self._write("\r\033[K")
+            self.enabled = False
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     explicit = bool(args.backend)
     specs = args.backend or _default_check_backends()
@@ -556,9 +624,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{PROG} check: the check engine ({CHECK_MODULE}) is not available: {error}"
         ) from None
 
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr)
-
+    # CLI-015: progress on a terminal only; a pipe, a CI log or --json gets the report alone.
+    progress = _Progress(sys.stderr, args.examples, sys.stderr.isatty() and not args.json)
     try:
         report = engine.run_check(
             specs,
@@ -572,6 +639,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} check: {error}") from None
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} check: {error}") from None
+    finally:
+        progress.close()
     _write_report(args.report, lambda fmt: report.render(fmt), "report")
     _write_report(args.rules_report, lambda fmt: report.render_rules(fmt), "per-rule report")
     print(report.render("json" if args.json else "text"))

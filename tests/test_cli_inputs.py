@@ -3,7 +3,9 @@ run_one with nothing behind the index, and explain's async calls."""
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -169,3 +171,68 @@ def test_explain_lists_reinit_for_its_ntstatus_and_json_carries_the_rules(
     assert "SspiDeleteSecurityContextAsync" in result["calls"]
     # a completed operation's status is what SspiGetAsyncCallStatus then reports (ASY-006)
     assert result["call_rules"]["SspiGetAsyncCallStatus"] == ["ASY-006"]
+
+
+# -- check's progress (CLI-015) ----------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _check_with_stderr(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    err: io.StringIO,
+    *argv: str,
+) -> str:
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["check", "--backend", "model", "--examples", "5", *argv]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.rule("CLI-015")
+def test_check_shows_progress_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _Terminal()
+    out = _check_with_stderr(monkeypatch, capsys, err)
+    progress = err.getvalue()
+    assert "[model] 5 examples done (1 round), 0 divergences so far, " in progress
+    assert progress.endswith("\r\033[K")  # the line is cleared before the report
+    assert "\r" not in out and "verdict: PASSED" in out
+
+
+@pytest.mark.rule("CLI-015")
+def test_check_is_quiet_when_stderr_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = io.StringIO()  # a pipe or a CI log
+    _check_with_stderr(monkeypatch, capsys, err)
+    assert err.getvalue() == ""
+
+
+@pytest.mark.rule("CLI-015")
+def test_check_json_is_quiet_on_a_terminal_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = _Terminal()
+    out = _check_with_stderr(monkeypatch, capsys, err, "--json")
+    assert err.getvalue() == ""
+    json.loads(out)
+
+
+@pytest.mark.rule("CLI-015")
+def test_progress_keeps_news_above_the_line_and_counts_divergences() -> None:
+    from sspi_model.cli import _Progress
+
+    err = _Terminal()
+    progress = _Progress(err, 10, True)
+    progress("[lib] checking against the model: 10 examples per round")
+    progress("[lib] round 1: NEW DeleteSecurityContext(NULL) status")
+    progress("[lib] round 2: nothing new in 10 examples")
+    progress.close()
+    text = err.getvalue()
+    assert "\r\033[K[lib] round 1: NEW DeleteSecurityContext(NULL) status\n" in text
+    assert "[lib] 10 examples done (2 rounds), 1 divergence so far, " in text
