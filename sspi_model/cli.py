@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import os
 import re
@@ -544,9 +545,11 @@ def _write_report(path: str | None, render: Callable[[str], str], what: str) -> 
 class _Progress:
     """CLI-015: the campaign's progress as one line redrawn on a terminal's stderr (backend,
     round, examples done, divergences so far, elapsed), with the engine's news (a new
-    divergence, a skipped backend) kept above it; silent when not `enabled`."""
+    divergence, a skipped backend) kept above it. When not `enabled` only the warnings (a backend
+    skipped, the campaign interrupted) are written."""
 
     _NEWS = re.compile(r"SKIPPED|NEW|interrupted|flaky")
+    _WARNINGS = re.compile(r"\] (SKIPPED|interrupted): ")  # written even when not enabled
 
     def __init__(self, stream: TextIO, examples: int, enabled: bool) -> None:
         self.stream, self.examples, self.enabled = stream, examples, enabled
@@ -559,6 +562,8 @@ class _Progress:
 
     def __call__(self, message: str) -> None:
         if not self.enabled:
+            if self._WARNINGS.search(message):  # a warning, not progress: a CI log shows it
+                self._write(f"{message}\n")
             return
         backend, _, rest = message.partition("] ")
         self.backend = backend.lstrip("[")
@@ -592,6 +597,7 @@ class _Progress:
             self.stream.flush()
         except (OSError, ValueError):  # a terminal that went away stops the progress only
             self.enabled = False
+            self.stream = io.StringIO()
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):

@@ -213,7 +213,7 @@ def test_check_passes_its_options_to_the_engine(run: Any, engine: dict[str, Any]
     assert result.code == EXIT_OK
     assert engine == {"new": 0, "backends": ["model", "x.y:z"], "examples": 7, "seed": 3}
     assert result.out.strip() == "<text report: 0 new>\nverdict: <fake>"
-    assert "checking..." in result.err  # progress goes to stderr, so --json stays clean
+    assert "checking..." not in result.err  # CLI-015: no progress when stderr is no terminal
 
 
 def test_check_exits_1_on_new_divergences_and_writes_reports(

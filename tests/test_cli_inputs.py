@@ -211,6 +211,12 @@ def test_check_is_quiet_when_stderr_is_not_a_terminal(
     err = io.StringIO()  # a pipe or a CI log
     _check_with_stderr(monkeypatch, capsys, err)
     assert err.getvalue() == ""
+    from sspi_model.cli import _Progress
+
+    quiet = _Progress(err, 10, False)
+    quiet("[lib] round 1: nothing new in 10 examples")
+    quiet("[sspi-rs] SKIPPED: libsspi is missing")  # a warning, not progress: it stays
+    assert err.getvalue() == "[sspi-rs] SKIPPED: libsspi is missing\n"
 
 
 @pytest.mark.rule("CLI-015")

@@ -122,6 +122,7 @@ TOOLING_MODULES = {
     "sspi_model.packages.negotiate": "package sessions: objects, not values",
     "sspi_model.rulebook": "the rulebook loader's records",
     "sspi_model.scenarios": "the demo scenarios' records",
+    "sspi_model.sequence": "sequence diagrams: a drawing and a state listener, not values",
     "sspi_model.scheduling": "schedulers: objects with state (their reprs rebuild a fresh one)",
     "sspi_model.sspi": "the Sspi instance",
     "sspi_model.sync_core": "the synchronous core's records: objects with state",
