@@ -200,6 +200,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if known is not None:
         code = EXIT_OK
     if args.format == "mermaid":
+        if args.json:
+            raise UsageError(f"{PROG} replay: --json and --format mermaid: choose one")
         return _replay_mermaid(args, trace, verdict, code)
     if args.json:
         extra = {"known": known.known, "explanation": known.explanation} if known else {}
@@ -243,10 +245,12 @@ def _replay_mermaid(args: argparse.Namespace, trace: Any, verdict: Any, code: in
     the exit status and, on stderr, the verdict are those of the replay."""
     states = replayed_states(trace, args.profile)
     _Lines().write(sequence_diagram(trace.records, states).rstrip("\n"))
-    if not verdict.ok:
+    for problem in verdict.problems:  # malformed lines, as the text verdict names them
+        print(f"{args.trace}: {problem}", file=sys.stderr)
+    if verdict.what:
         where = f" at line {verdict.line}" if verdict.line is not None else ""
         print(
-            f"{args.trace}: the model does not allow the trace{where}: {verdict.what}",
+            f"{args.trace}: the {verdict.against} does not allow the trace{where}: {verdict.what}",
             file=sys.stderr,
         )
     return code

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sspi_model.trace import Record, Recorder, Trace, record_kind
+from sspi_model.trace import Record, Recorder, ReplayError, Trace, record_kind
 
 # What a state note is made of: seq -> {process: "states of its objects"}.
 States = Mapping[int, Mapping[str, str]]
@@ -241,6 +241,8 @@ def replayed_states(trace: Trace, profile: str | None = None) -> dict[int, dict[
     notes = StateNotes(replay.recorder)
     try:
         replay.run(trace)
+    except ReplayError:  # a header the model cannot start from: no notes (the verdict says why)
+        pass
     finally:
         replay.close()
     by_trace_seq = {trace_seq: seq for trace_seq, seq in replay.seq_map.items()}

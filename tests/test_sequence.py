@@ -111,3 +111,37 @@ def test_the_readme_embeds_the_current_diagram() -> None:
         "README.md's sequence diagram is stale: replace its ```mermaid block with the output "
         "of `sspi-model demo --format mermaid`"
     )
+
+
+@rule("CLI-016")
+def test_replay_mermaid_of_a_bad_trace_says_why_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.jsonl"
+    assert main(["demo", "--trace", str(trace)]) == 0
+    capsys.readouterr()
+    header, *records = trace.read_text(encoding="utf-8").splitlines()
+    bad_header = tmp_path / "header.jsonl"
+    bad_header.write_text(
+        "\n".join([header.replace('"documented"', '"nope"'), *records]) + "\n", encoding="utf-8"
+    )
+    assert main(["replay", str(bad_header), "--format", "mermaid"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.startswith("sequenceDiagram\n")  # the records, without state notes
+    assert "Note right of" not in captured.out
+    assert "unknown profile 'nope'" in captured.err and "Traceback" not in captured.err
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text('{"seq": 1, "process": "x", "call": "Nope", "args": {}}\n', encoding="utf-8")
+    assert main(["replay", str(junk), "--format", "mermaid"]) == 1
+    assert (
+        'line 1: expected the C name of an SSPI function; found "Nope"' in capsys.readouterr().err
+    )
+
+
+def test_replay_json_and_mermaid_together_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = tmp_path / "t.jsonl"
+    assert main(["demo", "ntlm", "--trace", str(trace)]) == 0
+    assert main(["replay", str(trace), "--format", "mermaid", "--json"]) == 2
+    assert "choose one" in capsys.readouterr().err
