@@ -60,20 +60,23 @@ class _Drawing:
         self.lines: list[str] = ["sequenceDiagram"]
         self.by_seq = {record["seq"]: record for record in self.records}
         self.lifeline: dict[str, str] = {}  # process or "$actx" symbol -> participant id
-        self.owner: dict[str, str] = {}  # "$actx" symbol -> its process
         self.callbacks: dict[str, str] = {}  # "$actx" symbol -> the callback's name
         self.last_note: dict[str, str] = {}  # process -> its last state note
+        self.queued_on: dict[str, str] = {}  # "$call" symbol -> the "$actx" it was queued on
 
     def participants(self) -> None:
         for record in self.records:
             process = record.get("process")
             if isinstance(process, str) and process not in self.lifeline:
                 self.lifeline[process] = _ident("p_", process)
-                self.lines.append(f"    participant {self.lifeline[process]} as {process}")
+                self.lines.append(f"    participant {self.lifeline[process]} as {_escape(process)}")
+            args = record.get("args") or {}
+            pending, context = record.get("pending"), args.get("async_context")
+            if "args" in record and isinstance(pending, str) and isinstance(context, str):
+                self.queued_on[pending] = context  # a queued call, not its completion step
             result = record.get("result")
             if record.get("call") == "SspiCreateAsyncContext" and isinstance(result, str):
                 self.lifeline[result] = _ident("a_", result)
-                self.owner[result] = str(process)
                 self.lines.append(
                     f"    participant {self.lifeline[result]} as {_escape(result)} ({process})"
                 )
@@ -183,11 +186,7 @@ class _Drawing:
         self.say("end")
 
     def _context_of(self, pending: Any) -> str | None:
-        for record in self.records:
-            if record.get("pending") == pending and "args" in record:
-                context = (record.get("args") or {}).get("async_context")
-                return context if isinstance(context, str) else None
-        return None
+        return self.queued_on.get(pending) if isinstance(pending, str) else None
 
     def note(self, record: Record) -> None:
         """The states of the acting process's objects, when this step changed them."""
