@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -175,14 +176,14 @@ class _Drawing:
         args = record.get("args") or {}
         target = self._async_target(record)
         where = self._process(record) if target is None else f"{self._process(record)},{target}"
-        raised = " (raised SspiMisuse)" if record.get("raised") else " (recorded)"
-        text = (
-            f"[{record['seq']}] MISUSE {record.get('rule', '?')} in {record.get('call', '?')}"
-            f"({', '.join(s for v in args.values() for s in _symbols(v))}){raised}: "
-            f"{record.get('message', '')}"
-        )
+        raised = "raised SspiMisuse" if record.get("raised") else "recorded (strict=False)"
+        symbols = ", ".join(s for v in args.values() for s in _symbols(v))
+        head = f"[{record['seq']}] MISUSE {record.get('rule', '?')}: {record.get('call', '?')}"
+        lines = [f"{head}({symbols}) {raised}"]
+        lines += textwrap.wrap(str(record.get("message", "")), 64)  # a note does not wrap
+        text = "<br/>".join(_escape(line) for line in lines)
         self.say(f"rect {_MISUSE_FILL}")
-        self.say(f"    Note over {where}: {_escape(text)}")
+        self.say(f"    Note over {where}: {text}")
         self.say("end")
 
     def _context_of(self, pending: Any) -> str | None:
