@@ -26,12 +26,13 @@ from sspi_model.lifecycle import (
     CtxState,
     Guard,
     LegOutcome,
+    MessageOutcome,
     Misuse,
     Refs,
     Refusal,
     Transition,
 )
-from sspi_model.packages.base import Environment, LegResult
+from sspi_model.packages.base import Environment, LegResult, MessageLeg
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
 from sspi_model.profiles import PROFILES, Profile
@@ -42,6 +43,7 @@ from sspi_model.results import (
     ContextPackageInfo,
     ContextSizes,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
     QuerySecurityPackageInfoResult,
@@ -100,6 +102,9 @@ __all__ = [
     "LegOutcome",
     "LegResult",
     "ManualScheduler",
+    "MessageLeg",
+    "MessageOutcome",
+    "MessageResult",
     "Misuse",
     "MisuseEvent",
     "MisuseReport",

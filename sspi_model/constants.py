@@ -130,3 +130,13 @@ SECPKG_ATTR_NEGOTIATION_INFO = SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO
 # A TimeStamp meaning "never expires" (the largest positive LARGE_INTEGER), which Windows
 # reports for NTLM credentials and contexts.
 TIMESTAMP_NEVER = 0x7FFFFFFFFFFFFFFF
+
+# Quality of protection (fQOP / pfQOP) of the message functions (sspi.h).
+SECQOP_WRAP_NO_ENCRYPT = 0x80000001  # also KERB_WRAP_NO_ENCRYPT: a header/trailer, no sealing
+SECQOP_WRAP_OOB_DATA = 0x40000000  # Schannel: the DATA buffer is a two-byte alert
+
+# The control tokens of ApplyControlToken (schannel.h): the buffer starts with this DWORD.
+SCHANNEL_RENEGOTIATE = 0
+SCHANNEL_SHUTDOWN = 1
+SCHANNEL_ALERT = 2
+SCHANNEL_SESSION = 3

@@ -70,6 +70,29 @@ class SecurityContextResult:
 
 
 @attrs.frozen
+class MessageResult:
+    """MakeSignature / VerifySignature / EncryptMessage / DecryptMessage / ApplyControlToken.
+
+    `buffers` is the descriptor as the call left it (C writes into the caller's SecBuffers:
+    a signature into the TOKEN, sealed or unsealed bytes into DATA, buffers retyped to
+    STREAM_HEADER / EXTRA / MISSING ...). `qop` is what VerifySignature / DecryptMessage
+    report in pfQOP (None where the call has none or the package leaves it alone)."""
+
+    status: SecStatus
+    buffers: tuple[SecBuffer, ...] = ()
+    qop: int | None = None
+
+    def of_type(self, base_type: int) -> tuple[SecBuffer, ...]:
+        """The buffers of one type (attribute bits ignored), in descriptor order."""
+        return tuple(b for b in self.buffers if b.base_type == base_type)
+
+    @property
+    def data(self) -> bytes:
+        """The bytes of every SECBUFFER_DATA buffer, joined."""
+        return b"".join(b.data for b in self.of_type(1))
+
+
+@attrs.frozen
 class ContextNames:
     """SecPkgContext_Names; the name is package memory (free with FreeContextBuffer)."""
 

@@ -37,6 +37,7 @@ from sspi_model.profiles import Profile, resolve_profile
 from sspi_model.results import (
     AcquireCredentialsResult,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     QueryContextAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
@@ -495,3 +496,60 @@ class Sspi(AsyncCalls):
         check_handle(context, "context")
         check_u32(attribute, "attribute")
         return self._core.query(context, attribute)
+
+    # -- message functions and control tokens ------------------------------------------------
+    # MessageSeqNo is checked as a ULONG and otherwise unused: NTLM numbers connection-oriented
+    # messages itself and Schannel uses none (MSG-014).
+
+    @api_call(Call.MAKE_SIGNATURE)
+    def make_signature(
+        self,
+        context: SecHandle | None,
+        qop: int,
+        message: Sequence[SecBuffer] | None,
+        seq_no: int = 0,
+    ) -> MessageResult:
+        return self._message(Call.MAKE_SIGNATURE, context, qop, message, seq_no)
+
+    @api_call(Call.VERIFY_SIGNATURE)
+    def verify_signature(
+        self, context: SecHandle | None, message: Sequence[SecBuffer] | None, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message(Call.VERIFY_SIGNATURE, context, 0, message, seq_no)
+
+    @api_call(Call.ENCRYPT_MESSAGE)
+    def encrypt_message(
+        self,
+        context: SecHandle | None,
+        qop: int,
+        message: Sequence[SecBuffer] | None,
+        seq_no: int = 0,
+    ) -> MessageResult:
+        return self._message(Call.ENCRYPT_MESSAGE, context, qop, message, seq_no)
+
+    @api_call(Call.DECRYPT_MESSAGE)
+    def decrypt_message(
+        self, context: SecHandle | None, message: Sequence[SecBuffer] | None, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message(Call.DECRYPT_MESSAGE, context, 0, message, seq_no)
+
+    def _message(
+        self,
+        call: Call,
+        context: SecHandle | None,
+        qop: int,
+        message: Sequence[SecBuffer] | None,
+        seq_no: int,
+    ) -> MessageResult:
+        check_handle(context, "context")
+        check_u32(qop, "qop")
+        check_u32(seq_no, "seq_no")
+        return self._core.message(call, context, as_buffers(message, "message"), qop)
+
+    @api_call(Call.APPLY_CONTROL_TOKEN)
+    def apply_control_token(
+        self, context: SecHandle | None, input: Sequence[SecBuffer] | bytes | None
+    ) -> MessageResult:
+        """ApplyControlToken; `input` is pInput (bytes stand for one SECBUFFER_TOKEN)."""
+        check_handle(context, "context")
+        return self._core.apply_control_token(context, as_buffers(input, "input"))

@@ -14,6 +14,8 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from sspi_model import lifecycle
 from sspi_model.arguments import check_handle, check_str, check_u32
 from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
@@ -26,12 +28,13 @@ from sspi_model.lifecycle import (
     CredState,
     CtxState,
     LegOutcome,
+    MessageOutcome,
     Misuse,
     Refs,
     Refusal,
     Transition,
 )
-from sspi_model.packages.base import Environment, LegResult, Package, Session
+from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -39,6 +42,7 @@ from sspi_model.results import (
     ContextNames,
     ContextPackageInfo,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
     QuerySecurityPackageInfoResult,
@@ -70,6 +74,26 @@ _HANDLE_CLASS_RULES = {
 _CONTEXT_INDEX = CONTEXT_TABLE.index  # by (state value, call value): see lifecycle.Table
 _ACQUIRE = CREDENTIAL_TABLE.transition(CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE)
 _FREE_CREDENTIAL = CREDENTIAL_TABLE.transition(CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE)
+
+
+_MSG_REJECTED, _RENEGOTIATE = MessageOutcome.REJECTED, MessageOutcome.RENEGOTIATE
+
+
+def _renegotiate_in_place(
+    received: tuple[SecBuffer, ...], buffers: tuple[SecBuffer, ...]
+) -> tuple[SecBuffer, ...]:
+    """SEC_I_RENEGOTIATE's buffers under the 2025 DecryptMessage page (SHD-011): the unread
+    bytes (the last cbBuffer bytes of the input, the EXTRA buffer's count) stay in the DATA
+    buffer, for the caller to retype to SECBUFFER_TOKEN; no EXTRA buffer comes back."""
+    extra = next((b for b in buffers if b.base_type == 5), None)
+    data = next((b.data for b in received if b.base_type == 1), b"")
+    if extra is None or not extra.cb:
+        return buffers
+    unread = data[len(data) - extra.cb :]
+    return tuple(
+        SecBuffer(1, unread) if b.base_type == 1 else SecBuffer(0) if b.base_type == 5 else b
+        for b in buffers
+    )
 
 
 def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
@@ -469,6 +493,62 @@ class SyncCore:
         lifecycle.enter(record, step)
         self.last_rules = step.rules
         return _OK
+
+    # -- message functions and control tokens ----------------------------------------------------
+
+    def message(
+        self, call: Call, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None, qop: int
+    ) -> MessageResult:
+        """MakeSignature, VerifySignature, EncryptMessage or DecryptMessage (`call`): the table
+        decides whether the context's state allows it, the package does the rest."""
+        return self._context_call(call, context, buffers, qop)
+
+    def apply_control_token(
+        self, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None
+    ) -> MessageResult:
+        return self._context_call(Call.APPLY_CONTROL_TOKEN, context, buffers, 0)
+
+    def _context_call(
+        self, call: Call, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None, qop: int
+    ) -> MessageResult:
+        record = self.live_context(context)
+        if record is None:  # never issued, deleted, of another process (MSG-005)
+            self.last_rules = ("MSG-005", self.handle_rule(context, _CTX))
+            return MessageResult(_INVALID_HANDLE)
+        step = lifecycle.decide(CONTEXT_TABLE.entry(record.state, call), record, None, _no_misuse)
+        if isinstance(step, Refusal):
+            self.last_rules = step.rules
+            status = lifecycle.refusal_status(step, self.profile)
+            return MessageResult(status, buffers or ())
+        assert isinstance(step, Transition)
+        if buffers is None:  # a NULL pMessage / pInput: no descriptor to work on (MSG-011)
+            leg = MessageLeg(SecStatus.SEC_E_INVALID_TOKEN, _MSG_REJECTED, (), rules=("MSG-011",))
+        else:
+            leg = self._package_message(record, call, buffers, qop)
+        lifecycle.enter(record, step, leg.outcome)
+        decided = lifecycle.rules_of(step, leg.outcome)
+        self.last_rules = (*decided, *(rule for rule in leg.rules if rule not in decided))
+        return MessageResult(leg.status, leg.buffers, leg.qop)
+
+    def _package_message(
+        self, record: _Context, call: Call, buffers: tuple[SecBuffer, ...], qop: int
+    ) -> MessageLeg:
+        if call is Call.APPLY_CONTROL_TOKEN:
+            control = getattr(record.session, "apply_control_token", None)
+            if control is None:  # "supported only by the Schannel SSP" (SHD-010)
+                status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+                return MessageLeg(status, _MSG_REJECTED, buffers, rules=("SHD-010",))
+            leg: MessageLeg = control(buffers)
+            return leg
+        protect = getattr(record.session, "message", None)
+        if protect is None:  # a package without message support (MSG-005)
+            status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+            return MessageLeg(status, _MSG_REJECTED, buffers, rules=("MSG-005",))
+        leg = protect(call, buffers, qop)
+        if leg.outcome is _RENEGOTIATE and not self.profile.renegotiate_returns_extra:
+            # SHD-011: the post-handshake record stays in DATA as DecryptMessage left it.
+            leg = attrs.evolve(leg, buffers=_renegotiate_in_place(buffers, leg.buffers))
+        return leg
 
     def delete(self, context: SecHandle | None) -> SecStatus:
         record = None if context is None else self.contexts.get(context.lower)

@@ -14,10 +14,11 @@ from typing import Any
 import attrs
 
 from sspi_model.buffers import SecBuffer, first_token, token
-from sspi_model.lifecycle import LegOutcome
+from sspi_model.lifecycle import Call, LegOutcome
 from sspi_model.packages.base import (
     Environment,
     LegResult,
+    MessageLeg,
 )
 from sspi_model.packages.ntlm import (
     SIGNATURE,
@@ -65,6 +66,10 @@ class NegotiateClientSession:
     def sizes(self) -> ContextSizes:
         return NEGOTIATE_SIZES
 
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        # The message functions follow the chosen mechanism, NTLM (MSG-009).
+        return self._inner.message(call, buffers, qop)
+
     def restart(self) -> None:
         self._leg = 0
         self._inner.restart()
@@ -104,6 +109,10 @@ class NegotiateServerSession:
 
     def sizes(self) -> ContextSizes:
         return NEGOTIATE_SIZES
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        # The message functions follow the chosen mechanism, NTLM (MSG-009).
+        return self._inner.message(call, buffers, qop)
 
     def restart(self) -> None:
         self._leg = 0

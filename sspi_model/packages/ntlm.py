@@ -22,11 +22,14 @@ import attrs
 
 from sspi_model.buffers import SecBuffer, first_token
 from sspi_model.constants import CredentialUse
-from sspi_model.lifecycle import LegOutcome
+from sspi_model.lifecycle import Call, LegOutcome
+from sspi_model.packages import ntlm_messages
 from sspi_model.packages.base import (
     Environment,
     LegResult,
+    MessageLeg,
 )
+from sspi_model.packages.protection import Channel, derive_key
 from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
 
@@ -95,6 +98,12 @@ def proof(domain: str, user: str, password: str, challenge: bytes) -> bytes:
     ).digest()
 
 
+def session_key(challenge: bytes, proof_bytes: bytes) -> bytes:
+    """The key both sides derive once the AUTHENTICATE proof verified (MSG-006): it differs for
+    every context, since every context has its own challenge."""
+    return derive_key(b"ntlm", challenge, proof_bytes)
+
+
 def authenticate_message(
     flags: int, domain: str, user: str, workstation: str, password: str, challenge: bytes
 ) -> bytes:
@@ -151,9 +160,7 @@ _CLIENT_REJECTED = LegResult(
 _SERVER_REJECTED = LegResult(
     SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ASC-004")
 )
-_DENIED = LegResult(
-    SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007")
-)
+_DENIED = LegResult(SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007"))
 _NEGOTIATE_RESULTS: dict[int, LegResult] = {}  # granted ISC flags -> the first client leg
 _ACCEPTED_RESULTS: dict[int, LegResult] = {}  # granted ASC flags -> the last server leg
 
@@ -195,12 +202,16 @@ class NtlmCredential:
 class NtlmClientSession:
     """Client legs: 1 NEGOTIATE out -> CONTINUE; 2 CHALLENGE in, AUTHENTICATE out -> OK."""
 
-    __slots__ = ("_cred", "_flags", "_leg")
+    __slots__ = ("_channel", "_cred", "_flags", "_leg")
 
     def __init__(self, cred: NtlmCredential) -> None:
         self._cred = cred
         self._leg = 0
         self._flags = 0
+        self._channel: Channel | None = None
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        return ntlm_messages.message(self._channel, call, buffers, qop)
 
     @property
     def user_name(self) -> str:
@@ -232,19 +243,18 @@ class NtlmClientSession:
             return _CLIENT_REJECTED
         domain, user = split_principal(self._cred.principal)
         # The client cannot know the password is wrong: only the server's last leg decides.
-        message = authenticate_message(
-            flags, domain, user, "MODEL-WS", self._cred.password or "", challenge
-        )
+        password = self._cred.password or ""
+        message = authenticate_message(flags, domain, user, "MODEL-WS", password, challenge)
+        key = session_key(challenge, proof(domain, user, password, challenge))
+        self._channel = Channel.for_side(key, is_client=True)  # MSG-007: counters from 0
         self._leg = 2
-        return LegResult(
-            _SEC_E_OK, _ESTABLISHED, message, self._flags, rules=("NTLM-002",)
-        )
+        return LegResult(_SEC_E_OK, _ESTABLISHED, message, self._flags, rules=("NTLM-002",))
 
 
 class NtlmServerSession:
     """Server legs: 1 NEGOTIATE in, CHALLENGE out -> CONTINUE; 2 AUTHENTICATE in -> OK/DENIED."""
 
-    __slots__ = ("_challenge", "_env", "_flags", "_leg", "_user")
+    __slots__ = ("_challenge", "_channel", "_env", "_flags", "_leg", "_user")
 
     def __init__(self, env: Environment) -> None:
         self._env = env
@@ -252,6 +262,10 @@ class NtlmServerSession:
         self._challenge = b""
         self._flags = 0
         self._user = ""
+        self._channel: Channel | None = None
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        return ntlm_messages.message(self._channel, call, buffers, qop)
 
     @property
     def user_name(self) -> str:
@@ -303,6 +317,8 @@ class NtlmServerSession:
             return _DENIED
         self._user = principal
         self._leg = 2
+        key = session_key(self._challenge, claimed)
+        self._channel = Channel.for_side(key, is_client=False)  # MSG-007: counters from 0
         return _accepted_result(self._flags)
 
 
