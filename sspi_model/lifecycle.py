@@ -341,15 +341,14 @@ def verdicts(entry: Entry) -> list[tuple[str, Entry]]:
 # argument or owner the predicate needs). The rule each guard enforces sits beside its entry.
 
 _PACKAGE_INFO = int(SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO)
+# Every SecPkgAttr the model answers (on some package; QCA-004 for the others); AUTHORITY is
+# named but not answered.
 QUERYABLE_ATTRIBUTES = frozenset(
-    {
-        int(SecPkgAttr.SECPKG_ATTR_SIZES),
-        int(SecPkgAttr.SECPKG_ATTR_NAMES),
-        int(SecPkgAttr.SECPKG_ATTR_LIFESPAN),
-        int(SecPkgAttr.SECPKG_ATTR_STREAM_SIZES),
-        _PACKAGE_INFO,
-    }
+    int(attribute) for attribute in SecPkgAttr if attribute is not SecPkgAttr.SECPKG_ATTR_AUTHORITY
 )
+# Answered on a partial or failed context too: PACKAGE_INFO (QCA-005) and NEGOTIATION_INFO,
+# which "can be queried ... before the setup is complete" (ATT-001).
+PARTIAL_ATTRIBUTES = frozenset({_PACKAGE_INFO, int(SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO)})
 _PENDING_STATUS = int(SecStatus.SEC_I_ASYNC_CALL_PENDING)
 
 
@@ -362,7 +361,7 @@ def _attribute_unknown(record: Any, attribute: Any) -> bool:
 
 
 def _attribute_needs_established(record: Any, attribute: Any) -> bool:
-    return bool(attribute != _PACKAGE_INFO)
+    return attribute not in PARTIAL_ATTRIBUTES
 
 
 def _callback_registered(record: Any, detail: Any) -> bool:

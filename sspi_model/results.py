@@ -114,7 +114,108 @@ class ContextPackageInfo:
     allocation: int
 
 
-ContextAttribute = ContextSizes | ContextNames | ContextLifespan | ContextPackageInfo | StreamSizes
+@attrs.frozen
+class ContextNegotiationInfo:
+    """SecPkgContext_NegotiationInfo: the package chosen (package memory) and the state
+    (SECPKG_NEGOTIATION_COMPLETE 0, IN_PROGRESS 2)."""
+
+    package_info: PackageInfo
+    negotiation_state: int
+    allocation: int
+
+
+@attrs.frozen
+class ContextNativeNames:
+    """SecPkgContext_NativeNames: both names are package memory."""
+
+    client_name: str
+    server_name: str
+    client_allocation: int
+    server_allocation: int
+
+
+@attrs.frozen
+class ContextFlags:
+    """SecPkgContext_Flags: the context attributes granted (ISC_RET_* / ASC_RET_*)."""
+
+    flags: int
+
+
+@attrs.frozen
+class ContextKeyInfo:
+    """SecPkgContext_KeyInfo; the two names are package memory."""
+
+    signature_algorithm_name: str
+    encrypt_algorithm_name: str
+    key_size: int
+    signature_algorithm: int
+    encrypt_algorithm: int
+    signature_name_allocation: int
+    encrypt_name_allocation: int
+
+
+@attrs.frozen
+class ContextSessionKey:
+    """SecPkgContext_SessionKey; the key is package memory."""
+
+    session_key: bytes
+    allocation: int
+
+
+@attrs.frozen
+class ContextBindings:
+    """SecPkgContext_Bindings: SEC_CHANNEL_BINDINGS application data (package memory)."""
+
+    application_data: bytes
+    allocation: int
+
+
+@attrs.frozen
+class ApplicationProtocol:
+    """SecPkgContext_ApplicationProtocol (flat)."""
+
+    status: int  # SecApplicationProtocolNegotiationStatus_*
+    extension: int  # SecApplicationProtocolNegotiationExt_*
+    protocol_id: bytes
+
+
+@attrs.frozen
+class SessionInfo:
+    """SecPkgContext_SessionInfo (flat)."""
+
+    flags: int  # SSL_SESSION_RECONNECT when the session was resumed
+    session_id: bytes
+
+
+@attrs.frozen
+class ConnectionInfo:
+    """SecPkgContext_ConnectionInfo (flat)."""
+
+    protocol: int
+    cipher: int
+    cipher_strength: int
+    hash: int
+    hash_strength: int
+    exchange: int
+    exchange_strength: int
+
+
+ContextAttribute = (
+    ContextSizes
+    | ContextNames
+    | ContextLifespan
+    | ContextPackageInfo
+    | StreamSizes
+    | ContextNegotiationInfo
+    | ContextNativeNames
+    | ContextFlags
+    | ContextKeyInfo
+    | ContextSessionKey
+    | ContextBindings
+    | ApplicationProtocol
+    | SessionInfo
+    | ConnectionInfo
+)
 
 
 @attrs.frozen

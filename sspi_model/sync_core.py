@@ -19,7 +19,13 @@ import attrs
 from sspi_model import lifecycle
 from sspi_model.arguments import check_handle, check_str, check_u32
 from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
-from sspi_model.constants import ISC_REQ_ALLOCATE_MEMORY, TIMESTAMP_NEVER, SecPkgAttr
+from sspi_model.constants import (
+    ISC_REQ_ALLOCATE_MEMORY,
+    SECPKG_NEGOTIATION_COMPLETE,
+    SECPKG_NEGOTIATION_IN_PROGRESS,
+    TIMESTAMP_NEVER,
+    SecPkgAttr,
+)
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle
 from sspi_model.lifecycle import (
     CONTEXT_TABLE,
@@ -38,8 +44,12 @@ from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
+    ContextAttribute,
+    ContextFlags,
     ContextLifespan,
     ContextNames,
+    ContextNativeNames,
+    ContextNegotiationInfo,
     ContextPackageInfo,
     EnumerateSecurityPackagesResult,
     MessageResult,
@@ -115,7 +125,16 @@ class _Credential:
 
 
 class _Context:
-    __slots__ = ("attr", "credential", "handle", "is_client", "package", "session", "state")
+    __slots__ = (
+        "attr",
+        "credential",
+        "handle",
+        "is_client",
+        "package",
+        "session",
+        "state",
+        "target",
+    )
     state: CtxState  # written by lifecycle.begin / lifecycle.enter alone
     handle: SecHandle  # issued once the first leg succeeds (LIF-001): unset before
 
@@ -126,6 +145,7 @@ class _Context:
         self.is_client = is_client
         lifecycle.begin(self, CONTEXT_TABLE)  # CtxState.NEW: no handle exists yet
         self.attr = 0
+        self.target: str | None = None  # the client's target name (SECPKG_ATTR_NATIVE_NAMES)
 
 
 class SyncCore:
@@ -422,6 +442,7 @@ class SyncCore:
             else package.new_server(cred.material, self.env)
         )
         record = _Context(cred, session, is_client)
+        record.target = target_name
         step = CONTEXT_TABLE.transition(_NEW, call)
         leg = session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
@@ -594,8 +615,34 @@ class SyncCore:
             return QueryContextAttributesResult(_OK, names)
         if attribute == SecPkgAttr.SECPKG_ATTR_LIFESPAN:
             return QueryContextAttributesResult(_OK, ContextLifespan(0, TIMESTAMP_NEVER))
-        stream_sizes = getattr(record.session, "stream_sizes", None)  # SECPKG_ATTR_STREAM_SIZES
-        if stream_sizes is None:
+        payload = self._attribute(record, attribute)
+        if payload is None:  # this package does not answer it (QCA-004)
             self.last_rules = ("QCA-004",)
             return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
-        return QueryContextAttributesResult(_OK, stream_sizes())
+        return QueryContextAttributesResult(_OK, payload)
+
+    def _attribute(self, record: _Context, attribute: int) -> ContextAttribute | None:
+        """The attributes past SIZES / NAMES / LIFESPAN / PACKAGE_INFO (ATT rules); every
+        variable-sized member is one allocation for FreeContextBuffer (ATT-007)."""
+        session = record.session
+        if attribute == SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO:
+            # ATT-001: the package chosen (Negotiate's mechanism), and whether it is settled.
+            chosen = getattr(session, "mechanism", record.package.info)
+            done = record.state is not CtxState.PARTIAL
+            state = SECPKG_NEGOTIATION_COMPLETE if done else SECPKG_NEGOTIATION_IN_PROGRESS
+            return ContextNegotiationInfo(chosen, state, self._allocate("SecPkgInfo"))
+        if attribute == SecPkgAttr.SECPKG_ATTR_FLAGS:
+            return ContextFlags(record.attr)  # ATT-003
+        if attribute == SecPkgAttr.SECPKG_ATTR_STREAM_SIZES:
+            stream_sizes = getattr(session, "stream_sizes", None)
+            return None if stream_sizes is None else stream_sizes()
+        if attribute == SecPkgAttr.SECPKG_ATTR_NATIVE_NAMES:
+            native_names = getattr(session, "native_names", None)  # ATT-004
+            if native_names is None:
+                return None
+            client, server = native_names(record.target, self.env.logon_user)
+            return ContextNativeNames(
+                client, server, self._allocate("client name"), self._allocate("server name")
+            )
+        query = getattr(session, "query_attribute", None)
+        return None if query is None else query(attribute, self._allocate)

@@ -9,6 +9,7 @@ lifecycle (NEG-001..NEG-004).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -70,6 +71,17 @@ class NegotiateClientSession:
         # The message functions follow the chosen mechanism, NTLM (MSG-009).
         return self._inner.message(call, buffers, qop)
 
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        return self._inner.query_attribute(attribute, allocate)  # the mechanism's (ATT-002)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        return self._inner.native_names(target, local)
+
+    @property
+    def mechanism(self) -> PackageInfo:
+        """The package chosen, for SECPKG_ATTR_NEGOTIATION_INFO (ATT-001): NTLM."""
+        return NtlmPackage.info
+
     def restart(self) -> None:
         self._leg = 0
         self._inner.restart()
@@ -113,6 +125,17 @@ class NegotiateServerSession:
     def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
         # The message functions follow the chosen mechanism, NTLM (MSG-009).
         return self._inner.message(call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        return self._inner.query_attribute(attribute, allocate)  # the mechanism's (ATT-002)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        return self._inner.native_names(target, local)
+
+    @property
+    def mechanism(self) -> PackageInfo:
+        """The package chosen, for SECPKG_ATTR_NEGOTIATION_INFO (ATT-001): NTLM."""
+        return NtlmPackage.info
 
     def restart(self) -> None:
         self._leg = 0

@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from sspi_model.buffers import SecBuffer, first_token
-from sspi_model.constants import CredentialUse
+from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.lifecycle import Call, LegOutcome
 from sspi_model.packages import ntlm_messages
 from sspi_model.packages.base import (
@@ -30,7 +31,7 @@ from sspi_model.packages.base import (
     MessageLeg,
 )
 from sspi_model.packages.protection import Channel, derive_key
-from sspi_model.results import ContextSizes, PackageInfo
+from sspi_model.results import ContextKeyInfo, ContextSessionKey, ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
 
 SIGNATURE = b"NTLMSSP\x00"
@@ -43,6 +44,9 @@ NTLM_CAPABILITIES = 0x1 | 0x2 | 0x4 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x20
 # ISC_REQ/ASC_REQ bits NTLM can grant; DELEGATE and MUTUAL_AUTH never are (NTLM-009).
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x8000 | 0x20000
+# ATT-005: what the model's NTLM reports for SECPKG_ATTR_KEY_INFO (model values: HMAC-MD5
+# signatures, RC4 sealing, as MS-NLMP's extended session security uses them).
+NTLM_KEY_INFO = ("HMAC_MD5", "RC4", 128, 0xFFFFFF76, 0x17)  # KERB_CHECKSUM_HMAC_MD5, RC4_HMAC
 # NTLM-008
 NTLM_SIZES = ContextSizes(max_token=2888, max_signature=16, block_size=0, security_trailer=16)
 
@@ -199,6 +203,19 @@ class NtlmCredential:
     password: str | None  # None: the logged-on user's secret is not known to this process
 
 
+def query_attribute(channel: Channel | None, attribute: int, allocate: Callable[[str], int]) -> Any:
+    """KEY_INFO (ATT-005) and SESSION_KEY (ATT-006) of an established NTLM context."""
+    if channel is None:  # pragma: no cover - the table lets only established contexts here
+        return None
+    if attribute == SecPkgAttr.SECPKG_ATTR_KEY_INFO:
+        sign, seal, size, sign_alg, seal_alg = NTLM_KEY_INFO
+        names = allocate("signature algorithm name"), allocate("encrypt algorithm name")
+        return ContextKeyInfo(sign, seal, size, sign_alg, seal_alg, *names)
+    if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_KEY:
+        return ContextSessionKey(channel.key[:16], allocate("session key"))
+    return None
+
+
 class NtlmClientSession:
     """Client legs: 1 NEGOTIATE out -> CONTINUE; 2 CHALLENGE in, AUTHENTICATE out -> OK."""
 
@@ -212,6 +229,13 @@ class NtlmClientSession:
 
     def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
         return ntlm_messages.message(self._channel, call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        return query_attribute(self._channel, attribute, allocate)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        """(client, server) for SECPKG_ATTR_NATIVE_NAMES (ATT-004)."""
+        return self._cred.principal, target or ""
 
     @property
     def user_name(self) -> str:
@@ -266,6 +290,13 @@ class NtlmServerSession:
 
     def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
         return ntlm_messages.message(self._channel, call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        return query_attribute(self._channel, attribute, allocate)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        """(client, server) for SECPKG_ATTR_NATIVE_NAMES (ATT-004)."""
+        return self._user, local
 
     @property
     def user_name(self) -> str:

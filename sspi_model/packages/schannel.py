@@ -65,16 +65,33 @@ from sspi_model.buffers import (
     SecBuffer,
     first_token,
 )
-from sspi_model.constants import SCHANNEL_SHUTDOWN, CredentialUse
+from sspi_model.constants import (
+    CALG_AES_256,
+    CALG_ECDH_EPHEM,
+    CALG_SHA_384,
+    SCHANNEL_SHUTDOWN,
+    CredentialUse,
+    SecPkgAttr,
+)
 from sspi_model.lifecycle import Call, LegOutcome, MessageOutcome
-from sspi_model.packages import tls_records
+from sspi_model.packages import alpn, tls_records
 from sspi_model.packages.base import (
     Environment,
     LegResult,
     MessageLeg,
 )
 from sspi_model.packages.protection import Channel, derive_key
-from sspi_model.results import ContextSizes, PackageInfo, StreamSizes
+from sspi_model.results import (
+    ApplicationProtocol,
+    ConnectionInfo,
+    ContextBindings,
+    ContextKeyInfo,
+    ContextSessionKey,
+    ContextSizes,
+    PackageInfo,
+    SessionInfo,
+    StreamSizes,
+)
 from sspi_model.status import SecStatus
 
 HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT = 0x16, 0x14, 0x15
@@ -91,6 +108,7 @@ CCS = 0x100  # the message key of a change_cipher_spec record (not a handshake t
 # Alert descriptions (RFC 5246 / RFC 8446).
 UNEXPECTED_MESSAGE, HANDSHAKE_FAILURE, BAD_CERTIFICATE = 10, 40, 42
 DECODE_ERROR, DECRYPT_ERROR, PROTOCOL_VERSION, CERTIFICATE_REQUIRED = 50, 51, 70, 116
+NO_APPLICATION_PROTOCOL = 120
 
 # SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
 # ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
@@ -269,6 +287,27 @@ class _Flight:
         self.take(FINISHED)
 
 
+def _offered_protocols(fields: bytes) -> tuple[bytes, ...]:
+    """The ALPN names after ClientHello's version: u16 length + the 8-bit-prefixed names."""
+    if not fields:
+        return ()
+    if len(fields) < 2 or int.from_bytes(fields[:2], "big") != len(fields) - 2:
+        raise TokenError("bad ALPN extension")
+    try:
+        return alpn.decode_names(fields[2:])
+    except alpn.MalformedProtocols as error:
+        raise TokenError(str(error)) from None
+
+
+def _chosen_protocol(fields: bytes, offer: tuple[bytes, ...] | None) -> bytes | None:
+    """The protocol after ServerHello's random (u8 length + name); one never offered is bad."""
+    if not fields:
+        return None
+    if fields[0] + 1 != len(fields) or not offer or fields[1:] not in offer:
+        raise TokenError("the server chose a protocol not offered", NO_APPLICATION_PROTOCOL)
+    return fields[1:]
+
+
 def _with_buffer(buffers: tuple[SecBuffer, ...], new: SecBuffer) -> tuple[SecBuffer, ...]:
     """The input with its (first) SECBUFFER_EMPTY replaced by `new`; appended if there is none."""
     for index, buffer in enumerate(buffers):
@@ -333,6 +372,7 @@ class _Session:
     after the handshake, the record channel and where the connection is in its shutdown."""
 
     __slots__ = (
+        "_alpn",
         "_channel",
         "_is_client",
         "_leg",
@@ -349,6 +389,48 @@ class _Session:
         self._leg, self._peer, self._transcript, self._version = 0, "", b"", TLS12
         self._channel: Channel | None = None
         self._renegotiating = self._shutdown = self._peer_closed = False
+        self._alpn: bytes | None = None  # the application protocol agreed (ATT-010)
+
+    # -- attributes (ATT rules) ---------------------------------------------------------------
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        """The payload of a Schannel-answered attribute on an established context, or None."""
+        channel = self._channel
+        if channel is None:  # pragma: no cover - the table lets only established contexts here
+            return None
+        if attribute == SecPkgAttr.SECPKG_ATTR_APPLICATION_PROTOCOL:  # ATT-010
+            if self._alpn is None:
+                return ApplicationProtocol(0, 0, b"")
+            return ApplicationProtocol(1, 2, self._alpn)  # Success, ALPN
+        if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_INFO:  # ATT-011: no resumption modelled
+            return SessionInfo(0, hashlib.sha256(b"session-id|" + self._transcript).digest())
+        if attribute == SecPkgAttr.SECPKG_ATTR_CONNECTION_INFO:  # ATT-012
+            tls13 = self._version == TLS13
+            bits = (0x2000 if tls13 else 0x800) if self._is_client else (0x1000 if tls13 else 0x400)
+            return ConnectionInfo(bits, CALG_AES_256, 256, CALG_SHA_384, 384, CALG_ECDH_EPHEM, 256)
+        if attribute == SecPkgAttr.SECPKG_ATTR_KEY_INFO:  # ATT-005
+            return ContextKeyInfo(
+                "SHA384",
+                "AES",
+                256,
+                CALG_SHA_384,
+                CALG_AES_256,
+                allocate("signature algorithm name"),
+                allocate("encrypt algorithm name"),
+            )
+        if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_KEY:  # ATT-006
+            return ContextSessionKey(channel.key, allocate("session key"))
+        if attribute == SecPkgAttr.SECPKG_ATTR_ENDPOINT_BINDINGS:  # ATT-013 (RFC 5929)
+            server = self._peer if self._is_client else self._server_subject()
+            digest = hashlib.sha256(server.encode("utf-8")).digest()
+            return ContextBindings(b"tls-server-end-point:" + digest, allocate("bindings"))
+        if attribute == SecPkgAttr.SECPKG_ATTR_UNIQUE_BINDINGS:  # ATT-013
+            digest = hashlib.sha256(b"tls-unique|" + self._transcript).digest()[:12]
+            return ContextBindings(b"tls-unique:" + digest, allocate("bindings"))
+        return None
+
+    def _server_subject(self) -> str:
+        return ""
 
     def _established_keys(self) -> None:
         """Both sides saw the same handshake: the record key comes from it (MSG-006)."""
@@ -474,7 +556,7 @@ class _Session:
 class SchannelClientSession(_Session):
     """The ISC side; see the module docstring for the legs."""
 
-    __slots__ = ("_cred", "_mine", "_retry", "_target")
+    __slots__ = ("_cred", "_mine", "_offer", "_retry", "_target")
 
     def __init__(self, material: SchannelCredential, target_name: str | None) -> None:
         self._cred = material.cred
@@ -486,6 +568,7 @@ class SchannelClientSession(_Session):
         super().restart()
         self._retry = False  # SEC_I_INCOMPLETE_CREDENTIALS was returned; the next try goes on
         self._mine: str | None = None  # the client certificate subject sent, None if none asked
+        self._offer: tuple[bytes, ...] | None = None  # the ALPN names offered (ATT-010)
 
     def use_credential(self, material: Any) -> None:
         """A continuation leg passed a credential: its certificate is used from now on."""
@@ -502,8 +585,19 @@ class SchannelClientSession(_Session):
         if context_req & (ISC_REQ_DELEGATE | ISC_REQ_PROMPT_FOR_CREDS):
             return _unsupported()
         if self._leg == 0:
+            try:
+                offer = alpn.offered(input)  # ATT-010: the caller's ALPN list, if any
+            except alpn.MalformedProtocols:
+                return LegResult(
+                    SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("ATT-010",)
+                )
             self._version = PROTOCOLS[self._cred.protocols]
-            hello = handshake(CLIENT_HELLO, struct.pack(">H", self._version))
+            self._offer = offer
+            fields = struct.pack(">H", self._version)
+            if offer:
+                names = alpn.encode_names(offer)
+                fields += struct.pack(">H", len(names)) + names
+            hello = handshake(CLIENT_HELLO, fields)
             self._transcript = hello
             self._leg = 1
             rule = "SCH-009" if self._version == TLS13 else "SCH-012"
@@ -514,9 +608,10 @@ class SchannelClientSession(_Session):
 
     def _server_flight(self, flight: _Flight, context_req: int) -> LegResult:
         hello = flight.take(SERVER_HELLO)
-        if len(hello) != 2 + RANDOM_LEN:
+        if len(hello) < 2 + RANDOM_LEN:
             raise TokenError("bad ServerHello")
         version = _version(hello[:2])
+        chosen = _chosen_protocol(hello[2 + RANDOM_LEN :], self._offer)
         if version not in (TLS12, TLS13) or version > self._version:
             raise TokenError("server chose a version not offered", PROTOCOL_VERSION)
         if version == TLS13:
@@ -544,7 +639,7 @@ class SchannelClientSession(_Session):
             out += handshake(CLIENT_KEY_EXCHANGE)
         done = finished(b"client", flight.transcript + out)
         self._transcript = flight.transcript + out + done
-        self._version, self._peer, self._mine = version, subject, mine
+        self._version, self._peer, self._mine, self._alpn = version, subject, mine, chosen
         if version == TLS13:
             self._leg = 3
             self._established_keys()
@@ -565,7 +660,7 @@ class SchannelClientSession(_Session):
 class SchannelServerSession(_Session):
     """The ASC side; see the module docstring for the legs."""
 
-    __slots__ = ("_max", "_requested", "_subject", "_tickets")
+    __slots__ = ("_max", "_protocols", "_requested", "_subject", "_tickets")
 
     def __init__(self, material: SchannelCredential) -> None:
         certificate = material.cred.certificate
@@ -578,6 +673,10 @@ class SchannelServerSession(_Session):
     def restart(self) -> None:
         super().restart()
         self._requested = False
+        self._protocols: tuple[bytes, ...] | None = None  # the server's ALPN list (ATT-010)
+
+    def _server_subject(self) -> str:
+        return self._subject
 
     def _attr(self, context_req: int) -> int:
         return (context_req & _GRANTABLE_ASC) | (MUTUAL_AUTH if self._peer else 0)
@@ -588,19 +687,37 @@ class SchannelServerSession(_Session):
             return after
         if context_req & ASC_REQ_DELEGATE:
             return _unsupported()
+        if self._leg == 0:
+            try:
+                self._protocols = alpn.offered(input)  # ATT-010
+            except alpn.MalformedProtocols:
+                return LegResult(
+                    SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("ATT-010",)
+                )
         legs = {0: self._client_hello, 1: self._client_flight}
         leg = legs.get(self._leg, _unexpected)
         return _process(input, self._transcript, lambda flight: leg(flight, context_req))
 
     def _client_hello(self, flight: _Flight, context_req: int) -> LegResult:
-        offered = _version(flight.take(CLIENT_HELLO))
+        fields = flight.take(CLIENT_HELLO)
+        offered = _version(fields[:2])
         if offered < TLS12:
             raise TokenError("no common protocol version", PROTOCOL_VERSION)
+        client_protocols = _offered_protocols(fields[2:])
+        chosen = None
+        if client_protocols and self._protocols is not None:
+            # ATT-010: the server's most preferred protocol the client offered (RFC 7301 3.2).
+            chosen = next((p for p in self._protocols if p in client_protocols), None)
+            if chosen is None:
+                status = SecStatus.SEC_E_APPLICATION_PROTOCOL_MISMATCH
+                return _fatal(status, NO_APPLICATION_PROTOCOL, "ATT-010")
         version = min(offered, self._max)
         requested = bool(context_req & MUTUAL_AUTH)
         request = handshake(CERTIFICATE_REQUEST) if requested else b""
         random = hashlib.sha256(b"server-random|%d" % next(_random_serial)).digest()
-        out = handshake(SERVER_HELLO, struct.pack(">H", version) + random)
+        selected = b"" if chosen is None else bytes([len(chosen)]) + chosen
+        out = handshake(SERVER_HELLO, struct.pack(">H", version) + random + selected)
+        self._alpn = chosen
         if version == TLS13:
             out += handshake(ENCRYPTED_EXTENSIONS) + request + certificate_message(self._subject)
             out += finished(b"server", flight.transcript + out)
