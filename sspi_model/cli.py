@@ -140,12 +140,12 @@ class _Lines:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.list:
-        for scenario in scenarios.SCENARIOS.values():
+        for scenario in scenarios.DEMO_SCENARIOS.values():
             print(f"{scenario.name:<13} {scenario.title}")
         return EXIT_OK
     name = args.scenario or scenarios.DEFAULT_SCENARIO
-    if name not in scenarios.SCENARIOS:
-        accepted = ", ".join(scenarios.SCENARIOS)
+    if name not in scenarios.DEMO_SCENARIOS:
+        accepted = ", ".join(scenarios.DEMO_SCENARIOS)
         raise UsageError(f"{PROG} demo: unknown scenario {name!r}; accepted: {accepted}")
     narrator = scenarios.Narrator(_Lines().write, color=_color(sys.stdout))
     recorder = Recorder()
@@ -548,7 +548,10 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario",
         nargs="?",
         metavar="SCENARIO",
-        help=f"one of: {', '.join(scenarios.SCENARIOS)} (default: {scenarios.DEFAULT_SCENARIO})",
+        help=(
+            f"one of: {', '.join(scenarios.DEMO_SCENARIOS)} "
+            f"(default: {scenarios.DEFAULT_SCENARIO})"
+        ),
     )
     demo.add_argument("--trace", metavar="FILE", help="also write the run as a JSONL trace")
     demo.add_argument("--list", action="store_true", help="list the scenarios")

@@ -461,8 +461,10 @@ class Recorder:
             return None
         fields: Record = {"type": type(value).__name__}
         for name, item in attrs.asdict(value, recurse=False).items():
-            if name == "allocation":
+            if name.endswith("allocation"):  # ContextNativeNames has two (ATT-007)
                 fields[name] = self._allocation(process, item)
+            elif isinstance(item, bytes):  # session keys, bindings, protocol ids
+                fields[name] = self._data(item, reference=False)
             elif name == "package_info":
                 fields["package"] = item.name  # names only: comments and sizes are per library
             else:
