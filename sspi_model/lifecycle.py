@@ -51,6 +51,7 @@ class Call(enum.Enum):
     ENCRYPT_MESSAGE = "EncryptMessage"
     DECRYPT_MESSAGE = "DecryptMessage"
     APPLY_CONTROL_TOKEN = "ApplyControlToken"
+    QUERY_CREDENTIALS_ATTRIBUTES = "QueryCredentialsAttributesW"
     # The asynchronous API.
     CREATE_ASYNC_CONTEXT = "SspiCreateAsyncContext"
     FREE_ASYNC_CONTEXT = "SspiFreeAsyncContext"
@@ -364,6 +365,14 @@ def _attribute_needs_established(record: Any, attribute: Any) -> bool:
     return attribute not in PARTIAL_ATTRIBUTES
 
 
+# QueryCredentialsAttributes: SECPKG_CRED_ATTR_NAMES and Schannel's three (ATT-020).
+CREDENTIAL_ATTRIBUTES = frozenset({1, 0x56, 0x57, 0x58})
+
+
+def _credential_attribute_unknown(record: Any, attribute: Any) -> bool:
+    return attribute not in CREDENTIAL_ATTRIBUTES
+
+
 def _callback_registered(record: Any, detail: Any) -> bool:
     return bool(record._callback is not None)
 
@@ -386,6 +395,7 @@ PREDICATES: Mapping[str, Callable[[Any, Any], bool]] = MappingProxyType(
         "input token given": _input_given,
         "attribute not modelled": _attribute_unknown,
         "attribute needs an established context": _attribute_needs_established,
+        "credential attribute not modelled": _credential_attribute_unknown,
         "a callback is registered": _callback_registered,
         "the status reads SEC_I_ASYNC_CALL_PENDING": _status_reads_pending,
         "no callback where one is required": _callback_required,
@@ -612,6 +622,17 @@ CREDENTIAL_TABLE = Table(
             {Refs.LAST: CredState.RELEASED, Refs.HELD: CredState.ORPHANED},
             ("FCH-001",),
             outcome_rules={Refs.HELD: ("FCH-003",)},
+        ),
+        # QueryCredentialsAttributes reads a live credential (ATT-020).
+        (CredState.LIVE, Call.QUERY_CREDENTIALS_ATTRIBUTES): Transition(
+            {None: CredState.LIVE},
+            ("ATT-020",),
+            guards=(
+                Guard(
+                    "credential attribute not modelled",
+                    Refusal(SecStatus.SEC_E_UNSUPPORTED_FUNCTION, ("ATT-021",)),
+                ),
+            ),
         ),
         # A context created on the credential takes a reference (FCH-003).
         (CredState.LIVE, _ISC): Transition({None: CredState.LIVE}, ("FCH-003",)),
@@ -894,6 +915,9 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
         )
         for call in MESSAGE_CALLS
     },
+    Call.QUERY_CREDENTIALS_ATTRIBUTES: frozenset(
+        {SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE, SecStatus.SEC_E_UNSUPPORTED_FUNCTION}
+    ),
     Call.APPLY_CONTROL_TOKEN: frozenset(
         {
             SecStatus.SEC_E_OK,

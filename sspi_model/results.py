@@ -219,6 +219,46 @@ ContextAttribute = (
 
 
 @attrs.frozen
+class CredentialNames:
+    """SecPkgCredentials_Names; the name is package memory (FreeContextBuffer)."""
+
+    user_name: str
+    allocation: int
+
+
+@attrs.frozen
+class SupportedAlgs:
+    """SecPkgCred_SupportedAlgs; the ALG_ID array is package memory."""
+
+    algorithms: tuple[int, ...]
+    allocation: int
+
+
+@attrs.frozen
+class CipherStrengths:
+    """SecPkgCred_CipherStrengths (flat)."""
+
+    minimum: int
+    maximum: int
+
+
+@attrs.frozen
+class SupportedProtocols:
+    """SecPkgCred_SupportedProtocols (flat): SP_PROT_* bits."""
+
+    protocols: int
+
+
+CredentialAttribute = CredentialNames | SupportedAlgs | CipherStrengths | SupportedProtocols
+
+
+@attrs.frozen
+class QueryCredentialsAttributesResult:
+    status: SecStatus
+    buffer: CredentialAttribute | None = None
+
+
+@attrs.frozen
 class QueryContextAttributesResult:
     status: SecStatus
     buffer: ContextAttribute | None = None

@@ -39,6 +39,7 @@ from sspi_model.results import (
     EnumerateSecurityPackagesResult,
     MessageResult,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
     Statistics,
@@ -419,6 +420,14 @@ class Sspi(AsyncCalls):
         if logon_id is not None and (isinstance(logon_id, bool) or not isinstance(logon_id, int)):
             raise TypeError(f"logon_id must be an int, got {type(logon_id).__name__}")
         return self._core.acquire(package, credential_use, auth_data, principal)
+
+    @api_call(Call.QUERY_CREDENTIALS_ATTRIBUTES)
+    def query_credentials_attributes(
+        self, credential: SecHandle | None, attribute: int
+    ) -> QueryCredentialsAttributesResult:
+        check_handle(credential, "credential")
+        check_u32(attribute, "attribute")
+        return self._core.query_credential(credential, attribute)
 
     @api_call(Call.FREE_CREDENTIALS_HANDLE)
     def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:

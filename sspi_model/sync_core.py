@@ -55,6 +55,7 @@ from sspi_model.results import (
     MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
 )
@@ -318,6 +319,29 @@ class SyncCore:
             self.orphans += 1  # contexts keep it alive (FCH-003)
         self.last_rules = lifecycle.rules_of(_FREE_CREDENTIAL, outcome)
         return _OK
+
+    def query_credential(
+        self, handle: SecHandle | None, attribute: int
+    ) -> QueryCredentialsAttributesResult:
+        """QueryCredentialsAttributes: the table checks the attribute, the package answers."""
+        record = self.live_credential(handle)
+        if record is None:
+            self.last_rules = ("ATT-020", self.handle_rule(handle, _CRED))
+            return QueryCredentialsAttributesResult(_INVALID_HANDLE)
+        entry = CREDENTIAL_TABLE.entry(record.state, Call.QUERY_CREDENTIALS_ATTRIBUTES)
+        step = lifecycle.decide(entry, record, attribute, _no_misuse)
+        if isinstance(step, Refusal):
+            self.last_rules = step.rules
+            return QueryCredentialsAttributesResult(step.status)  # type: ignore[arg-type]
+        assert isinstance(step, Transition)
+        lifecycle.enter(record, step)
+        answer = getattr(record.package, "credential_attribute", None)
+        payload = None if answer is None else answer(record.material, attribute, self._allocate)
+        if payload is None:  # this package does not answer it (ATT-021)
+            self.last_rules = (*step.rules, "ATT-021")
+            return QueryCredentialsAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
+        self.last_rules = step.rules
+        return QueryCredentialsAttributesResult(_OK, payload)
 
     def _drop_reference(self, credential: _Credential) -> tuple[str, ...]:
         """A context of `credential` was deleted (FCH-003, FCH-004): the rules it applied."""

@@ -7,6 +7,7 @@ from test_messages import Pair, established
 
 from sspi_model import (
     ApplicationProtocol,
+    CipherStrengths,
     ConnectionInfo,
     ContextBindings,
     ContextFlags,
@@ -14,9 +15,12 @@ from sspi_model import (
     ContextNativeNames,
     ContextNegotiationInfo,
     ContextSessionKey,
+    CredentialNames,
     SecStatus,
     SessionInfo,
     Sspi,
+    SupportedAlgs,
+    SupportedProtocols,
     application_protocols,
 )
 from sspi_model.buffers import SecBuffer
@@ -204,3 +208,32 @@ def test_schannel_session_connection_and_binding_attributes(protocols: str) -> N
     assert client_key.session_key == server_key.session_key  # type: ignore[union-attr]
     key_info = tls.client.query_context_attributes(tls.c, SECPKG_ATTR_KEY_INFO).buffer
     assert isinstance(key_info, ContextKeyInfo) and key_info.key_size == 256
+
+
+@pytest.mark.rule("ATT-020", "ATT-021", "ATT-022", "ATT-023", "ATT-007")
+def test_query_credentials_attributes() -> None:
+    pair = Pair()
+    names = pair.client.query_credentials_attributes(pair.ccred, 1)
+    assert isinstance(names.buffer, CredentialNames)
+    assert names.buffer.user_name == "CONTOSO\\alice"
+    assert pair.client.free_context_buffer(names.buffer.allocation) == OK
+    assert pair.client.query_credentials_attributes(pair.ccred, 0x58).status == UNSUPPORTED
+    assert pair.client.last_rules == ("ATT-020", "ATT-021")
+    assert pair.client.query_credentials_attributes(pair.ccred, 0xDEAD).status == UNSUPPORTED
+    assert pair.client.last_rules == ("ATT-021",)
+    assert pair.client.query_credentials_attributes(pair.scred, 1).status == (
+        SecStatus.SEC_E_INVALID_HANDLE  # another process's handle
+    )
+    tls = Sspi()
+    cred = tls.acquire_credentials_handle(
+        "Schannel", 1, SchannelCred(Certificate("CN=srv"), "tls1.3")
+    )
+    handle = cred.credential
+    protocols = tls.query_credentials_attributes(handle, 0x58).buffer
+    assert protocols == SupportedProtocols(0x400 | 0x1000)
+    assert tls.query_credentials_attributes(handle, 0x57).buffer == CipherStrengths(128, 256)
+    algs = tls.query_credentials_attributes(handle, 0x56).buffer
+    assert isinstance(algs, SupportedAlgs) and algs.algorithms
+    subject = tls.query_credentials_attributes(handle, 1).buffer
+    assert isinstance(subject, CredentialNames) and subject.user_name == "CN=srv"
+    assert tls.statistics().context_buffers == 2

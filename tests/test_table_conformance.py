@@ -418,6 +418,24 @@ for _outcome, _count in ((Refs.LAST, 0), (Refs.HELD, 1)):
         Case(CREDENTIAL_TABLE, CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE, "", _outcome, _free)
     )
 
+for _path, _attribute in (("", 1), ("guard: credential attribute not modelled", 0xDEAD)):
+
+    def _query_credential(attribute: int = _attribute) -> Any:
+        situation = credential_in(CredState.LIVE)
+        result = situation.sspi.query_credentials_attributes(situation.subject, attribute)
+        return situation, result
+
+    CASES.append(
+        Case(
+            CREDENTIAL_TABLE,
+            CredState.LIVE,
+            Call.QUERY_CREDENTIALS_ATTRIBUTES,
+            _path,
+            None if not _path else "refusal",
+            _query_credential,
+        )
+    )
+
 for _call in (Call.INITIALIZE_SECURITY_CONTEXT, Call.ACCEPT_SECURITY_CONTEXT):
 
     def _reference(call: Call = _call) -> Any:

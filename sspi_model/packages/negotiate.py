@@ -202,6 +202,11 @@ class NegotiatePackage:
     ) -> tuple[SecStatus, Any, tuple[str, ...]]:
         return self._ntlm.acquire(use, principal, auth_data, env)
 
+    def credential_attribute(
+        self, material: Any, attribute: int, allocate: Callable[[str], int]
+    ) -> Any:
+        return self._ntlm.credential_attribute(material, attribute, allocate)  # ATT-022
+
     def new_client(
         self, material: Any, target_name: str | None, env: Environment
     ) -> NegotiateClientSession:

@@ -31,7 +31,13 @@ from sspi_model.packages.base import (
     MessageLeg,
 )
 from sspi_model.packages.protection import Channel, derive_key
-from sspi_model.results import ContextKeyInfo, ContextSessionKey, ContextSizes, PackageInfo
+from sspi_model.results import (
+    ContextKeyInfo,
+    ContextSessionKey,
+    ContextSizes,
+    CredentialNames,
+    PackageInfo,
+)
 from sspi_model.status import SecStatus
 
 SIGNATURE = b"NTLMSSP\x00"
@@ -390,6 +396,14 @@ class NtlmPackage:
             NtlmCredential(use, auth_data.principal, auth_data.password),
             ("ACH-001",),
         )
+
+    def credential_attribute(
+        self, material: Any, attribute: int, allocate: Callable[[str], int]
+    ) -> CredentialNames | None:
+        """SECPKG_CRED_ATTR_NAMES: the credential's principal (ATT-022); nothing else."""
+        if attribute == 1:
+            return CredentialNames(material.principal, allocate("credential name"))
+        return None
 
     def new_client(
         self, material: Any, target_name: str | None, env: Environment

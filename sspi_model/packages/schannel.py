@@ -83,14 +83,18 @@ from sspi_model.packages.base import (
 from sspi_model.packages.protection import Channel, derive_key
 from sspi_model.results import (
     ApplicationProtocol,
+    CipherStrengths,
     ConnectionInfo,
     ContextBindings,
     ContextKeyInfo,
     ContextSessionKey,
     ContextSizes,
+    CredentialNames,
     PackageInfo,
     SessionInfo,
     StreamSizes,
+    SupportedAlgs,
+    SupportedProtocols,
 )
 from sspi_model.status import SecStatus
 
@@ -789,6 +793,25 @@ class SchannelPackage:
         if use & CredentialUse.INBOUND and cred.certificate is None:
             return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
         return SecStatus.SEC_E_OK, SchannelCredential(use, cred), ("SCH-001",)
+
+    def credential_attribute(
+        self, material: Any, attribute: int, allocate: Callable[[str], int]
+    ) -> Any:
+        """QueryCredentialsAttributes on a Schannel credential (ATT-022, ATT-023)."""
+        cred, inbound = material.cred, bool(material.use & CredentialUse.INBOUND)
+        if attribute == 1:  # SECPKG_CRED_ATTR_NAMES: the certificate subject, if any
+            subject = cred.certificate.subject if cred.certificate else ""
+            return CredentialNames(subject, allocate("credential name"))
+        if attribute == 0x56:  # SUPPORTED_ALGS
+            algorithms = (CALG_AES_256, CALG_SHA_384, CALG_ECDH_EPHEM)
+            return SupportedAlgs(algorithms, allocate("ALG_ID array"))
+        if attribute == 0x57:  # CIPHER_STRENGTHS
+            return CipherStrengths(128, 256)
+        if attribute != 0x58:  # pragma: no cover - the table lets only these four through
+            return None
+        # SUPPORTED_PROTOCOLS: TLS 1.2, and TLS 1.3 where the credential asks for it.
+        tls12, tls13 = (0x400, 0x1000) if inbound else (0x800, 0x2000)
+        return SupportedProtocols(tls12 | (tls13 if cred.protocols == "tls1.3" else 0))
 
     def new_client(
         self, material: Any, target_name: str | None, env: Environment
