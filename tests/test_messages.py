@@ -292,3 +292,16 @@ def test_apply_control_token_is_schannel_only(package: str) -> None:
     assert result.status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
     assert pair.client.last_rules == ("SHD-008", "SHD-010")
     assert pair.client.lifecycle_state(pair.c) is CtxState.ESTABLISHED
+
+
+@pytest.mark.rule("MSG-001", "MSG-008")
+def test_the_readme_message_example_runs_after_the_tour() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    (example,) = [block for block in blocks if "encrypt_message" in block]
+    namespace: dict[str, object] = {}
+    exec(compile(blocks[0], "README tour", "exec"), namespace)
+    exec(compile(example, "README message example", "exec"), namespace)
