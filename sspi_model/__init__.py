@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from sspi_model.async_api import AsyncContext, CallbackError, MisuseEvent, Out, SspiMisuse
 from sspi_model.backends.base import BackendFailure, Capabilities
-from sspi_model.buffers import SecBuffer, SecBufferType
+from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, SecBufferType
 from sspi_model.constants import (
     SECPKG_ATTR_LIFESPAN,
     SECPKG_ATTR_NAMES,
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from sspi_model.testing.divergence import Divergence, KnownDivergence
 
 __all__ = [
+    "NULL_DESCRIPTOR",
     "PROFILES",
     "SECPKG_ATTR_LIFESPAN",
     "SECPKG_ATTR_NAMES",
@@ -135,6 +136,7 @@ __all__ = [
     "MisuseReport",
     "NotifyEvent",
     "NtStatus",
+    "NullDescriptor",
     "Out",
     "PackageInfo",
     "Profile",

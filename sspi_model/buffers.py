@@ -43,6 +43,19 @@ SECBUFFER_READONLY_WITH_CHECKSUM = 0x10000000
 SECBUFFER_ATTRMASK = 0xF0000000
 
 
+class NullDescriptor(enum.Enum):
+    """A NULL PSecBufferDesc (pOutput = NULL), distinct from `None`, which the convenient API
+    reads as "a buffer large enough" (BUF-003, BUF-005)."""
+
+    NULL_DESCRIPTOR = "NULL"
+
+    def __repr__(self) -> str:
+        return "NULL_DESCRIPTOR"
+
+
+NULL_DESCRIPTOR = NullDescriptor.NULL_DESCRIPTOR
+
+
 def _u32(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"SecBuffer.{attribute.name} must be an int, got {type(value).__name__}")

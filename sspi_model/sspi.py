@@ -26,7 +26,7 @@ from sspi_model.async_api import (
 )
 from sspi_model.async_calls import AsyncCalls
 from sspi_model.async_layer import AsyncLayer
-from sspi_model.buffers import SecBuffer, as_buffers
+from sspi_model.buffers import NullDescriptor, SecBuffer, as_buffers
 from sspi_model.envelope import api_call
 from sspi_model.events import Observer
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle, next_instance_number
@@ -445,7 +445,7 @@ class Sspi(AsyncCalls):
         context_req: int = 0,
         input: bytes | Sequence[SecBuffer] | None = None,
         *,
-        output: Sequence[SecBuffer] | None = None,
+        output: Sequence[SecBuffer] | NullDescriptor | None = None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         return self._core.leg(
@@ -460,7 +460,7 @@ class Sspi(AsyncCalls):
         input: bytes | Sequence[SecBuffer] | None = None,
         context_req: int = 0,
         *,
-        output: Sequence[SecBuffer] | None = None,
+        output: Sequence[SecBuffer] | NullDescriptor | None = None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         return self._core.leg(

@@ -18,7 +18,7 @@ import attrs
 
 from sspi_model import lifecycle
 from sspi_model.arguments import check_handle, check_str, check_u32
-from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
+from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, as_buffers, token_buffer
 from sspi_model.constants import (
     ISC_REQ_ALLOCATE_MEMORY,
     SECPKG_NEGOTIATION_COMPLETE,
@@ -105,6 +105,30 @@ def _renegotiate_in_place(
         SecBuffer(1, unread) if b.base_type == 1 else SecBuffer(0) if b.base_type == 5 else b
         for b in buffers
     )
+
+
+def _written(
+    outputs: tuple[SecBuffer, ...], token: SecBuffer, extra: tuple[SecBuffer, ...]
+) -> tuple[SecBuffer, ...]:
+    """The caller's output descriptor as a leg leaves it (BUF-006): the token in the first
+    SECBUFFER_TOKEN buffer (or, with none, the first SECBUFFER_EMPTY one, retyped, as curl's
+    ALLOCATE_MEMORY {EMPTY} expects; else appended), each extra output (an alert) in the first
+    buffer of its type (dropped when the caller passed none), the rest as passed."""
+    out = list(outputs)
+    slot = next((i for i, b in enumerate(out) if b.base_type == 2), None)
+    if slot is None:
+        slot = next((i for i, b in enumerate(out) if b.base_type == 0), None)
+    if slot is None:
+        out.append(token)
+    else:
+        out[slot] = token
+    for buffer in extra:
+        place = next(
+            (i for i, b in enumerate(out) if i != slot and b.base_type == buffer.base_type), None
+        )
+        if place is not None:
+            out[place] = buffer
+    return tuple(out)
 
 
 def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
@@ -362,7 +386,7 @@ class SyncCore:
         target_name: str | None,
         context_req: int,
         input: bytes | Sequence[SecBuffer] | None,
-        output: Sequence[SecBuffer] | None,
+        output: Sequence[SecBuffer] | NullDescriptor | None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         """One ISC (`call` INITIALIZE_SECURITY_CONTEXT) or ASC leg, arguments checked here.
@@ -379,11 +403,15 @@ class SyncCore:
         if target_name is not None and target_name.__class__ is not str:
             check_str(target_name, "target_name")
         inputs = None if input is None else as_buffers(input, "input")
-        outputs = None if output is None else as_buffers(output, "output")
+        # NULL_DESCRIPTOR (pOutput NULL) is the empty descriptor that nothing can be written to.
+        null_output = output is NULL_DESCRIPTOR
+        outputs = (
+            None if output is None else () if null_output else as_buffers(output, "output")  # type: ignore[arg-type]
+        )
         is_client = call is _ISC_CALL
         if context is None:
             return self._first_leg(
-                call, is_client, credential, target_name, context_req, inputs, outputs
+                call, is_client, credential, target_name, context_req, inputs, outputs, null_output
             )
         record = self.contexts.get(context.lower)
         if record is not None and record.handle.upper != context.upper:
@@ -420,7 +448,7 @@ class SyncCore:
         leg = record.session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
         if outputs is not None:
-            too_small = self._output_too_small(leg, context_req, outputs)
+            too_small = self._output_too_small(leg, context_req, outputs, null_output)
             if too_small is not None:
                 record.session = snapshot  # type: ignore[assignment]  # BUF-002: as it was
                 return too_small
@@ -429,7 +457,7 @@ class SyncCore:
             record.attr = leg.context_attr
             if self.rotate_context_handles:
                 self._rotate(record)
-        return self._context_result(record.handle, leg, context_req, state)
+        return self._context_result(record.handle, leg, context_req, state, outputs)
 
     def _rotate(self, record: _Context) -> None:
         """A new handle value for a context on every continuation leg (ROT-001): the old one
@@ -448,6 +476,7 @@ class SyncCore:
         context_req: int,
         inputs: tuple[SecBuffer, ...] | None,
         outputs: tuple[SecBuffer, ...] | None,
+        null_output: bool = False,
     ) -> SecurityContextResult:
         cred = self.live_credential(credential)
         if cred is None:
@@ -471,7 +500,7 @@ class SyncCore:
         leg = session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
         if outputs is not None:
-            too_small = self._output_too_small(leg, context_req, outputs)
+            too_small = self._output_too_small(leg, context_req, outputs, null_output)
             if too_small is not None:
                 return too_small
         state = lifecycle.enter(record, step, leg.outcome)
@@ -488,11 +517,19 @@ class SyncCore:
         self.last_rules += reference.rules
         self.contexts[handle.lower] = record
         self.ctx_limit = handle.lower + 1  # after the insertion (see Sspi.delete_security_context)
-        return self._context_result(handle, leg, context_req, state)
+        return self._context_result(handle, leg, context_req, state, outputs)
 
     def _output_too_small(
-        self, leg: LegResult, context_req: int, outputs: tuple[SecBuffer, ...]
+        self,
+        leg: LegResult,
+        context_req: int,
+        outputs: tuple[SecBuffer, ...],
+        null_output: bool = False,
     ) -> SecurityContextResult | None:
+        if null_output and leg.token:  # BUF-005: nowhere to write it, allocated or not
+            return SecurityContextResult(
+                self._refuse(SecStatus.SEC_E_BUFFER_TOO_SMALL, "BUF-005", "LIF-005")
+            )
         if context_req & ISC_REQ_ALLOCATE_MEMORY:
             return None
         for buffer in outputs:
@@ -509,15 +546,23 @@ class SyncCore:
         return None
 
     def _context_result(
-        self, handle: SecHandle, leg: LegResult, context_req: int, state: Any
+        self,
+        handle: SecHandle,
+        leg: LegResult,
+        context_req: int,
+        state: Any,
+        outputs: tuple[SecBuffer, ...] | None = None,
     ) -> SecurityContextResult:
         attr = leg.context_attr
         allocation = None
         if context_req & ISC_REQ_ALLOCATE_MEMORY and leg.token:
             allocation = self._allocate("output token")  # BUF-001
             attr |= 0x100  # ISC_RET_ALLOCATED_MEMORY == ASC_RET_ALLOCATED_MEMORY
-        # BUF-003: with no output buffers, a fresh SECBUFFER_TOKEN of exactly the token's size.
-        output = (token_buffer(leg.token, allocation), *leg.extra_output)
+        if outputs:
+            output = _written(outputs, token_buffer(leg.token, allocation), leg.extra_output)
+        else:
+            # BUF-003: with no output buffers, a fresh SECBUFFER_TOKEN of exactly the token's size.
+            output = (token_buffer(leg.token, allocation), *leg.extra_output)
         expiry = TIMESTAMP_NEVER if state is _ESTABLISHED else None  # ISC-006
         return SecurityContextResult(leg.status, handle, output, attr, expiry, leg.input_after)
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import sspi_model
 from sspi_model import (
+    NULL_DESCRIPTOR,
     AcceptReq,
     AcquireCredentialsResult,
     ApplicationProtocol,
@@ -74,6 +75,7 @@ from sspi_model import (
     MisuseReport,
     NotifyEvent,
     NtStatus,
+    NullDescriptor,
     Out,
     PackageInfo,
     Profile,
@@ -280,6 +282,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     HandleKind: st.sampled_from(HandleKind),
     HandleClass: st.sampled_from(HandleClass),
     SecBufferType: st.sampled_from(SecBufferType),
+    NullDescriptor: st.just(NULL_DESCRIPTOR),
     SecBuffer: buffers,
     ContextReq: flags(ContextReq),
     AcceptReq: flags(AcceptReq),
