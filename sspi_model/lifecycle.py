@@ -909,6 +909,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
                 SecStatus.SEC_E_CONTEXT_EXPIRED,
                 SecStatus.SEC_E_UNSUPPORTED_FUNCTION,  # MSG-020: Schannel signatures
                 SecStatus.SEC_E_INCOMPLETE_MESSAGE,
+                SecStatus.SEC_E_DECRYPT_FAILURE,  # MSG-030: seen from Windows (curl#9879)
                 SecStatus.SEC_I_CONTEXT_EXPIRED,
                 SecStatus.SEC_I_RENEGOTIATE,
             }

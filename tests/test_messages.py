@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sspi_model import AuthIdentity, CredentialUse, SecStatus, Sspi
 from sspi_model.buffers import (
@@ -14,7 +16,7 @@ from sspi_model.buffers import (
 )
 from sspi_model.constants import SECQOP_WRAP_NO_ENCRYPT
 from sspi_model.handles import SecHandle
-from sspi_model.lifecycle import CtxState
+from sspi_model.lifecycle import CALL_CODES, Call, CtxState
 
 ACCOUNTS = {"CONTOSO\\alice": "Passw0rd!"}
 OK = SecStatus.SEC_E_OK
@@ -305,3 +307,50 @@ def test_the_readme_message_example_runs_after_the_tour() -> None:
     namespace: dict[str, object] = {}
     exec(compile(blocks[0], "README tour", "exec"), namespace)
     exec(compile(example, "README message example", "exec"), namespace)
+
+
+# -- bad input never raises from inside the model ----------------------------------------------
+
+_TYPES = st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 17, 18, 0x80000001, 0x10000002])
+_BUFFERS = st.lists(
+    st.builds(
+        SecBuffer,
+        _TYPES,
+        st.binary(max_size=64),
+        st.none() | st.integers(0, 64),
+    ),
+    max_size=5,
+)
+
+
+@pytest.mark.rule("MSG-011", "MSG-031", "SHD-009")
+@settings(deadline=None)
+@given(
+    package=st.sampled_from(["NTLM", "Negotiate", "Schannel"]),
+    call=st.sampled_from(
+        ["make_signature", "verify_signature", "encrypt_message", "decrypt_message", "apply"]
+    ),
+    buffers=st.none() | _BUFFERS,
+    qop=st.sampled_from([0, 1, 0x80000001, 0x40000000]),
+)
+def test_any_descriptor_gets_a_documented_status(
+    package: str, call: str, buffers: Any, qop: int
+) -> None:
+    if package == "Schannel":
+        from test_schannel_messages import Tls
+
+        tls = Tls()
+        sspi, handle = tls.client, tls.c
+    else:
+        pair = established(package)
+        sspi, handle = pair.client, pair.c
+    if call == "apply":
+        result = sspi.apply_control_token(handle, buffers)
+        codes = CALL_CODES[Call.APPLY_CONTROL_TOKEN]
+    else:
+        method = getattr(sspi, call)
+        with_qop = call in ("make_signature", "encrypt_message")
+        result = method(handle, qop, buffers) if with_qop else method(handle, buffers)
+        codes = CALL_CODES[Call.MAKE_SIGNATURE]
+    assert result.status in codes, (result, sspi.last_rules)
+    assert sspi.last_rules

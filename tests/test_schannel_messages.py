@@ -5,12 +5,14 @@ TLS 1.3 post-handshake messages (SEC_I_RENEGOTIATE), close_notify, and the shutd
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sspi_model import SecStatus, Sspi
 from sspi_model.buffers import SecBuffer
 from sspi_model.constants import SCHANNEL_ALERT, SCHANNEL_SHUTDOWN, SECPKG_ATTR_STREAM_SIZES
 from sspi_model.handles import SecHandle
-from sspi_model.lifecycle import CtxState
+from sspi_model.lifecycle import CALL_CODES, Call, CtxState
 from sspi_model.packages.schannel import Certificate, SchannelCred
 
 OK = SecStatus.SEC_E_OK
@@ -290,3 +292,17 @@ def test_bad_control_tokens_change_nothing(buffers: list[SecBuffer], status: Sec
     assert tls.client.apply_control_token(tls.c, buffers).status == status
     assert tls.client.last_rules == ("SHD-008", "SHD-009")
     assert tls.client.lifecycle_state(tls.c) is CtxState.ESTABLISHED
+
+
+@pytest.mark.rule("SHD-002", "MSG-032")
+@settings(deadline=None)
+@given(garbage=st.binary(max_size=80), cut=st.integers(0, 120))
+def test_any_follow_up_or_record_bytes_get_a_documented_status(garbage: bytes, cut: int) -> None:
+    tls = Tls(tickets=True)
+    status, _ = receive(tls.client, tls.c, tls.to_client[:cut] + garbage)
+    assert status in CALL_CODES[Call.DECRYPT_MESSAGE]
+    if status == SecStatus.SEC_I_RENEGOTIATE:
+        follow = tls.client.initialize_security_context(
+            None, tls.c, "srv.contoso.com", ISC_REQ, [SecBuffer(TOKEN, garbage), SecBuffer(EMPTY)]
+        )
+        assert follow.status in CALL_CODES[Call.INITIALIZE_SECURITY_CONTEXT]
