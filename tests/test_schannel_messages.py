@@ -306,3 +306,20 @@ def test_any_follow_up_or_record_bytes_get_a_documented_status(garbage: bytes, c
             None, tls.c, "srv.contoso.com", ISC_REQ, [SecBuffer(TOKEN, garbage), SecBuffer(EMPTY)]
         )
         assert follow.status in CALL_CODES[Call.INITIALIZE_SECURITY_CONTEXT]
+
+
+@pytest.mark.rule("BUF-002", "SHD-005", "MSG-007")
+def test_a_close_notify_leg_that_did_not_fit_is_rolled_back_with_its_counter() -> None:
+    tls = Tls()
+    assert tls.client.apply_control_token(tls.c, shutdown_token()).status == OK
+    small = tls.client.initialize_security_context(
+        None, tls.c, "srv.contoso.com", 0, None, output=[SecBuffer(TOKEN, size=4)]
+    )
+    assert small.status == SecStatus.SEC_E_BUFFER_TOO_SMALL
+    assert tls.client.lifecycle_state(tls.c) is CtxState.SHUTDOWN
+    leg = tls.client.initialize_security_context(
+        None, tls.c, "srv.contoso.com", 0, None, output=[SecBuffer(TOKEN, size=100)]
+    )
+    assert leg.status == OK
+    status, _ = receive(tls.server, tls.s, leg.output_token)
+    assert status == SecStatus.SEC_I_CONTEXT_EXPIRED  # the record carries the expected number

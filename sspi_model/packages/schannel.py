@@ -436,6 +436,18 @@ class _Session:
     def _server_subject(self) -> str:
         return ""
 
+    def __copy__(self) -> Any:
+        """A snapshot for the core's rollback of a leg whose output did not fit (BUF-002): the
+        record channel is copied too, so its counters roll back with the rest."""
+        twin = object.__new__(type(self))
+        for cls in type(self).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(self, slot):
+                    setattr(twin, slot, getattr(self, slot))
+        if self._channel is not None:
+            twin._channel = attrs.evolve(self._channel)
+        return twin
+
     def _established_keys(self) -> None:
         """Both sides saw the same handshake: the record key comes from it (MSG-006)."""
         self._channel = Channel.for_side(derive_key(b"tls", self._transcript), self._is_client)
