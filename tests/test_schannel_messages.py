@@ -323,3 +323,17 @@ def test_a_close_notify_leg_that_did_not_fit_is_rolled_back_with_its_counter() -
     assert leg.status == OK
     status, _ = receive(tls.server, tls.s, leg.output_token)
     assert status == SecStatus.SEC_I_CONTEXT_EXPIRED  # the record carries the expected number
+
+
+@pytest.mark.rule("SHD-013", "SHD-008")
+def test_a_session_token_is_accepted_and_changes_nothing() -> None:
+    tls = Tls()
+    for flags in (1, 2):
+        token = [SecBuffer(TOKEN, (3).to_bytes(4, "little") + flags.to_bytes(4, "little"))]
+        assert tls.client.apply_control_token(tls.c, token).status == OK
+        assert tls.client.last_rules == ("SHD-008", "SHD-013")
+    bad = [SecBuffer(TOKEN, (3).to_bytes(4, "little") + (7).to_bytes(4, "little"))]
+    assert tls.client.apply_control_token(tls.c, bad).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+    assert tls.client.lifecycle_state(tls.c) is CtxState.ESTABLISHED
+    status, buffers = receive(tls.server, tls.s, send(tls.client, tls.c, b"still fine"))
+    assert (status, buffers[1].data) == (OK, b"still fine")

@@ -69,6 +69,7 @@ from sspi_model.constants import (
     CALG_AES_256,
     CALG_ECDH_EPHEM,
     CALG_SHA_384,
+    SCHANNEL_SESSION,
     SCHANNEL_SHUTDOWN,
     CredentialUse,
     SecPkgAttr,
@@ -113,6 +114,8 @@ CCS = 0x100  # the message key of a change_cipher_spec record (not a handshake t
 UNEXPECTED_MESSAGE, HANDSHAKE_FAILURE, BAD_CERTIFICATE = 10, 40, 42
 DECODE_ERROR, DECRYPT_ERROR, PROTOCOL_VERSION, CERTIFICATE_REQUIRED = 50, 51, 70, 116
 NO_APPLICATION_PROTOCOL = 120
+# SCHANNEL_SESSION_TOKEN.dwFlags: SSL_SESSION_ENABLE_RECONNECTS 1, SSL_SESSION_DISABLE_RECONNECTS 2
+_SESSION_FLAGS = ((1).to_bytes(4, "little"), (2).to_bytes(4, "little"))
 
 # SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
 # ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
@@ -508,8 +511,12 @@ class _Session:
             status = SecStatus.SEC_E_INVALID_TOKEN
             return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-009",))
         data = tokens[0].data
-        if len(data) < 4 or int.from_bytes(data[:4], "little") != SCHANNEL_SHUTDOWN:
-            # Only SCHANNEL_SHUTDOWN is modelled (SHD-009).
+        kind = int.from_bytes(data[:4], "little") if len(data) >= 4 else None
+        if kind == SCHANNEL_SESSION and len(data) == 8 and data[4:] in _SESSION_FLAGS:
+            # SHD-013: reconnects of Session ID-based resumption, which the model never does.
+            return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.DONE, buffers, rules=("SHD-013",))
+        if kind != SCHANNEL_SHUTDOWN:
+            # SHUTDOWN and SESSION are modelled; RENEGOTIATE and ALERT are not (SHD-009).
             status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
             return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-009",))
         self._shutdown = True
