@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_schannel_messages import Tls
 
 from sspi_model import AuthIdentity, CredentialUse, SecStatus, Sspi
 from sspi_model.buffers import (
@@ -337,8 +338,6 @@ def test_any_descriptor_gets_a_documented_status(
     package: str, call: str, buffers: Any, qop: int
 ) -> None:
     if package == "Schannel":
-        from test_schannel_messages import Tls
-
         tls = Tls()
         sspi, handle = tls.client, tls.c
     else:

@@ -222,6 +222,17 @@ def query_attribute(channel: Channel | None, attribute: int, allocate: Callable[
     return None
 
 
+# A session's keys: None before the AUTHENTICATE proof, then (challenge, proof) until the first
+# message call or key query opens the channel.
+_Keys = Channel | tuple[bytes, bytes] | None
+
+
+def _opened(keys: _Keys, is_client: bool) -> Channel | None:
+    if keys is None or isinstance(keys, Channel):
+        return keys
+    return Channel.for_side(session_key(*keys), is_client)  # MSG-007: counters from 0
+
+
 class NtlmClientSession:
     """Client legs: 1 NEGOTIATE out -> CONTINUE; 2 CHALLENGE in, AUTHENTICATE out -> OK."""
 
@@ -231,13 +242,15 @@ class NtlmClientSession:
         self._cred = cred
         self._leg = 0
         self._flags = 0
-        self._channel: Channel | None = None
+        self._channel: _Keys = None
 
     def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
-        return ntlm_messages.message(self._channel, call, buffers, qop)
+        self._channel = channel = _opened(self._channel, is_client=True)
+        return ntlm_messages.message(channel, call, buffers, qop)
 
     def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
-        return query_attribute(self._channel, attribute, allocate)
+        self._channel = channel = _opened(self._channel, is_client=True)
+        return query_attribute(channel, attribute, allocate)
 
     def native_names(self, target: str | None, local: str) -> tuple[str, str]:
         """(client, server) for SECPKG_ATTR_NATIVE_NAMES (ATT-004)."""
@@ -275,8 +288,9 @@ class NtlmClientSession:
         # The client cannot know the password is wrong: only the server's last leg decides.
         password = self._cred.password or ""
         message = authenticate_message(flags, domain, user, "MODEL-WS", password, challenge)
-        key = session_key(challenge, proof(domain, user, password, challenge))
-        self._channel = Channel.for_side(key, is_client=True)  # MSG-007: counters from 0
+        # MSG-006: the key comes from the challenge and the proof (the message's last bytes);
+        # the channel is opened at its first use, so a handshake costs no key derivation.
+        self._channel = (challenge, message[-PROOF_LEN:])
         self._leg = 2
         return LegResult(_SEC_E_OK, _ESTABLISHED, message, self._flags, rules=("NTLM-002",))
 
@@ -292,13 +306,15 @@ class NtlmServerSession:
         self._challenge = b""
         self._flags = 0
         self._user = ""
-        self._channel: Channel | None = None
+        self._channel: _Keys = None
 
     def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
-        return ntlm_messages.message(self._channel, call, buffers, qop)
+        self._channel = channel = _opened(self._channel, is_client=False)
+        return ntlm_messages.message(channel, call, buffers, qop)
 
     def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
-        return query_attribute(self._channel, attribute, allocate)
+        self._channel = channel = _opened(self._channel, is_client=False)
+        return query_attribute(channel, attribute, allocate)
 
     def native_names(self, target: str | None, local: str) -> tuple[str, str]:
         """(client, server) for SECPKG_ATTR_NATIVE_NAMES (ATT-004)."""
@@ -354,8 +370,7 @@ class NtlmServerSession:
             return _DENIED
         self._user = principal
         self._leg = 2
-        key = session_key(self._challenge, claimed)
-        self._channel = Channel.for_side(key, is_client=False)  # MSG-007: counters from 0
+        self._channel = (self._challenge, claimed)  # opened at first use (MSG-006)
         return _accepted_result(self._flags)
 
 
