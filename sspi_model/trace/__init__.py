@@ -31,7 +31,6 @@ The modules, in the order a trace meets them:
 """
 
 from sspi_model.trace.check import Issue, check_record
-from sspi_model.trace.fast import validate
 from sspi_model.trace.files import Problem, Trace, as_trace, parse_lines, read_trace, write_trace
 from sspi_model.trace.format import (
     FORMAT,
@@ -47,6 +46,8 @@ from sspi_model.trace.format import (
     status_value,
 )
 from sspi_model.trace.record import Recorder, Symbol
+from sspi_model.trace.replay import ReplaySession
+from sspi_model.trace.streams import validate, validate_file, validate_lines
 from sspi_model.trace.verdict import Verdict, describe, label
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "Problem",
     "Record",
     "Recorder",
+    "ReplaySession",
     "ReplayError",
     "Symbol",
     "Trace",
@@ -74,5 +76,7 @@ __all__ = [
     "status_name",
     "status_value",
     "validate",
+    "validate_file",
+    "validate_lines",
     "write_trace",
 ]

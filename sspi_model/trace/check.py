@@ -210,7 +210,7 @@ def check_record(record: Any, *, first: bool = False) -> list[Issue]:
         issues.append(("seq as a positive integer", _show(record["seq"])))
     if "process" in record and not (isinstance(record["process"], str) and record["process"]):
         issues.append(("a process name", _show(record["process"])))
-    if "call" in record and record["call"] not in _CALLS:
+    if "call" in record and not (isinstance(record["call"], str) and record["call"] in _CALLS):
         issues.append(("the C name of an SSPI function", _show(record["call"])))
     if "status" in record:
         issues += _status_issue(record["status"])

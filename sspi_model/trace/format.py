@@ -142,7 +142,13 @@ class ReplayError(Exception):
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    """A value in at most 60 characters of JSON, for messages; never raises (TRC-005)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # bytes, a huge int, deep nesting
+        text = f"a {type(value).__name__} that JSON cannot show"
+    # A lone surrogate (a "\\ud800" escape) cannot be printed: it is shown escaped.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -49,6 +49,7 @@ class Symbol:
     value: Any  # SecHandle, AsyncContext, pending id or allocation address
 
 
+TOKEN_WINDOW = 4096  # output tokens a streaming recorder keeps (TRC-002)
 _PREFIXES = {
     "credential": "cred",
     "context": "ctx",
@@ -64,10 +65,16 @@ class Recorder:
     `recorder.attach(sspi, "client")` names a process and makes the recorder its observer;
     `Sspi(observer=recorder)` works too (processes are then named process1, process2, ...).
     Records are plain dicts in causal order: `recorder.trace()` is [header, *records].
+
+    `Recorder(stream=True)` is the replay's recorder: records go to listeners only and are not
+    kept, calls carry no args (a replay compares none), only the last TOKEN_WINDOW output tokens
+    are kept, and `forget(name)` drops a symbol, so its memory is that of the live objects.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, stream: bool = False) -> None:
         self._lock = threading.RLock()
+        self._stream = stream
+        self._count = 0  # records made
         self._records: list[Record] = []
         self._names: dict[int, str] = {}  # id(instance) -> process name
         self._targets: dict[str, Any] = {}  # process name -> the first instance registered
@@ -157,6 +164,16 @@ class Recorder:
     def symbol(self, name: str) -> Symbol | None:
         return self._symbols.get(name)
 
+    def forget(self, name: str) -> None:
+        """Drop a symbol: a later sight of its object mints a new one (TRC-001)."""
+        with self._lock:
+            symbol = self._symbols.pop(name, None)
+            if symbol is None:
+                return
+            key = id(symbol.value) if symbol.kind == "async" else symbol.value
+            scope = "" if symbol.kind in ("async", "pending") else symbol.process
+            self._keys.pop((symbol.kind, scope, key), None)
+
     def pending_context(self, pending: int) -> AsyncContext | None:
         """The async context a queued call was made on."""
         return self._pending_context.get(pending)
@@ -220,7 +237,7 @@ class Recorder:
         with self._lock:
             if self._ignored(event):
                 return
-            seq = len(self._records) + 1
+            seq = self._count + 1
             if isinstance(event, CallEvent):
                 record = self._call(seq, event)
             elif isinstance(event, CompletionEvent):
@@ -231,7 +248,9 @@ class Recorder:
                 record = self._misuse(seq, event)
             else:
                 return
-            self._records.append(record)
+            self._count = seq
+            if not self._stream:
+                self._records.append(record)
             listeners = list(self._listeners)
         for listener in listeners:
             listener(record)
@@ -250,7 +269,7 @@ class Recorder:
             "seq": seq,
             "process": process,
             "call": call.value,
-            "args": self._args(process, event.args),
+            "args": {} if self._stream else self._args(process, event.args),
         }
         result = event.result
         if call is Call.CREATE_ASYNC_CONTEXT:
@@ -269,7 +288,7 @@ class Recorder:
         if event.pending is not None:
             record["pending"] = self._bind("pending", process, event.pending, event.pending)
             context = event.args.get("async_context")
-            if isinstance(context, AsyncContext):
+            if isinstance(context, AsyncContext) and not self._stream:
                 self._pending_context[event.pending] = context
         return record
 
@@ -326,7 +345,7 @@ class Recorder:
             "message": event.message,
             "raised": raised,
         }
-        if raised:
+        if raised and not self._stream:
             # The call raises before its CallEvent, so this record stands for the call.
             args = getattr(event, "args", None)
             if args is None:
@@ -401,7 +420,10 @@ class Recorder:
     def _remember(self, seq: int, output: Sequence[SecBuffer]) -> None:
         token = next((b.data for b in output if b.base_type == SecBufferType.SECBUFFER_TOKEN), b"")
         self._tokens[seq] = token
-        if token:
+        if self._stream:
+            if len(self._tokens) > TOKEN_WINDOW:
+                del self._tokens[next(iter(self._tokens))]
+        elif token:
             self._token_seq[token] = seq
 
     def _leg_out(
