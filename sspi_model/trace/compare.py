@@ -12,6 +12,7 @@ live objects of the trace, not its length.
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -52,10 +53,11 @@ class Comparison:
         self.against = against
         self.t2m: dict[str, str] = {}  # trace symbol -> replay symbol
         self.m2t: dict[str, str] = {}
-        self._retired: dict[str, None] = {}  # trace symbols retired, oldest first
+        self._retired: OrderedDict[str, None] = OrderedDict()  # retired symbols, oldest first
         self._forget = forget
         self.forgotten = 0  # bindings dropped by TRC-001
-        self.seq_map: dict[int, int] = {}  # trace seq -> replay seq, oldest first
+        # trace seq -> replay seq of the records with output tokens (what {"from"} reads)
+        self.seq_map: OrderedDict[int, int] = OrderedDict()
         self.forgotten_seq = 0  # every trace seq up to this one is no longer mapped
 
     # -- symbols -------------------------------------------------------------------------------
@@ -72,11 +74,12 @@ class Comparison:
         if not isinstance(trace, str) or trace not in self.t2m:
             return
         retired = self._retired
-        retired.pop(trace, None)
+        if trace in retired:
+            retired.move_to_end(trace)
+            return
         retired[trace] = None
         if len(retired) > RETIRED_WINDOW:
-            oldest = next(iter(retired))
-            del retired[oldest]
+            oldest, _ = retired.popitem(last=False)
             model = self.t2m.pop(oldest)
             self.m2t.pop(model, None)
             self.forgotten += 1
@@ -110,8 +113,7 @@ class Comparison:
         seq_map = self.seq_map
         seq_map[trace_seq] = model_seq
         if len(seq_map) > SEQ_WINDOW:  # TRC-002
-            oldest = next(iter(seq_map))
-            del seq_map[oldest]
+            oldest, _ = seq_map.popitem(last=False)
             self.forgotten_seq = max(self.forgotten_seq, oldest)
 
     # -- records -------------------------------------------------------------------------------
@@ -186,8 +188,8 @@ class Comparison:
                 "status differs", _status_text(trace["status"]), _status_text(model.get("status"))
             )
         mismatch = self._fields(kind, trace, model)
-        if mismatch is None:
-            self._map_seq(trace["seq"], model["seq"])
+        if mismatch is None and "output" in (model.get("out") or ()):
+            self._map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
         return mismatch
 
     def _fields(self, kind: str, trace: Record, model: Record) -> Mismatch | None:

@@ -61,11 +61,11 @@ def decode_line(number: int, text: str | bytes) -> Any:
         except UnicodeDecodeError as error:
             found = f"a byte that is not UTF-8 (0x{text[error.start]:02X} at column {error.start + 1})"
             return Problem(number, "UTF-8 text", found)
-    if not text.strip():
-        return BLANK
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
+        if not text.strip():
+            return BLANK
         found = f"invalid JSON ({error.msg} at column {error.colno})"
     except RecursionError:
         found = "JSON nested too deeply to read"

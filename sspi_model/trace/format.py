@@ -44,10 +44,19 @@ _TOKEN_KEYS = frozenset({"input", "token", "output"})
 # -- statuses and small values ---------------------------------------------------------------
 
 
+_STATUS_NAMES: dict[tuple[type, int], str] = {}  # (enum or int, value) -> name, for members
+
+
 def status_name(value: int) -> str:
     """The macro name of a status, or 0x-hex for a value no macro names (a poisoned read)."""
+    key = (value.__class__, int(value))  # an enum member's own hash is Python code: not used
+    name = _STATUS_NAMES.get(key)
+    if name is not None:
+        return name
     if isinstance(value, (SecStatus, NtStatus)):
-        return value.name
+        name = value.name
+        _STATUS_NAMES[key] = name  # bounded: one entry per member
+        return name
     info = lookup(int(value))
     return info.name if info.family != "unknown" else f"0x{info.value:08X}"
 

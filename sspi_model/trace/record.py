@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
@@ -82,7 +83,7 @@ class Recorder:
         self._keys: dict[tuple[str, str, Any], Symbol] = {}
         self._symbols: dict[str, Symbol] = {}
         self._counts: dict[str, int] = {}
-        self._tokens: dict[int, bytes] = {}  # seq -> its output token
+        self._tokens: OrderedDict[int, bytes] = OrderedDict()  # seq -> its output token
         self._token_seq: dict[bytes, int] = {}  # token -> latest seq that output it
         self._pending_context: dict[int, AsyncContext] = {}
         self._listeners: list[Callable[[Record], None]] = []
@@ -257,9 +258,10 @@ class Recorder:
 
     def _ignored(self, event: Any) -> bool:
         return (
-            isinstance(event, CallEvent)
-            and event.call in SYNC_CALLS
+            bool(self._async_only)
+            and isinstance(event, CallEvent)
             and id(event.sspi) in self._async_only
+            and event.call in SYNC_CALLS
         )
 
     def _call(self, seq: int, event: CallEvent) -> Record:
@@ -422,7 +424,7 @@ class Recorder:
         self._tokens[seq] = token
         if self._stream:
             if len(self._tokens) > TOKEN_WINDOW:
-                del self._tokens[next(iter(self._tokens))]
+                self._tokens.popitem(last=False)
         elif token:
             self._token_seq[token] = seq
 

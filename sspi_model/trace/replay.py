@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import base64
 import collections
-import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from sspi_model.async_api import Out, SspiMisuse
 from sspi_model.buffers import SecBuffer, SecBufferType
-from sspi_model.events import CallEvent
+from sspi_model.events import CallEvent, MisuseReport
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import Call
 from sspi_model.packages import default_packages
@@ -57,6 +56,8 @@ _RETIRES = {
     Call.FREE_CREDENTIALS_HANDLE.value: "credential",
     Call.FREE_CONTEXT_BUFFER.value: "buffer",
 }
+# C name -> (Call, Sspi method, is it a sync call); keyed by text: hashing a Call runs Python.
+_CALL_INFO = {call.value: (call, call.name.lower(), call in SYNC_CALLS) for call in Call}
 _FREE_ASYNC = Call.FREE_ASYNC_CONTEXT.value
 _DELETE_ASYNC = Call.DELETE_SECURITY_CONTEXT_ASYNC.value
 
@@ -70,11 +71,15 @@ class _Process:
         asynchronous: Any | None,
         *,
         synthesize: bool,
+        quiet: bool = False,
         closer: Callable[[], None] | None = None,
     ) -> None:
         self.sync = sync
         self.asynchronous = asynchronous
         self.synthesize = synthesize  # sync calls go to a backend that has no observer
+        # A model instance observed only during async actions: its sync calls run as for any
+        # caller without an observer, and their events are synthesized (see _execute).
+        self.quiet = quiet
         self.closer = closer
 
 
@@ -165,7 +170,8 @@ class ReplaySession:
         self.recorder.listen(self.produced.append)
         self.compare = Comparison(forget=self.recorder.forget)
         self.processes: dict[str, _Process] = {}
-        self._pending: collections.deque[tuple[int, Record]] = collections.deque()
+        # (line, record, is it an action) read but not yet compared
+        self._pending: collections.deque[tuple[int, Record, bool]] = collections.deque()
         self._actions = 0  # actions among _pending
         self._deleting: dict[str, Any] = {}  # pending symbol -> the context its delete names
         self._problems: list[Problem] = []
@@ -258,9 +264,9 @@ class ReplaySession:
             )
             self._failure = _failed(self._replayed, number, record, what)
             return
-        self._pending.append((number, record))
-        if _is_action(record):
-            self._actions += 1
+        action = _is_action(record)
+        self._pending.append((number, record, action))
+        self._actions += action
         self._advance(final=False)
 
     # -- processes -----------------------------------------------------------------------------
@@ -303,8 +309,8 @@ class ReplaySession:
                 sspi = Sspi(**settings)
             except (TypeError, ValueError) as error:  # TRC-005: settings the header got wrong
                 raise ReplayError(f"process {name}: {error}") from None
-            self.recorder.attach(sspi, name)
-            return _Process(sspi, sspi, synthesize=False)
+            self.recorder.register(sspi, name)
+            return _Process(sspi, sspi, synthesize=True, quiet=True)
         if settings["packages"] is None:
             del settings["packages"]
         backend = _construct(self.backend, settings)
@@ -428,21 +434,52 @@ class ReplaySession:
         if record_kind(record) == "complete":
             self._complete(record["pending"])
             return
-        call = _CALLS[record["call"]]
+        call, method, sync = _CALL_INFO[record["call"]]
         process = self.process(record["process"])
-        kwargs = {key: self._arg(key, value) for key, value in record.get("args", {}).items()}
-        method = call.name.lower()
-        if call in SYNC_CALLS and process.synthesize:
+        arg = self._arg
+        kwargs = {
+            key: value if value is None else arg(key, value)  # _arg keeps every None
+            for key, value in record.get("args", {}).items()
+        }
+        if sync and process.synthesize:
             target = process.sync
-            result = getattr(target, method)(**kwargs)
+            if not process.quiet:
+                result = getattr(target, method)(**kwargs)
+                self.recorder(CallEvent(target, call, kwargs, result))
+                return
+            # The events an observer would get: the misuse reports (published before the
+            # call's own event, which a call that raises never publishes), then the CallEvent.
+            log = target.misuse_events
+            before = len(log) + log.dropped
+            try:
+                result = getattr(target, method)(**kwargs)
+            except SspiMisuse:
+                self._misuse_reports(target, before)
+                return
+            self._misuse_reports(target, before)
             self.recorder(CallEvent(target, call, kwargs, result))
             return
-        target = process.asynchronous if call not in SYNC_CALLS else process.sync
+        target = process.sync if sync else process.asynchronous
         if target is None:
             raise ReplayError(f"the {self.against} has no async API for {call.value}")
-        # A misuse is reported to the recorder before it is raised; the comparison decides.
-        with contextlib.suppress(SspiMisuse):
+        self._observe(process, True)
+        try:
             getattr(target, method)(**kwargs)
+        except SspiMisuse:
+            pass  # reported to the recorder before it was raised; the comparison decides
+        finally:
+            self._observe(process, False)
+
+    def _misuse_reports(self, sspi: Any, before: int) -> None:
+        log = sspi.misuse_events
+        new = len(log) + log.dropped - before
+        for event in log[len(log) - min(new, len(log)) :] if new else ():
+            self.recorder(MisuseReport(sspi, event.call, event.rule, event.message, None))
+
+    def _observe(self, process: _Process, on: bool) -> None:
+        """The recorder observes a quiet process for the length of one async action."""
+        if process.quiet:
+            process.sync.observer = self.recorder if on else None
 
     def _complete(self, symbol: str) -> None:
         wanted = self._object(symbol)
@@ -452,15 +489,19 @@ class ReplaySession:
             for index, call in enumerate(pending):
                 if call.id == wanted:
                     assert scheduler is not None
-                    with contextlib.suppress(SspiMisuse):
+                    self._observe(process, True)
+                    try:
                         scheduler.run_one(index)
+                    except SspiMisuse:
+                        pass  # recorded as it was raised
+                    finally:
+                        self._observe(process, False)
                     return
         raise ReplayError(f"the {self.against} has no pending call {symbol} to complete")
 
     def _settle(self, record: Record) -> None:
         """After a matched record: retire what it ended (TRC-001)."""
-        kind = record_kind(record)
-        if kind == "call":
+        if "call" in record and "args" in record and "event" not in record:
             call, args = record["call"], record["args"]
             if call == _FREE_ASYNC:
                 self.compare.retire(args.get("async_context"))
@@ -468,7 +509,7 @@ class ReplaySession:
                 self.compare.retire(args.get(_RETIRES[call]))
             elif call == _DELETE_ASYNC and "pending" in record:
                 self._deleting[record["pending"]] = args.get("context")
-        elif kind == "complete":
+        elif "step" in record:
             pending = record["pending"]
             context = self._deleting.pop(pending, None)
             if context is not None and _succeeded(record):
@@ -485,7 +526,7 @@ class ReplaySession:
         """
         pending, produced = self._pending, self.produced
         while pending and self._failure is None:
-            line, record = pending[0]
+            line, record, action = pending[0]
             if not produced:
                 if not self._actions:
                     if final:
@@ -498,7 +539,10 @@ class ReplaySession:
                             "nothing",
                         )
                     return
-                action_line, action_record = next(item for item in pending if _is_action(item[1]))
+                if action:
+                    action_line, action_record = line, record
+                else:
+                    action_line, action_record, _ = next(item for item in pending if item[2])
                 try:
                     self._execute(action_record)
                 except ReplayError as error:
@@ -522,8 +566,7 @@ class ReplaySession:
                 return
             self._replayed += 1
             pending.popleft()
-            if _is_action(record):
-                self._actions -= 1
+            self._actions -= action
             self._settle(record)
 
     def verdict(self) -> Verdict:
