@@ -102,7 +102,7 @@ def _data_issue(value: Any, where: str) -> list[Issue]:
         try:
             base64.b64decode(value, validate=True)
             return []
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character that is not ASCII
             pass
     return [(f'{where} as base64 or {{"from": SEQ}}', _show(value))]
 
@@ -199,7 +199,17 @@ def _header_issue(record: Record) -> list[Issue]:
 
 
 def check_record(record: Any, *, first: bool = False) -> list[Issue]:
-    """(expected, found) pairs for everything malformed in one line's value; [] if fine."""
+    """(expected, found) pairs for everything malformed in one line's value; [] if fine.
+
+    Any value gets an answer (TRC-005): a check that cannot even look at it says so.
+    """
+    try:
+        return _check(record, first)
+    except (RecursionError, ValueError, TypeError) as error:
+        return [("a trace record", f"{type(error).__name__}: {error}"[:80])]
+
+
+def _check(record: Any, first: bool) -> list[Issue]:
     if not isinstance(record, dict):
         return [("a JSON object", type(record).__name__)]
     kind = record_kind(record)

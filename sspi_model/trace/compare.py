@@ -86,7 +86,6 @@ class Comparison:
             if self._forget is not None:
                 self._forget(model)
 
-
     def _name(self, symbol: Any) -> str:
         return self.m2t.get(symbol, symbol) if isinstance(symbol, str) else _show(symbol)
 
@@ -94,6 +93,8 @@ class Comparison:
         if trace is None or model is None:
             if trace is None and model is None:
                 return None
+            return Mismatch(f"{what} differs", _show(trace), self._name(model))
+        if not isinstance(trace, str):  # a field the checks leave open, such as result
             return Mismatch(f"{what} differs", _show(trace), self._name(model))
         bound = self.t2m.get(trace)
         if bound is None and model not in self.m2t:
@@ -158,7 +159,9 @@ class Comparison:
             elif key == "expiry":
                 # Real libraries return real times: only whether there is one is compared.
                 same = (value is None) == (other is None)
-                mismatch = None if same else Mismatch(f"{where} differs", _show(value), _show(other))
+                mismatch = (
+                    None if same else Mismatch(f"{where} differs", _show(value), _show(other))
+                )
             elif key == "attribute" and isinstance(value, dict) and isinstance(other, dict):
                 mismatch = self._out(value, other)
             elif value == other:
@@ -218,7 +221,9 @@ class Comparison:
         if kind == "misuse":
             for key in ("rule", "raised"):
                 if key in trace and trace[key] != model.get(key):
-                    note(Mismatch(f"misuse {key} differs", _show(trace[key]), _show(model.get(key))))
+                    note(
+                        Mismatch(f"misuse {key} differs", _show(trace[key]), _show(model.get(key)))
+                    )
         return found
 
     def describe(self, record: Record) -> str:
@@ -228,4 +233,3 @@ class Comparison:
             for key, value in record.items()
         }
         return describe(renamed)
-

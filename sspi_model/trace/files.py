@@ -59,7 +59,9 @@ def decode_line(number: int, text: str | bytes) -> Any:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
-            found = f"a byte that is not UTF-8 (0x{text[error.start]:02X} at column {error.start + 1})"
+            found = (
+                f"a byte that is not UTF-8 (0x{text[error.start]:02X} at column {error.start + 1})"
+            )
             return Problem(number, "UTF-8 text", found)
     try:
         return json.loads(text)

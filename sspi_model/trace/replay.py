@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import collections
 import inspect
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -198,16 +199,25 @@ class ReplaySession:
         elif value is not BLANK:
             self.feed_value(number, value)
 
+    def feed_object(self, number: int, record: Any) -> None:
+        """A record from memory: it is what its JSON would read as (TRC-005: a value JSON
+        cannot carry, such as an integer too long to print, is a problem like a bad line)."""
+        try:
+            value = json.loads(json.dumps(record))
+        except (TypeError, ValueError, RecursionError) as error:
+            what = f"{type(error).__name__}: {error}"[:80]
+            self._values += 1
+            self._problem(Problem(number, "a record JSON can carry", what))
+            return
+        self.feed_value(number, value)
+
     def feed_value(self, number: int, value: Any, *, checked: bool = False) -> None:
         """The parsed value of line `number`; `checked` when it was checked already (a Trace's
         records: check_record passed them and their seq problems are the Trace's)."""
         first = self._values == 0
         self._values += 1
         if not checked:
-            try:
-                issues = check_record(value, first=first)
-            except (RecursionError, ValueError, TypeError) as error:  # TRC-005
-                issues = [("a trace record", f"{type(error).__name__}: {error}"[:80])]
+            issues = check_record(value, first=first)
             if issues:
                 for expected, found in issues:
                     self._problem(Problem(number, expected, found))
@@ -558,7 +568,12 @@ class ReplaySession:
                     return
                 continue
             model = produced.popleft()
-            mismatch = self.compare.match(record, model)
+            try:
+                mismatch = self.compare.match(record, model)
+            except Exception as error:  # TRC-005: a value no check foresaw is still a verdict
+                what = f"the replay cannot compare this record ({type(error).__name__})"
+                self._failure = _failed(self._replayed, line, record, what)
+                return
             if mismatch is not None:
                 self._failure = _failed(
                     self._replayed, line, record, mismatch.what, mismatch.found, mismatch.expected
@@ -622,4 +637,3 @@ def _words(error: BaseException) -> str:
         return str(error)
     except Exception:  # a str() that fails (a huge int in the message)
         return repr(type(error))
-

@@ -36,7 +36,7 @@ def validate(
                 session.feed_value(number, record, checked=True)
         else:
             for number, record in enumerate(records, start=1):
-                session.feed_value(number, record)
+                session.feed_object(number, record)
     except BaseException:
         session.close()
         raise
