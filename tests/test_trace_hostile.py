@@ -13,21 +13,24 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_trace_streaming import cycles
 
 from sspi_model.scenarios import Narrator, run_scenario
 from sspi_model.trace import (
     ReplaySession,
     Verdict,
+    compare,
+    files,
     parse_lines,
     read_trace,
+    replay,
     validate,
     validate_file,
     validate_lines,
 )
-from sspi_model.trace import compare, files, record, replay
-from test_trace_streaming import cycles
+from sspi_model.trace import record as recording
 
-TRC_005 = "TRC-005"  # the rule every test below holds
+rule = pytest.mark.rule
 
 
 def recorded(name: str = "async-delete") -> list[str]:
@@ -53,11 +56,13 @@ def failed_with_problem(lines: list[Any], words: str) -> Verdict:
 # -- one test per class of hostile line (TRC-005) ---------------------------------------------
 
 
+@rule("TRC-005")
 def test_invalid_json_is_a_problem() -> None:
     lines = recorded()
     failed_with_problem([*lines[:3], '{"seq": 3,', *lines[3:]], "invalid JSON")
 
 
+@rule("TRC-005")
 def test_bytes_that_are_not_utf8_are_a_problem(tmp_path: Path) -> None:
     lines = [line.encode() for line in recorded()]
     lines.insert(2, b'{"seq": 2, "process": "\xff\xfe"}')
@@ -68,6 +73,7 @@ def test_bytes_that_are_not_utf8_are_a_problem(tmp_path: Path) -> None:
     assert not verdict.ok and verdict == validate(read_trace(path))
 
 
+@rule("TRC-005")
 def test_a_line_longer_than_the_limit_is_a_problem_and_is_never_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -85,6 +91,7 @@ def test_a_line_longer_than_the_limit_is_a_problem_and_is_never_held(
     assert max(len(line) for _number, line in files.file_lines(path)) == 4097
 
 
+@rule("TRC-005")
 def test_deep_nesting_is_a_problem() -> None:
     deep = "[" * 200_000 + "]" * 200_000
     lines = recorded()
@@ -95,6 +102,7 @@ def test_deep_nesting_is_a_problem() -> None:
     judged([*lines[:2], deep_value, *lines[2:]])
 
 
+@rule("TRC-005")
 def test_huge_integers_are_a_problem() -> None:
     lines = recorded()
     failed_with_problem([*lines[:2], '{"seq": ' + "9" * 5000 + "}", *lines[2:]], "unreadable JSON")
@@ -106,6 +114,7 @@ def test_huge_integers_are_a_problem() -> None:
     assert not verdict.ok
 
 
+@rule("TRC-005")
 def test_lone_surrogates_give_a_verdict_and_print(tmp_path: Path) -> None:
     lines = recorded()
     edited = json.loads(lines[2])
@@ -125,6 +134,7 @@ def test_lone_surrogates_give_a_verdict_and_print(tmp_path: Path) -> None:
         assert done.returncode == 1, done.stderr  # a failed verdict, not an internal error
 
 
+@rule("TRC-005")
 def test_unknown_calls_and_a_call_that_is_a_list_are_problems() -> None:
     lines = recorded()
     for call in ("NoSuchFunction", [], {}, 7, None):
@@ -135,6 +145,7 @@ def test_unknown_calls_and_a_call_that_is_a_list_are_problems() -> None:
 WRONG = [None, True, 0, -1, 1.5, 10**30, "", "x", "$ctx999", "\ud800", [], [1], {}, {"a": 1}]
 
 
+@rule("TRC-005")
 @pytest.mark.parametrize("wrong", WRONG, ids=repr)
 def test_a_wrong_type_in_every_field_of_every_record_gets_a_verdict(wrong: Any) -> None:
     lines = cycles(1)
@@ -166,6 +177,7 @@ def test_a_wrong_type_in_every_field_of_every_record_gets_a_verdict(wrong: Any) 
     ],
     ids=repr,
 )
+@rule("TRC-005")
 def test_wrong_header_settings_fail_at_line_1(settings_: dict[str, Any]) -> None:
     lines = cycles(1)
     header = json.loads(lines[0])
@@ -175,6 +187,7 @@ def test_wrong_header_settings_fail_at_line_1(settings_: dict[str, Any]) -> None
     assert verdict.line == 1 or verdict.problems
 
 
+@rule("TRC-005")
 def test_a_header_with_wrong_accounts_is_a_problem() -> None:
     lines = cycles(1)
     header = json.loads(lines[0])
@@ -182,6 +195,7 @@ def test_a_header_with_wrong_accounts_is_a_problem() -> None:
     failed_with_problem([json.dumps(header), *lines[1:]], "accounts")
 
 
+@rule("TRC-005")
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_mutated_recorded_traces_always_get_a_verdict(data: st.DataObject) -> None:
@@ -221,10 +235,11 @@ def test_mutated_recorded_traces_always_get_a_verdict(data: st.DataObject) -> No
 # -- memory: bounded by the live objects (TRC-001 .. TRC-004) ---------------------------------
 
 
+@rule("TRC-001", "TRC-002")
 def test_a_long_trace_keeps_only_live_bindings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compare, "RETIRED_WINDOW", 8)
     monkeypatch.setattr(compare, "SEQ_WINDOW", 8)
-    monkeypatch.setattr(record, "TOKEN_WINDOW", 8)
+    monkeypatch.setattr(recording, "TOKEN_WINDOW", 8)
     session = ReplaySession()
     for number, line in enumerate(cycles(40), start=1):
         session.feed_line(number, line)
@@ -236,6 +251,7 @@ def test_a_long_trace_keeps_only_live_bindings(monkeypatch: pytest.MonkeyPatch) 
     assert verdict.ok and verdict.replayed == 40 * 17
 
 
+@rule("TRC-001")
 def test_a_symbol_used_after_it_was_forgotten_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compare, "RETIRED_WINDOW", 4)
     lines = cycles(6)
@@ -246,6 +262,7 @@ def test_a_symbol_used_after_it_was_forgotten_says_so(monkeypatch: pytest.Monkey
     assert not verdict.ok and "TRC-001" in verdict.what
 
 
+@rule("TRC-002")
 def test_an_input_from_a_forgotten_seq_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(compare, "SEQ_WINDOW", 2)
     lines = cycles(3)
@@ -257,6 +274,7 @@ def test_an_input_from_a_forgotten_seq_says_so(monkeypatch: pytest.MonkeyPatch) 
     assert not verdict.ok and "TRC-002" in verdict.what
 
 
+@rule("TRC-004")
 def test_observed_records_with_no_action_are_read_ahead_only_so_far(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -267,6 +285,7 @@ def test_observed_records_with_no_action_are_read_ahead_only_so_far(
     assert not verdict.ok
 
 
+@rule("TRC-003")
 def test_problems_beyond_the_limit_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(replay, "PROBLEM_LIMIT", 3)
     verdict = validate_lines([*cycles(1), *["{bad"] * 10])

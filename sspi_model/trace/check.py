@@ -6,7 +6,6 @@ specs/trace.schema.json states the same rules; tests/test_trace.py holds both to
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 from typing import Any
 
