@@ -94,6 +94,10 @@ def _status_issue(value: Any) -> list[Issue]:
     return [("a status macro name (such as SEC_E_OK) or a 0x-hex value", _show(value))]
 
 
+def _is_data(value: Any) -> bool:
+    return not _data_issue(value, "")
+
+
 def _data_issue(value: Any, where: str) -> list[Issue]:
     if isinstance(value, dict) and set(value) == {"from"} and _is_int(value["from"]):
         return []
@@ -125,7 +129,9 @@ def _buffers_issue(value: Any, where: str, *, shorthand: bool) -> list[Issue]:
         kind = item["type"]
         if not (_is_int(kind) or (isinstance(kind, str) and kind in _BUFFER_NAMES)):
             issues.append(("a SECBUFFER_* type name or number", _show(kind)))
-        issues += _data_issue(item.get("data", ""), f"{where} data")
+        data = item.get("data", "")
+        if not (data == "" or _is_data(data)):
+            issues += _data_issue(data, f"{where} data")
         if "size" in item and not _is_int(item["size"]):
             issues.append(("a buffer size as an integer", _show(item["size"])))
         if "allocation" in item:
@@ -159,7 +165,7 @@ def _out_issue(out: Any) -> list[Issue]:
     if not isinstance(out, dict):
         return [("out as an object", _show(out))]
     issues: list[Issue] = []
-    unknown = sorted(set(out) - _OUT_KEYS)
+    unknown = [] if out.keys() <= _OUT_KEYS else sorted(out.keys() - _OUT_KEYS)
     if unknown:
         issues.append((f"out fields among {', '.join(sorted(_OUT_KEYS))}", ", ".join(unknown)))
     for key in ("credential", "context", "allocation"):

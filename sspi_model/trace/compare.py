@@ -199,32 +199,31 @@ class Comparison:
         # Each check runs (and binds) even after an earlier one failed, as the reference
         # replay always did; the first failure is the verdict.
         found: Mismatch | None = None
-
-        def note(mismatch: Mismatch | None) -> None:
-            nonlocal found
-            if found is None:
-                found = mismatch
-
         if "result" in trace:
             if trace.get("call") == _CREATE:
-                note(self._bind("result", trace["result"], model.get("result")))
+                found = self._bind("result", trace["result"], model.get("result"))
             elif trace["result"] != model.get("result"):
-                note(Mismatch("result differs", _show(trace["result"]), _show(model.get("result"))))
+                found = Mismatch(
+                    "result differs", _show(trace["result"]), _show(model.get("result"))
+                )
         for key in ("pending", "async_context"):
             if key in trace:
-                note(self._bind(key, trace[key], model.get(key)))
-        if "out" in trace:
-            out = trace["out"]
-            note(self._out(out, model.get("out") or {}) if isinstance(out, dict) else None)
+                mismatch = self._bind(key, trace[key], model.get(key))
+                found = found or mismatch
+        if "out" in trace and isinstance(trace["out"], dict):
+            mismatch = self._out(trace["out"], model.get("out") or {})
+            found = found or mismatch
+        if found is not None:
+            return found
         if kind == "callback" and "data" in trace and trace["data"] != model.get("data"):
-            note(Mismatch("callback data differs", _show(trace["data"]), _show(model.get("data"))))
+            return Mismatch("callback data differs", _show(trace["data"]), _show(model.get("data")))
         if kind == "misuse":
             for key in ("rule", "raised"):
                 if key in trace and trace[key] != model.get(key):
-                    note(
-                        Mismatch(f"misuse {key} differs", _show(trace[key]), _show(model.get(key)))
+                    return Mismatch(
+                        f"misuse {key} differs", _show(trace[key]), _show(model.get(key))
                     )
-        return found
+        return None
 
     def describe(self, record: Record) -> str:
         """A replay record described with the trace's symbols where they are known."""

@@ -61,6 +61,7 @@ _RETIRES = {
 _CALL_INFO = {call.value: (call, call.name.lower(), call in SYNC_CALLS) for call in Call}
 _FREE_ASYNC = Call.FREE_ASYNC_CONTEXT.value
 _DELETE_ASYNC = Call.DELETE_SECURITY_CONTEXT_ASYNC.value
+_SETTLING = frozenset({*_RETIRES, _FREE_ASYNC, _DELETE_ASYNC})  # the calls _settle looks at
 
 
 class _Process:
@@ -582,7 +583,8 @@ class ReplaySession:
             self._replayed += 1
             pending.popleft()
             self._actions -= action
-            self._settle(record)
+            if record.get("call") in _SETTLING or "step" in record:
+                self._settle(record)
 
     def verdict(self) -> Verdict:
         """The verdict on everything fed; the session's instances are closed."""
