@@ -329,7 +329,7 @@ def trace_replay_ratio() -> list[Row]:
         rounds[len(rounds) // 2 - 1 : len(rounds) // 2 + 1]
     ) / 2
     note = (
-        f"sspi_model.trace.ReplaySession streaming validation of {count:,} lines ({size / 2**20:.0f} MiB; "
+        f"trace.ReplaySession streaming validation of {count:,} lines ({size / 2**20:.0f} MiB; "
         f"handshakes, deletes, async deletes with callbacks): {a_total:.1f} s "
         f"({fmt_time(a_total / count)} per line); json.loads of the same lines: {b_total:.1f} s; "
         f"median of {len(rounds)} chunks, spread {rounds[0]:.2f}-{rounds[-1]:.2f}; verdict OK, "
