@@ -88,9 +88,17 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+_BUFFER_TYPE_NAMES = {int(member): member.name for member in SecBufferType}  # canonical names
+BUFFER_TYPE_VALUES = {name: member.value for name, member in SecBufferType.__members__.items()}
+
+
 def _buffer_type(value: int) -> str | int:
-    if not value & SECBUFFER_ATTRMASK and value in SecBufferType._value2member_map_:
-        return SecBufferType(value).name
+    """A buffer type as its SECBUFFER_* name, or its number when it has attribute bits."""
+    number = int(value)  # an enum member hashes in Python code: look up its int
+    if not number & SECBUFFER_ATTRMASK:
+        name = _BUFFER_TYPE_NAMES.get(number)
+        if name is not None:
+            return name
     return value
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sspi_model.async_api import Out, SspiMisuse
-from sspi_model.buffers import SecBuffer, SecBufferType
+from sspi_model.buffers import SecBuffer
 from sspi_model.events import CallEvent, MisuseReport
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import Call
@@ -36,6 +36,7 @@ from sspi_model.trace.files import BLANK, Problem, decode_line
 from sspi_model.trace.format import (
     _CALLS,
     _TOKEN_KEYS,
+    BUFFER_TYPE_VALUES,
     SYNC_CALLS,
     Record,
     ReplayError,
@@ -415,7 +416,7 @@ class ReplaySession:
         buffers = []
         for item in value:
             kind = item["type"]
-            number = SecBufferType[kind].value if isinstance(kind, str) else kind
+            number = BUFFER_TYPE_VALUES[kind] if isinstance(kind, str) else kind
             buffers.append(SecBuffer(number, self._data(item.get("data", "")), item.get("size")))
         return tuple(buffers)
 
