@@ -468,7 +468,8 @@ class ReplaySession:
             except SspiMisuse:
                 self._misuse_reports(target, before)
                 return
-            self._misuse_reports(target, before)
+            if len(log) + log.dropped != before:
+                self._misuse_reports(target, before)
             self.recorder(CallEvent(target, call, kwargs, result))
             return
         target = process.sync if sync else process.asynchronous
