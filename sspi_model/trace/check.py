@@ -119,11 +119,7 @@ def _buffers_issue(value: Any, where: str, *, shorthand: bool) -> list[Issue]:
         return [(f"{where} as a list of buffers", _show(value))]
     issues: list[Issue] = []
     for item in value:
-        if (
-            not isinstance(item, dict)
-            or "type" not in item
-            or not item.keys() <= _BUFFER_KEYS
-        ):
+        if not isinstance(item, dict) or "type" not in item or not item.keys() <= _BUFFER_KEYS:
             issues.append((f'{where} buffers like {{"type": ..., "data": ...}}', _show(item)))
             continue
         kind = item["type"]

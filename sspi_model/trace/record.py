@@ -50,6 +50,10 @@ class Symbol:
     value: Any  # SecHandle, AsyncContext, pending id or allocation address
 
 
+_TOKEN = int(SecBufferType.SECBUFFER_TOKEN)  # a plain int: comparing enum members runs Python
+_CREATE = Call.CREATE_ASYNC_CONTEXT
+_REQUIRES_NOTIFY = Call.ASYNC_CONTEXT_REQUIRES_NOTIFY
+_FREE_ASYNC = Call.FREE_ASYNC_CONTEXT
 TOKEN_WINDOW = 4096  # output tokens a streaming recorder keeps (TRC-002)
 _PREFIXES = {
     "credential": "cred",
@@ -236,7 +240,7 @@ class Recorder:
 
     def __call__(self, event: Any) -> None:
         with self._lock:
-            if self._ignored(event):
+            if self._async_only and self._ignored(event):
                 return
             seq = self._count + 1
             if isinstance(event, CallEvent):
@@ -252,7 +256,7 @@ class Recorder:
             self._count = seq
             if not self._stream:
                 self._records.append(record)
-            listeners = list(self._listeners)
+            listeners = tuple(self._listeners)
         for listener in listeners:
             listener(record)
 
@@ -270,28 +274,29 @@ class Recorder:
         record: Record = {
             "seq": seq,
             "process": process,
-            "call": call.value,
+            "call": call._value_,  # the raw value: Enum.value is a Python-level property
             "args": {} if self._stream else self._args(process, event.args),
         }
         result = event.result
-        if call is Call.CREATE_ASYNC_CONTEXT:
+        if call is _CREATE:
             record["result"] = (
                 None if result is None else self._bind("async", process, id(result), result)
             )
-        elif call is Call.ASYNC_CONTEXT_REQUIRES_NOTIFY:
+        elif call is _REQUIRES_NOTIFY:
             record["result"] = bool(result)
-        elif call is Call.FREE_ASYNC_CONTEXT:
+        elif call is _FREE_ASYNC:
             pass  # void
         elif isinstance(result, int):
             record["status"] = status_name(result)
         else:
             record["status"] = status_name(result.status)
             record["out"] = self._result(seq, process, result)
-        if event.pending is not None:
-            record["pending"] = self._bind("pending", process, event.pending, event.pending)
+        pending = event.pending
+        if pending is not None:
+            record["pending"] = self._bind("pending", process, pending, pending)
             context = event.args.get("async_context")
             if isinstance(context, AsyncContext) and not self._stream:
-                self._pending_context[event.pending] = context
+                self._pending_context[pending] = context
         return record
 
     def _completion(self, seq: int, event: CompletionEvent) -> Record:
@@ -420,7 +425,11 @@ class Recorder:
         return None if address is None else self._bind("buffer", process, address, address)
 
     def _remember(self, seq: int, output: Sequence[SecBuffer]) -> None:
-        token = next((b.data for b in output if b.base_type == SecBufferType.SECBUFFER_TOKEN), b"")
+        token = b""
+        for buffer in output:
+            if buffer.base_type == _TOKEN:
+                token = buffer.data
+                break
         self._tokens[seq] = token
         if self._stream:
             if len(self._tokens) > TOKEN_WINDOW:

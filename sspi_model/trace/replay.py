@@ -92,8 +92,8 @@ def _is_action(record: Record) -> bool:
     A misuse record with args stands for a call that raised SspiMisuse (strict mode), so it is
     executed too. Without args it is observed: the next action must report it.
     """
-    kind = record_kind(record)
-    return kind in ("call", "complete") or (kind == "misuse" and "args" in record)
+    # A callback never has args; a call and a completion step have no "event".
+    return "event" not in record or "args" in record
 
 
 def _is_async(record: Record) -> bool:
