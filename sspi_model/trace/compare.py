@@ -4,7 +4,8 @@ One `Comparison` per replay: it binds the trace's symbols to the replay's symbol
 (the first record that returns an object binds its name), keeps the map from trace seq to replay
 seq that `{"from": SEQ}` inputs read, and says how two records differ. It keeps only live
 bindings (TRC-001, TRC-002): a symbol the trace retired (a deleted context, a freed credential,
-a completed call) stays bound for the next RETIRED_WINDOW retirements, then it is forgotten;
+a completed call) stays bound for at least the next RETIRED_WINDOW retirements, then it is
+forgotten;
 seq numbers are kept for the last SEQ_WINDOW records. The memory of a replay is bounded by the
 live objects of the trace, not its length.
 """
@@ -53,7 +54,8 @@ class Comparison:
         self.against = against
         self.t2m: dict[str, str] = {}  # trace symbol -> replay symbol
         self.m2t: dict[str, str] = {}
-        self._retired: OrderedDict[str, None] = OrderedDict()  # retired symbols, oldest first
+        self._young: set[str] = set()  # retired symbols, the newer generation
+        self._old: set[str] = set()  # the older one: forgotten when the newer fills up
         self._forget = forget
         self.forgotten = 0  # bindings dropped by TRC-001
         # trace seq -> replay seq of the records with output tokens (what {"from"} reads)
@@ -73,18 +75,21 @@ class Comparison:
         """
         if not isinstance(trace, str) or trace not in self.t2m:
             return
-        retired = self._retired
-        if trace in retired:
-            retired.move_to_end(trace)
-            return
-        retired[trace] = None
-        if len(retired) > RETIRED_WINDOW:
-            oldest, _ = retired.popitem(last=False)
-            model = self.t2m.pop(oldest)
-            self.m2t.pop(model, None)
-            self.forgotten += 1
-            if self._forget is not None:
-                self._forget(model)
+        # Two generations: a symbol is kept for RETIRED_WINDOW to 2 * RETIRED_WINDOW further
+        # retirements, and forgetting happens in bulk, not once per retirement.
+        self._old.discard(trace)
+        young = self._young
+        young.add(trace)
+        if len(young) > RETIRED_WINDOW:
+            t2m, m2t, forget = self.t2m, self.m2t, self._forget
+            for symbol in self._old:
+                model = t2m.pop(symbol, None)
+                if model is not None:
+                    m2t.pop(model, None)
+                    if forget is not None:
+                        forget(model)
+            self.forgotten += len(self._old)
+            self._old, self._young = young, set()
 
     def _name(self, symbol: Any) -> str:
         return self.m2t.get(symbol, symbol) if isinstance(symbol, str) else _show(symbol)

@@ -260,6 +260,19 @@ class Recorder:
         for listener in listeners:
             listener(record)
 
+    def record_call(self, target: Any, call: Call, args: Mapping[str, Any], result: Any) -> None:
+        """What `recorder(CallEvent(target, call, args, result))` does, without the event: a
+        replayer reports the calls it made on an instance that has no observer this way."""
+        with self._lock:
+            seq = self._count + 1
+            record = self._call_record(seq, target, call, args, result, None)
+            self._count = seq
+            if not self._stream:
+                self._records.append(record)
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            listener(record)
+
     def _ignored(self, event: Any) -> bool:
         return (
             bool(self._async_only)
@@ -269,15 +282,26 @@ class Recorder:
         )
 
     def _call(self, seq: int, event: CallEvent) -> Record:
-        process = self._process(event.sspi)
-        call: Call = event.call
+        return self._call_record(
+            seq, event.sspi, event.call, event.args, event.result, event.pending
+        )
+
+    def _call_record(
+        self,
+        seq: int,
+        target: Any,
+        call: Call,
+        args: Mapping[str, Any],
+        result: Any,
+        pending: int | None,
+    ) -> Record:
+        process = self._process(target)
         record: Record = {
             "seq": seq,
             "process": process,
             "call": call._value_,  # the raw value: Enum.value is a Python-level property
-            "args": {} if self._stream else self._args(process, event.args),
+            "args": {} if self._stream else self._args(process, args),
         }
-        result = event.result
         if call is _CREATE:
             record["result"] = (
                 None if result is None else self._bind("async", process, id(result), result)
@@ -291,10 +315,9 @@ class Recorder:
         else:
             record["status"] = status_name(result.status)
             record["out"] = self._result(seq, process, result)
-        pending = event.pending
         if pending is not None:
             record["pending"] = self._bind("pending", process, pending, pending)
-            context = event.args.get("async_context")
+            context = args.get("async_context")
             if isinstance(context, AsyncContext) and not self._stream:
                 self._pending_context[pending] = context
         return record

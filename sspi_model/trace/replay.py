@@ -22,7 +22,7 @@ from typing import Any
 
 from sspi_model.async_api import Out, SspiMisuse
 from sspi_model.buffers import SecBuffer
-from sspi_model.events import CallEvent, MisuseReport
+from sspi_model.events import MisuseReport
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import Call
 from sspi_model.packages import default_packages
@@ -457,7 +457,7 @@ class ReplaySession:
             target = process.sync
             if not process.quiet:
                 result = getattr(target, method)(**kwargs)
-                self.recorder(CallEvent(target, call, kwargs, result))
+                self.recorder.record_call(target, call, kwargs, result)
                 return
             # The events an observer would get: the misuse reports (published before the
             # call's own event, which a call that raises never publishes), then the CallEvent.
@@ -470,7 +470,7 @@ class ReplaySession:
                 return
             if len(log) + log.dropped != before:
                 self._misuse_reports(target, before)
-            self.recorder(CallEvent(target, call, kwargs, result))
+            self.recorder.record_call(target, call, kwargs, result)
             return
         target = process.sync if sync else process.asynchronous
         if target is None:
