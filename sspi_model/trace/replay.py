@@ -224,7 +224,7 @@ class ReplaySession:
                 for expected, found in issues:
                     self._problem(Problem(number, expected, found))
                 return
-        if record_kind(value) == "header":
+        if "trace" in value:  # the header (record_kind)
             if first:
                 self._start_header(value)
             return
@@ -443,7 +443,7 @@ class ReplaySession:
     # -- actions -------------------------------------------------------------------------------
 
     def _execute(self, record: Record) -> None:
-        if record_kind(record) == "complete":
+        if "step" in record:  # a completion step (record_kind "complete")
             self._complete(record["pending"])
             return
         call, method, sync = _CALL_INFO[record["call"]]
