@@ -524,6 +524,8 @@ class AsyncLayer:
             "input": inputs,
             "out": out,
         }
+        if outputs is not None:  # the caller's output buffers, so a trace replays them (TRC-006)
+            args["output"] = outputs
         if call is Call.ACCEPT_SECURITY_CONTEXT_ASYNC:
             del args["target_name"]
         return self._queue(async_context, call, args, effect, call.value, precheck, out)

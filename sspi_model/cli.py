@@ -35,7 +35,7 @@ from sspi_model.lifecycle import (
 from sspi_model.profiles import DOCUMENTED, PROFILES
 from sspi_model.rulebook import Rule, load_rules
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
-from sspi_model.trace import Recorder, read_trace, validate, write_trace
+from sspi_model.trace import Recorder, read_trace, validate, validate_file, write_trace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
@@ -170,16 +170,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} replay: unknown profile {args.profile!r}; accepted: {accepted}")
     backend = resolve_backend(args.backend) if args.backend else None
     try:
-        trace = read_trace(args.trace)
+        with open(args.trace, "rb"):
+            pass  # the file's own errors are usage errors; the backend's are the environment's
     except FileNotFoundError:
         raise UsageError(f"{PROG} replay: no such file {args.trace!r}") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise UsageError(f"{PROG} replay: cannot read {args.trace!r}: {error}") from None
     known_files = _known_files(args.known, "replay")
-    if backend is not None:
-        trace = _as_check_compares(trace)
+    trace = None
     try:
-        verdict = validate(trace, profile=args.profile, backend=backend)
+        if backend is None:
+            # Streams the file: memory is that of the trace's live handles (TRC-001).
+            verdict = validate_file(args.trace, profile=args.profile)
+        else:
+            # On a backend the records are first reduced to what check compares (CLI-009),
+            # which needs them parsed.
+            trace = _as_check_compares(read_trace(args.trace))
+            verdict = validate(trace, profile=args.profile, backend=backend)
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} replay: backend {args.backend!r}: {error}") from None
     code = EXIT_OK if verdict.ok else EXIT_ENVIRONMENT if verdict.unsupported else EXIT_FAILED
@@ -188,14 +195,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         code = EXIT_OK
     if args.json:
         extra = {"known": known.known, "explanation": known.explanation} if known else {}
-        _print_json(
-            {
-                "trace": str(args.trace),
-                "backend": args.backend or "model",
-                **verdict.to_json(),
-                **extra,
-            }
-        )
+        report = {"trace": str(args.trace), "backend": args.backend or "model"}
+        # ASCII escapes: a trace's text may hold lone surrogates, which no terminal prints.
+        print(json.dumps({**report, **verdict.to_json(), **extra}, indent=2))
         return code
     color = _color(sys.stdout)
     # Malformed lines and the replay's verdict, in line order.
@@ -208,7 +210,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             text += "\n" + "\n".join(verdict.comparison())
         messages.append((verdict.line or 0, text))
     for _line, text in sorted(messages, key=lambda item: item[0]):
-        print(text)
+        # A trace's text may hold lone surrogates ("\\ud800"): printed escaped (TRC-005).
+        print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
     if known is not None:
         print(
             f"KNOWN: {verdict.against} diverges here as known divergence {known.known}: "

@@ -75,13 +75,26 @@ def _describe_leg(
     output: Sequence[SecBuffer] | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
-    return {
+    args = {
         "credential": credential,
         "context": context,
         "target_name": target_name,
         "context_req": context_req,
         "input": as_buffers(input, "input"),
     }
+    return _leg_extras(args, output, target_data_rep)
+
+
+def _leg_extras(
+    args: dict[str, Any], output: Sequence[SecBuffer] | None, target_data_rep: int
+) -> dict[str, Any]:
+    """The output buffers and data representation a caller chose, so a trace replays them
+    (TRC-006); the defaults are left out, as the caller left them out."""
+    if output is not None:
+        args["output"] = as_buffers(output, "output")
+    if target_data_rep != 0x10:
+        args["target_data_rep"] = target_data_rep
+    return args
 
 
 def _describe_accept(
@@ -93,12 +106,13 @@ def _describe_accept(
     output: Sequence[SecBuffer] | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
-    return {
+    args = {
         "credential": credential,
         "context": context,
         "context_req": context_req,
         "input": as_buffers(input, "input"),
     }
+    return _leg_extras(args, output, target_data_rep)
 
 
 def _describe_complete(
