@@ -285,6 +285,9 @@ class ApiFuzzer:
         return SchannelCred(certificate=certificate, protocols=self.pick(("tls1.2", "tls1.3")))
 
     def _plain_text(self) -> str:
+        """A str for a credential field: one in four is one no message can carry (ROB-001)."""
+        if self.chance(25):
+            return self.pick(("x\ud800y", "\udfff", "n" * 0x8000, "n" * 0x10001, "é" * 0x8001))
         text = self._text("text")
         return text if isinstance(text, str) else "w"
 
@@ -487,9 +490,13 @@ class ApiFuzzer:
         server = self.pick(self.processes)
         package = self.pick(("NTLM", "Negotiate", "Schannel"))
         schannel = package == "Schannel"
-        auth = (
+        auth: Any = (
             None if schannel or self.chance(50) else AuthIdentity("alice", "Passw0rd!", "CONTOSO")
         )
+        subject = "CN=srv.contoso.com"
+        if self.chance(25):  # odd credentials must fail at acquire or run to the end (ROB-001)
+            auth = self._auth_data(package)
+            subject = self._plain_text()
         ccred = self._invoke(
             client,
             "acquire_credentials_handle",
@@ -502,7 +509,7 @@ class ApiFuzzer:
                 "package": package,
                 "credential_use": 1,
                 "principal": None,
-                "auth_data": SchannelCred(Certificate("CN=srv.contoso.com")) if schannel else None,
+                "auth_data": SchannelCred(Certificate(subject)) if schannel else None,
             },
         )
         if ccred is None or scred is None or ccred.credential is None or scred.credential is None:
@@ -688,9 +695,9 @@ class ApiFuzzer:
                 self._run_dry(process)
             if not any(p.sspi.statistics().pending_calls for p in self.processes):
                 break
+        self._check(self.processes[0])  # harvest what completed, retire what went
         for process in self.processes:
             self._check_settled(process)
-        self._check(self.processes[0])
 
     def _run_dry(self, process: _Process) -> None:
         run_all = process.scheduler.run_all
