@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import HYPOTHESIS_PROFILE
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +26,6 @@ from sspi_model.handles import HandleMint
 from sspi_model.lifecycle import Misuse
 from sspi_model.packages.ntlm import NtlmServerSession
 from sspi_model.sync_core import SyncCore
-
-from conftest import HYPOTHESIS_PROFILE
 
 THOROUGH = HYPOTHESIS_PROFILE == "thorough"
 SEEDS = range(12 if THOROUGH else 3)
