@@ -246,3 +246,73 @@ def test_a_scheduler_never_closed_does_not_leak_its_thread() -> None:
     while workers() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert workers() == before
+
+
+# -- item 10: malformed traces are verdicts, never an internal error ---------------------------
+
+
+def _demo_header(tmp_path: Any) -> str:
+    from sspi_model import cli
+
+    path = tmp_path / "demo.jsonl"
+    assert cli.main(["demo", "--trace", str(path)]) == 0
+    return path.read_text(encoding="utf-8").splitlines()[0]
+
+
+@pytest.mark.rule("ROB-008")
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[" * 100_000 + "]" * 100_000,  # nesting deeper than the parser's recursion
+        '{"seq": ' + "9" * 5000 + "}",  # an integer of more digits than int() converts
+        '{"seq": 1, "process": "p", "call": [], "args": {}, "status": "SEC_E_OK"}',
+        '{"seq": 1, "process": "p", "call": {"a": 1}, "args": {}, "status": "SEC_E_OK"}',
+        '{"seq": 1, "process": "p\\ud800", "call": "Nope\\udfff", "args": {}}',
+    ],
+    ids=["deep-nesting", "huge-int", "call-list", "call-object", "lone-surrogates"],
+)
+def test_a_malformed_trace_line_is_a_verdict_not_an_internal_error(
+    line: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sspi_model import cli
+
+    header = _demo_header(tmp_path)
+    capsys.readouterr()
+    path = tmp_path / "bad.jsonl"
+    path.write_text(header + "\n" + line + "\n", encoding="utf-8")
+    code = cli.main(["replay", str(path)])
+    captured = capsys.readouterr()
+    assert "internal error" not in captured.err
+    assert code == 1, captured.out + captured.err
+
+
+@pytest.mark.rule("ROB-008")
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"strict": "yes"},
+        {"logon_user": 5},
+        {"async_any_package": []},
+        {"packages": 5},
+        {"packages": [["NTLM"]]},
+        {"logon_user": "W\\u\ud800"},
+    ],
+)
+def test_wrong_typed_header_settings_are_a_verdict(
+    settings: dict[str, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from sspi_model import cli
+
+    header = json.loads(_demo_header(tmp_path))
+    for process in header["processes"].values():
+        process.update(settings)
+    demo = (tmp_path / "demo.jsonl").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join([json.dumps(header), *demo[1:]]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    code = cli.main(["replay", str(path)])
+    captured = capsys.readouterr()
+    assert "internal error" not in captured.err
+    assert code == 1, captured.out + captured.err

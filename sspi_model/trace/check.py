@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from typing import Any
 
 from sspi_model.buffers import SecBufferType
@@ -184,7 +185,25 @@ def _header_issue(record: Record) -> list[Issue]:
         isinstance(value, dict) for value in processes.values()
     ):
         issues.append(("processes as an object of name -> settings", _show(processes)))
+        return issues
+    for name, settings in processes.items():
+        for key, (expected, valid) in _SETTINGS.items():  # ROB-008: typed before any replay
+            if key in settings and not valid(settings[key]):
+                issues.append((f"processes.{name}.{key} as {expected}", _show(settings[key])))
     return issues
+
+
+_SETTINGS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "logon_user": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "strict": ("true or false", lambda v: isinstance(v, bool)),
+    "async_any_package": ("true or false", lambda v: isinstance(v, bool)),
+    "packages": (
+        "a list of package names or null",
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(n, str) for n in v)),
+    ),
+    "profile": ("a profile name", lambda v: isinstance(v, str)),
+    "scheduler": ("a scheduler repr", lambda v: isinstance(v, str)),
+}
 
 
 def check_record(record: Any, *, first: bool = False) -> list[Issue]:
@@ -210,7 +229,7 @@ def check_record(record: Any, *, first: bool = False) -> list[Issue]:
         issues.append(("seq as a positive integer", _show(record["seq"])))
     if "process" in record and not (isinstance(record["process"], str) and record["process"]):
         issues.append(("a process name", _show(record["process"])))
-    if "call" in record and record["call"] not in _CALLS:
+    if "call" in record and not (isinstance(record["call"], str) and record["call"] in _CALLS):
         issues.append(("the C name of an SSPI function", _show(record["call"])))
     if "status" in record:
         issues += _status_issue(record["status"])

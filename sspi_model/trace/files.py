@@ -62,6 +62,9 @@ def parse_lines(lines: Iterable[str]) -> Trace:
         except json.JSONDecodeError as error:
             found = f"invalid JSON ({error.msg} at column {error.colno})"
             problems.append(Problem(number, "one JSON object per line", found))
+        except (ValueError, RecursionError) as error:  # ROB-008: too deep, or a huge integer
+            found = f"JSON the reader cannot hold ({type(error).__name__}: {str(error)[:80]})"
+            problems.append(Problem(number, "one JSON object per line", found))
     return _checked(parsed, problems)
 
 

@@ -154,7 +154,10 @@ class _Replay:
         # Completion steps need a scheduler that completes nothing on its own.
         settings["scheduler"] = ManualScheduler()
         if self.backend is None:
-            sspi = Sspi(**settings)
+            try:
+                sspi = Sspi(**settings)
+            except (TypeError, ValueError) as error:  # ROB-008: a header the model refuses
+                raise ReplayError(f"process {name}: the header's settings: {error}") from None
             self.recorder.attach(sspi, name)
             return _Process(name, sspi, sspi, synthesize=False)
         if settings["packages"] is None:
