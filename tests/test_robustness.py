@@ -316,3 +316,28 @@ def test_wrong_typed_header_settings_are_a_verdict(
     captured = capsys.readouterr()
     assert "internal error" not in captured.err
     assert code == 1, captured.out + captured.err
+
+
+# -- item 9: the native backend never allocates what a caller's cbBuffer claims ----------------
+
+
+@pytest.mark.rule("ROB-009")
+@pytest.mark.parametrize("size", [0xFFFFFFFF, (1 << 24) + 1])
+def test_the_native_backend_refuses_a_huge_caller_buffer_before_allocating(size: int) -> None:
+    from sspi_model import SecBuffer
+    from sspi_model.backends.native import LibraryNotFound, NativeBackend
+
+    try:
+        backend = NativeBackend()
+    except LibraryNotFound as missing:
+        pytest.skip(str(missing))
+    with backend:
+        cred = backend.acquire_credentials_handle(
+            "NTLM", CredentialUse.OUTBOUND, AuthIdentity(user="a", password="p", domain="D")
+        ).credential
+        started = time.monotonic()
+        with pytest.raises(ValueError, match=r"^input: SecBuffer.size .*ROB-009"):
+            backend.initialize_security_context(cred, None, "host/x", 0, [SecBuffer(2, b"x", size)])
+        assert time.monotonic() - started < 5  # refused at once: no 4 GiB allocation, no HANG
+        # The worker is untouched and still answers.
+        assert backend.free_credentials_handle(cred) == SecStatus.SEC_E_OK
