@@ -341,3 +341,16 @@ def test_the_native_backend_refuses_a_huge_caller_buffer_before_allocating(size:
         assert time.monotonic() - started < 5  # refused at once: no 4 GiB allocation, no HANG
         # The worker is untouched and still answers.
         assert backend.free_credentials_handle(cred) == SecStatus.SEC_E_OK
+
+
+@pytest.mark.rule("API-002")
+@pytest.mark.parametrize(
+    ("size", "error"),
+    [("4", TypeError), (True, TypeError), (1 << 40, ValueError), (-1, ValueError)],
+)
+def test_secbuffer_size_is_checked_when_built(size: Any, error: type[Exception]) -> None:
+    """Item 8: SecBuffer.size failed later, inside a call; now it fails where it is made."""
+    from sspi_model import SecBuffer
+
+    with pytest.raises(error, match="SecBuffer.size"):
+        SecBuffer(2, b"", size)

@@ -266,6 +266,19 @@ class ApiFuzzer:
             return [SecBuffer(self.pick((0, 1, 2, 17, 0x1000)), token, self.pick((None, 0, 8)))]
         return token
 
+    def _output_args(self) -> dict[str, Any]:
+        """Caller-supplied output buffers (BUF-002) and the data representation, sometimes."""
+        args: dict[str, Any] = {}
+        choice = self.source.integer(0, 9)
+        if choice == 0:
+            args["output"] = _Wrong("output")
+        elif choice <= 2:
+            size = self.pick((0, 4, 8, 4096, 48256))
+            args["output"] = [SecBuffer(self.pick((2, 0, 1)), b"", size)]
+        if self.chance(10):
+            args["target_data_rep"] = self._u32("target_data_rep", (0x10, 0, 0x10000))
+        return args
+
     def _auth_data(self, package: Any) -> Any:
         choice = self.source.integer(0, 9)
         if choice <= 1:
@@ -365,6 +378,7 @@ class ApiFuzzer:
                 "target_name": self._text("target_name") if self.chance(50) else "srv.contoso.com",
                 "context_req": self._u32("context_req", (0, 0x100, 0x4 | 0x8 | 0x10 | 0x800)),
                 "input": self._token("input"),
+                **self._output_args(),
             }
         if method == "accept_security_context":
             return {
@@ -372,6 +386,7 @@ class ApiFuzzer:
                 "context": h(process, ctx, "context"),
                 "input": self._token("input"),
                 "context_req": self._u32("context_req", (0, 0x100, 0x10000)),
+                **self._output_args(),
             }
         if method == "complete_auth_token":
             return {"context": h(process, ctx, "context"), "token": self._token("token")}
