@@ -352,5 +352,5 @@ def test_secbuffer_size_is_checked_when_built(size: Any, error: type[Exception])
     """Item 8: SecBuffer.size failed later, inside a call; now it fails where it is made."""
     from sspi_model import SecBuffer
 
-    with pytest.raises(error, match="SecBuffer.size"):
+    with pytest.raises(error, match=r"SecBuffer\.size"):
         SecBuffer(2, b"", size)
