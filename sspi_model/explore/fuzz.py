@@ -11,6 +11,7 @@ this samples: for scenarios too large to explore exhaustively.
 from __future__ import annotations
 
 import collections
+import itertools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -193,6 +194,7 @@ class ApiFuzzer:
         self.retired: list[tuple[_Process, SecHandle, HandleKind]] = []
         self.tokens: list[bytes] = [b"", b"NTLMSSP\x00"]
         self.process_count = processes
+        self._indices = itertools.count()
         self.trail: collections.deque[tuple[int, str, dict[str, Any]]] = collections.deque(maxlen=6)
 
     # -- choices -------------------------------------------------------------------------------
@@ -325,7 +327,7 @@ class ApiFuzzer:
 
     # -- the processes -------------------------------------------------------------------------
 
-    def _new_process(self, index: int) -> _Process:
+    def _new_process(self) -> _Process:
         kinds = 4 if self.threaded else 3
         choice = self.source.integer(0, kinds - 1)
         scheduler: Any = (
@@ -346,7 +348,7 @@ class ApiFuzzer:
         )
         if self.threaded:
             sspi.thread_safe = True
-        return _Process(index, sspi, scheduler)
+        return _Process(next(self._indices), sspi, scheduler)
 
     # -- one call ------------------------------------------------------------------------------
 
@@ -442,7 +444,7 @@ class ApiFuzzer:
     def step(self) -> None:
         """One random call (or scheduler action) on a random process, then every check."""
         while len(self.processes) < self.process_count:
-            self.processes.append(self._new_process(len(self.processes)))
+            self.processes.append(self._new_process())
         process = self.pick(self.processes)
         method = self.pick(_METHODS)
         self.report.steps += 1
@@ -455,7 +457,7 @@ class ApiFuzzer:
         self._invoke(process, method, self._arguments(process, method))
         self._check(process)
         if sum(len(p.async_contexts) for p in self.processes) + len(self.live) > _LIMIT * 3:
-            self.teardown()
+            self.teardown(final=False)
 
     def _invoke(self, process: _Process, method: str, args: dict[str, Any]) -> Any:
         """Make one call; classify its outcome (declared or a finding); its result or None."""
@@ -755,7 +757,7 @@ class ApiFuzzer:
         finally:
             self.threaded = threaded
 
-    def teardown(self) -> None:
+    def teardown(self, final: bool = True) -> None:
         """Settle, free everything the fuzzer saw, and require nothing alive (no leak)."""
         if not self.processes:
             return
@@ -782,10 +784,20 @@ class ApiFuzzer:
             stats = sspi.statistics()
             if stats.anything_alive:
                 self._find("leak after teardown", f"process {process.index}: {stats!r}")
-            sspi.close()
-        self.processes.clear()
+            process.async_contexts.clear()
+            process.allocations.clear()
+            process.outs.clear()
+            sspi.strict = self.chance(60)
+            if final:
+                sspi.close()
         self.live.clear()
         self.retired.clear()
+        if final:
+            self.processes.clear()
+        else:  # the instances are empty again: keep them, but for one with a new configuration
+            index = self.source.integer(0, len(self.processes) - 1)
+            self.processes[index].sspi.close()
+            self.processes[index] = self._new_process()
 
     def run(self, calls: int) -> FuzzReport:
         start = time.perf_counter()
