@@ -94,10 +94,6 @@ _INSTANCE_LIMIT = (1 << (64 - _INSTANCE_SHIFT)) - 1  # 24 bits of lower hold the
 _instance_numbers = itertools.count(1)
 
 
-class InstancesExhausted(RuntimeError):
-    """The process has made every Sspi instance its handles can tell apart (ROB-002)."""
-
-
 def next_instance_number() -> int:
     """A process-wide number for each new Sspi instance, so handles of two instances differ.
 
@@ -105,7 +101,7 @@ def next_instance_number() -> int:
     wrapped number would issue the very handle values of instance 1 (HDL-002)."""
     number = next(_instance_numbers)
     if number > _INSTANCE_LIMIT:  # ROB-002: never reuse an instance number
-        raise InstancesExhausted(
+        raise RuntimeError(
             f"this process has created {_INSTANCE_LIMIT} Sspi instances, all its handle "
             "encoding can tell apart; another would reuse instance 1's handle values (ROB-002)"
         )
