@@ -353,3 +353,27 @@ def test_secbuffer_size_is_checked_when_built(size: Any, error: type[Exception])
 
     with pytest.raises(error, match=r"SecBuffer\.size"):
         SecBuffer(2, b"", size)
+
+
+@pytest.mark.rule("ROB-010")
+def test_a_straggling_completion_after_reinit_leaves_the_context_fresh() -> None:
+    """Found by the long fuzz campaign: run_all() raised KeyError(('fresh', 'completion'))."""
+    sspi = Sspi(accounts=ACCOUNTS, strict=False, profile="ksecdd")
+    cred = sspi.acquire_credentials_handle("NTLM", CredentialUse.OUTBOUND).credential
+    first = sspi.initialize_security_context(cred, None, "host/x").new_context
+    second = sspi.initialize_security_context(cred, None, "host/x").new_context
+    actx = sspi.create_async_context()
+    assert sspi.delete_security_context_async(actx, context=first) == SecStatus.SEC_E_OK
+    assert sspi.delete_security_context_async(actx, context=second) == SecStatus.SEC_E_OK
+    assert [event.rule for event in sspi.misuse_events] == ["ASY-015"]
+    scheduler: Any = sspi.scheduler
+    scheduler.run_one(0)
+    assert sspi.reinit_async_context(actx) == 0  # STATUS_SUCCESS: the status no longer pends
+    seen: list[Any] = []
+    sspi.set_async_notify_callback(actx, lambda ctx, data: seen.append(data))
+    scheduler.run_all()  # the second completion: no KeyError
+    assert sspi.last_rules[-1] == "ROB-010" or "ROB-010" in sspi.last_rules
+    assert sspi.get_async_call_status(actx) == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+    assert seen == [] and sspi.statistics().pending_calls == 0
+    assert sspi.statistics().contexts == 0  # both deletes took effect
+    sspi.free_async_context(actx)
