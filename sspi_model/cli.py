@@ -928,6 +928,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments
+    for stream in (sys.stdout, sys.stderr):  # ROB-008: a lone surrogate prints as \udXXX
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)

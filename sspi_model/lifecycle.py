@@ -562,6 +562,9 @@ ASYNC_TABLE = Table(
         # Non-strict only: a second call queued on a context already pending (ASY-015) or
         # completed (ASY-014) completes after the first one did.
         (_COMPLETED, Call.COMPLETE): Transition({None: _COMPLETED}, ("ASY-006", "ASY-015")),
+        # ... and if the context was reinitialised in between, the straggler changes nothing:
+        # the context stays fresh and nobody is notified (ROB-010).
+        (_FRESH, Call.COMPLETE): Transition({None: _FRESH}, ("ASY-015", "ROB-010")),
         (_FRESH, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
         (_COMPLETED, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
         # The NTSTATUS comes from the profile (ASY-012): the pages name no code.

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sspi_model.arguments import check_bool, check_handle, check_str, check_u32
+from sspi_model.arguments import check_bool, check_handle, check_str, check_text, check_u32
 from sspi_model.async_api import (
     AsyncContext,
     CallbackError,
@@ -179,7 +179,11 @@ class Sspi(AsyncCalls):
                         "accounts must map str user names to str passwords, got "
                         f"{type(name).__name__}: {type(password).__name__}"
                     )
+                check_text(name, "accounts user name", principal=True)  # ROB-003
+                check_text(password, "accounts password")
         check_str(logon_user, "logon_user")
+        if logon_user is not None:
+            check_text(logon_user, "logon_user", principal=True)  # ROB-003
         if packages is not None:
             if isinstance(packages, (str, bytes)) or not isinstance(packages, Sequence):
                 raise TypeError(f"packages must be a sequence, got {type(packages).__name__}")

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sspi_model import lifecycle
-from sspi_model.arguments import check_handle, check_str, check_u32
+from sspi_model.arguments import check_handle, check_str, check_u32, unsendable_text
 from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
 from sspi_model.constants import ISC_REQ_ALLOCATE_MEMORY, TIMESTAMP_NEVER, SecPkgAttr
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle
@@ -32,6 +32,8 @@ from sspi_model.lifecycle import (
     Transition,
 )
 from sspi_model.packages.base import Environment, LegResult, Package, Session
+from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.packages.schannel import SchannelCred
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -45,6 +47,22 @@ from sspi_model.results import (
     SecurityContextResult,
 )
 from sspi_model.status import SecStatus
+
+
+def unsendable_credential(auth_data: Any) -> str | None:
+    """Why explicit credentials cannot be carried by the packages' messages, or None (ROB-001):
+    identity strings are UNICODE_STRINGs, a certificate subject a 16-bit-length UTF-8 field."""
+    if isinstance(auth_data, AuthIdentity):
+        for name in ("user", "domain", "password"):
+            problem = unsendable_text(getattr(auth_data, name))
+            if problem is not None:
+                return f"AuthIdentity.{name} {problem}"
+    elif isinstance(auth_data, SchannelCred) and auth_data.certificate is not None:
+        problem = unsendable_text(auth_data.certificate.subject, 0xFFFF, "utf-8")
+        if problem is not None:
+            return f"Certificate.subject {problem}"
+    return None
+
 
 _VALID_USE_BITS = 0x1 | 0x2 | 0x10 | 0x20
 _NEGOTIATE_ONLY_USE_BITS = 0x10 | 0x20
@@ -262,6 +280,10 @@ class SyncCore:
         negotiate_bits_ok = not use & _NEGOTIATE_ONLY_USE_BITS or package.info.name == "Negotiate"
         if not use & _BOTH_USE_BITS or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
             self.last_rules = ("ACH-004",)
+            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
+        if auth_data is not None and unsendable_credential(auth_data) is not None:
+            # ROB-001: refused here, not mid-handshake when a package encodes the string.
+            self.last_rules = ("ROB-001",)
             return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
         status, material, rules = package.acquire(use, principal, auth_data, self.env)
         if status != _OK:  # the package refused: CredState.NEW stays, no handle

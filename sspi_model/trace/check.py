@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from sspi_model.buffers import SecBufferType
@@ -196,7 +197,25 @@ def _header_issue(record: Record) -> list[Issue]:
         isinstance(value, dict) for value in processes.values()
     ):
         issues.append(("processes as an object of name -> settings", _show(processes)))
+        return issues
+    for name, settings in processes.items():
+        for key, (expected, valid) in _SETTINGS.items():  # ROB-008: typed before any replay
+            if key in settings and not valid(settings[key]):
+                issues.append((f"processes.{name}.{key} as {expected}", _show(settings[key])))
     return issues
+
+
+_SETTINGS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "logon_user": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "strict": ("true or false", lambda v: isinstance(v, bool)),
+    "async_any_package": ("true or false", lambda v: isinstance(v, bool)),
+    "packages": (
+        "a list of package names or null",
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(n, str) for n in v)),
+    ),
+    "profile": ("a profile name", lambda v: isinstance(v, str)),
+    "scheduler": ("a scheduler repr", lambda v: isinstance(v, str)),
+}
 
 
 def check_record(record: Any, *, first: bool = False) -> list[Issue]:
