@@ -39,6 +39,7 @@ from sspi_model.backends.native.worker import (
 
 PROTOCOL_VERSION = 1
 HELLO = "SSPI-AGENT"
+_DYING = 5.0  # seconds an agent that reported a CRASH gets to terminate by itself
 
 __all__ = ["AgentBackend", "AgentProcess", "AgentUnavailable"]
 
@@ -90,6 +91,8 @@ class _Fields:
         self._next = 0
 
     def _take(self, prefix: str) -> str | None:
+        if self._next >= len(self._tokens):
+            raise WorkerError(f"agent reply ends before its {prefix} field")
         token = self._tokens[self._next]
         self._next += 1
         if token == "-":
@@ -131,7 +134,7 @@ class _Fields:
         return self._take("k:")
 
     def package(self) -> Package | None:
-        if self._tokens[self._next] == "-":
+        if self._tokens[self._next : self._next + 1] == ["-"]:
             self._next += 1
             return None
         name, comment = self.text(), self.text()
@@ -215,6 +218,8 @@ class AgentProcess(WorkerProcess):
         kind, value = self._wait(mark, timeout, name)
         if kind == "CRASH":  # the agent caught a fault in the library and is dying
             code = int(value, 16)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # let it finish its stderr
+                self.process.wait(timeout=_DYING)
             self.kill()
             raise BackendFailure(crash_outcome(code), self._detail(mark))
         if kind != "OK":
@@ -372,7 +377,10 @@ class AgentBackend(NativeBackend):
         def start() -> WorkerProcess:
             return AgentProcess(argv, environment)
 
-        key = "agent:" + self.library + ("" if env is None else f" env#{id(env)}")
+        # Spare agents are shared by backends of the same command and environment.
+        key = "agent:" + self.library
+        if environment is not None:
+            key += f" env#{hash(frozenset(environment.items())):x}"
         try:
             self._supervisor = Supervisor(key, timeout, spare=spare, start=start)
         except (OSError, BackendFailure) as error:
