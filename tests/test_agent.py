@@ -77,6 +77,7 @@ def requests(log: Path) -> list[str]:
     return log.read_text().splitlines()
 
 
+@pytest.mark.rule("AGT-001")
 def test_requests_carry_the_arguments_exactly_as_given(fake: tuple[list[str], Path]) -> None:
     command, log = fake
     with AgentBackend(command, spare=False) as agent:
@@ -109,6 +110,7 @@ def test_requests_carry_the_arguments_exactly_as_given(fake: tuple[list[str], Pa
     assert leg.input_after == (SecBuffer(1, b"x"),)
 
 
+@pytest.mark.rule("AGT-001")
 def test_statuses_the_model_does_not_know_are_plain_ints(fake: tuple[list[str], Path]) -> None:
     command, _log = fake
     with AgentBackend(command, spare=False) as agent:
@@ -116,6 +118,7 @@ def test_statuses_the_model_does_not_know_are_plain_ints(fake: tuple[list[str], 
         assert agent.query_context_attributes(SecHandle(1, 1), 0).buffer == ContextSizes(1, 2, 3, 4)
 
 
+@pytest.mark.rule("AGT-003")
 def test_pointers_the_agent_released_are_freed_here_once(fake: tuple[list[str], Path]) -> None:
     command, log = fake
     with AgentBackend(command, spare=False) as agent:
@@ -126,6 +129,7 @@ def test_pointers_the_agent_released_are_freed_here_once(fake: tuple[list[str], 
     assert requests(log)[-1] == "FreeContextBuffer i:8192"
 
 
+@pytest.mark.rule("AGT-002")
 def test_a_fault_the_agent_reports_is_a_crash_and_earlier_results_stay(
     fake: tuple[list[str], Path],
 ) -> None:
@@ -143,6 +147,7 @@ def test_a_fault_the_agent_reports_is_a_crash_and_earlier_results_stay(
         assert agent.delete_security_context(None) == SecStatus.SEC_E_INVALID_TOKEN
 
 
+@pytest.mark.rule("AGT-002")
 def test_a_killed_agent_is_a_crash_named_by_its_signal(fake: tuple[list[str], Path]) -> None:
     command, _log = fake
     with AgentBackend(command, spare=False) as agent:
@@ -155,6 +160,7 @@ def test_a_killed_agent_is_a_crash_named_by_its_signal(fake: tuple[list[str], Pa
         assert failure.value.outcome == "CRASH:SIGKILL"
 
 
+@pytest.mark.rule("AGT-002")
 def test_an_unanswered_call_is_a_hang(fake: tuple[list[str], Path]) -> None:
     command, _log = fake
     with AgentBackend(command, timeout=0.5, spare=False) as agent:
@@ -173,6 +179,7 @@ def test_a_malformed_reply_is_a_worker_error(fake: tuple[list[str], Path]) -> No
         agent.initialize_security_context(None, GARBLE, None, 0, None)
 
 
+@pytest.mark.rule("AGT-004")
 def test_an_agent_that_is_not_one_is_refused(fake: tuple[list[str], Path]) -> None:
     command, _log = fake
     with pytest.raises(AgentUnavailable, match="protocol 1"):

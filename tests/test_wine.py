@@ -48,7 +48,7 @@ def test_the_agent_runs_windows_packages(wine: AgentBackend) -> None:
 
 
 @pytest.mark.parametrize("package", ["NTLM", "Negotiate"])
-@pytest.mark.rule("AGT-001", "AGT-002", "AGT-003")
+@pytest.mark.rule("AGT-001")
 def test_handshake_leg_by_leg(wine: AgentBackend, package: str) -> None:
     """Four legs through Wine's secur32, beside the model's. Wine differs in four documented
     ways (specs/divergences/wine.toml): the challenge comes back in a SECBUFFER_DATA buffer
@@ -75,8 +75,8 @@ def test_handshake_leg_by_leg(wine: AgentBackend, package: str) -> None:
         )
         sides.append((leg1, acc1, leg2, acc2))
     (m1, ma1, m2, ma2), (w1, wa1, w2, wa2) = sides
-    continue_needed = SecStatus.SEC_I_CONTINUE_NEEDED
-    assert [m1.status, ma1.status, m2.status] == [continue_needed, continue_needed, SecStatus.SEC_E_OK]
+    more = SecStatus.SEC_I_CONTINUE_NEEDED
+    assert [m1.status, ma1.status, m2.status] == [more, more, SecStatus.SEC_E_OK]
     assert [w1.status, wa1.status, w2.status] == [m1.status, ma1.status, m2.status]
     assert w1.output[0].data.startswith(b"NTLMSSP\x00\x01")  # NEGOTIATE_MESSAGE
     assert wa1.output[0].data.startswith(b"NTLMSSP\x00\x02")  # CHALLENGE_MESSAGE

@@ -60,6 +60,7 @@ def _opt_int(value: int | None) -> str:
 
 
 def _handle(handle: tuple[int, int] | None) -> str:
+    # AGT-001: the values exactly as given; None is a NULL pointer.
     return "-" if handle is None else f"h:{handle[0]}:{handle[1]}"
 
 
@@ -79,7 +80,7 @@ def _buffers(buffers: Sequence[tuple[int, bytes, int]] | None) -> str:
 def _identity(identity: tuple[str, str, str] | None) -> str:
     if identity is None:
         return "-"
-    # An empty field is a NULL pointer with length 0, as C callers write it (as calls.py does).
+    # AGT-001: an empty field is a NULL pointer with length 0, as C callers write it.
     return " ".join(["n:3", *(_text(part or None) for part in identity)])
 
 
@@ -192,7 +193,7 @@ class AgentProcess(WorkerProcess):
         so every agent starts from the same library state; that pointer is never reported)."""
         if self.packages is None:
             kind, value = self._wait(0, STARTUP_TIMEOUT, "starting the agent")
-            if (kind, value) != (HELLO, str(PROTOCOL_VERSION)):
+            if (kind, value) != (HELLO, str(PROTOCOL_VERSION)):  # AGT-004
                 self.kill()
                 raise AgentUnavailable(
                     f"not an sspi-agent speaking protocol {PROTOCOL_VERSION}: "
@@ -208,7 +209,7 @@ class AgentProcess(WorkerProcess):
 
     def call(self, name: str, args: tuple[Any, ...], timeout: float) -> Any:
         self.used = True
-        if name == "free_context_buffer" and self._answered_here(args[0]):
+        if name == "free_context_buffer" and self._answered_here(args[0]):  # AGT-003
             return 0
         encode, decode = _CALLS[name]
         mark = self._stderr.total
@@ -216,7 +217,7 @@ class AgentProcess(WorkerProcess):
         with contextlib.suppress(OSError):  # if it died already, _wait reports how
             self.process.stdin.write((encode(*args) + "\n").encode("ascii"))
         kind, value = self._wait(mark, timeout, name)
-        if kind == "CRASH":  # the agent caught a fault in the library and is dying
+        if kind == "CRASH":  # AGT-002: the agent caught a fault in the library and is dying
             code = int(value, 16)
             with contextlib.suppress(subprocess.TimeoutExpired):  # let it finish its stderr
                 self.process.wait(timeout=_DYING)

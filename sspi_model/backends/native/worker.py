@@ -183,8 +183,8 @@ class WorkerProcess:
 
 
 class _SparePool:
-    """Started, idle workers (one per library or agent command) shared by every Supervisor in this process, so a
-    new backend or a reset takes a worker whose library is already loaded."""
+    """Started, idle workers (one per library or agent command) shared by every Supervisor in
+    this process, so a new backend or a reset takes a worker whose library is already loaded."""
 
     def __init__(self) -> None:
         self._spares: dict[str, WorkerProcess] = {}
