@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sspi_model import SecBuffer, SecHandle, SecStatus
-from sspi_model.backends.agent import AgentBackend, AgentUnavailable
+from sspi_model.backends.agent import AgentBackend, AgentUnavailable, split_command
 from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.native import NeedsReset, WorkerError
 from sspi_model.packages.ntlm import AuthIdentity
@@ -197,3 +197,11 @@ def test_agent_command_is_a_backend_name(fake: tuple[list[str], Path]) -> None:
         assert backend.capabilities.packages == frozenset({"Fake"})
     finally:
         backend.close()
+
+
+@pytest.mark.rule("AGT-001")
+def test_a_command_string_keeps_windows_paths() -> None:
+    assert split_command(r'ssh winbox C:\tools\sspi-agent.exe') == [
+        "ssh", "winbox", r"C:\tools\sspi-agent.exe",
+    ]
+    assert split_command('wine "/a b/sspi-agent.exe"') == ["wine", "/a b/sspi-agent.exe"]

@@ -349,6 +349,16 @@ _CALLS: dict[str, tuple[Callable[..., str], Decoder]] = {
 # -- the backend ---------------------------------------------------------------------------
 
 
+def split_command(command: str) -> list[str]:
+    """Words as a POSIX shell splits them (quotes group), except that a backslash is an
+    ordinary character: `ssh winbox C:\\tools\\sspi-agent.exe` keeps its Windows path."""
+    lexer = shlex.shlex(command, posix=True)
+    lexer.whitespace_split = True
+    lexer.escape = ""
+    lexer.commenters = ""
+    return list(lexer)
+
+
 class AgentBackend(NativeBackend):
     """An agent started from `command` (a list, or a string split like a shell would).
 
@@ -367,7 +377,7 @@ class AgentBackend(NativeBackend):
         spare: bool = True,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        argv = tuple(shlex.split(command) if isinstance(command, str) else command)
+        argv = tuple(split_command(command) if isinstance(command, str) else command)
         if not argv:
             raise ValueError("the agent command is empty")
         self.command = argv
