@@ -138,3 +138,31 @@ def test_check_passes_with_the_known_list(wine: AgentBackend) -> None:
     assert load_known("wine"), "specs/divergences/wine.toml lists Wine's divergences"
     report = check_backend("wine", wine_backend, examples=15, max_rounds=2, seed_value=0)
     assert report.new == (), [d.call + " " + d.situation for d in report.new]
+
+
+@pytest.mark.rule("AGT-002")
+def test_accept_with_allocate_memory_faults_in_wine(wine: AgentBackend) -> None:
+    """WINE-ASC-ALLOCATE-MEMORY-CRASH: Wine's NTLM writes the challenge through a NULL buffer."""
+    wine.reset()
+    client = wine.acquire_credentials_handle("NTLM", CredentialUse.OUTBOUND, CLIENT)
+    server = wine.acquire_credentials_handle("NTLM", CredentialUse.INBOUND)
+    leg = wine.initialize_security_context(client.credential, None, TARGET, CONNECTION | 0x100)
+    assert leg.status == SecStatus.SEC_I_CONTINUE_NEEDED  # the client side allocates fine
+    with pytest.raises(BackendFailure) as failure:
+        wine.accept_security_context(server.credential, None, leg.output_token, CONNECTION | 0x100)
+    assert failure.value.outcome == "CRASH:STATUS_ACCESS_VIOLATION"
+    wine.reset()
+
+
+@pytest.mark.rule("AGT-001")
+def test_schannel_client_hello_under_wine(wine: AgentBackend) -> None:
+    """Wine's Schannel (GnuTLS) writes a ClientHello; a server credential needs a certificate,
+    which protocol 1 cannot pass (SCHANNEL_CRED), so it gets SEC_E_NO_CREDENTIALS."""
+    wine.reset()
+    client = wine.acquire_credentials_handle("Schannel", CredentialUse.OUTBOUND)
+    assert client.status == SecStatus.SEC_E_OK
+    leg = wine.initialize_security_context(client.credential, None, "srv.contoso.com", 0x811C)
+    assert leg.status == SecStatus.SEC_I_CONTINUE_NEEDED
+    assert leg.output_token[:1] == b"\x16"  # a TLS handshake record
+    server = wine.acquire_credentials_handle("Schannel", CredentialUse.INBOUND)
+    assert server.status == SecStatus.SEC_E_NO_CREDENTIALS

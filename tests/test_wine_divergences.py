@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CLASSES = {"wine", "model", "undecided"}
+CLASSES = {"wine", "model-fixed", "model-decision", "undecided"}
 ENTRIES = tomllib.loads((DIVERGENCES / "wine.toml").read_text())["divergence"]
 DISCOVERY = Path(DIVERGENCES / "wine-discovery.json")
 
