@@ -166,3 +166,10 @@ def test_schannel_client_hello_under_wine(wine: AgentBackend) -> None:
     assert leg.output_token[:1] == b"\x16"  # a TLS handshake record
     server = wine.acquire_credentials_handle("Schannel", CredentialUse.INBOUND)
     assert server.status == SecStatus.SEC_E_NO_CREDENTIALS
+
+
+def test_the_command_line_names_wine(capsys: pytest.CaptureFixture[str]) -> None:
+    from sspi_model.cli import main
+
+    assert main(["check", "--backend", "wine", "--examples", "5"]) == 0
+    assert "wine: 0 new" in capsys.readouterr().out
