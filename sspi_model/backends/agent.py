@@ -17,6 +17,7 @@ valid: they are values, copied out of the reply.
 from __future__ import annotations
 
 import contextlib
+import io
 import queue
 import shlex
 import subprocess
@@ -177,9 +178,11 @@ class AgentProcess(WorkerProcess):
         self._released: dict[int, int] = {}
 
     def _read(self, stream: Any) -> None:
-        with stream:  # closed here, by its only reader, once the agent is gone
+        # The pipe is unbuffered (bufsize=0, for the requests); reading lines from it raw would
+        # cost a system call per byte.
+        with io.BufferedReader(stream, 1 << 16) as lines:  # closed by its only reader
             try:
-                for raw in stream:
+                for raw in lines:
                     text = raw.decode("ascii", "replace").rstrip("\r\n")
                     if text:  # a CRASH line after a half-written reply starts a fresh line
                         kind, _, rest = text.partition(" ")
