@@ -47,6 +47,8 @@ BACKENDS = {
     "sspi-rs": "sspi_model.backends.native:NativeBackend",
     "secur32": "sspi_model.backends.native:NativeBackend",
     "native": "sspi_model.backends.native:NativeBackend",
+    # The SSPI agent (agent/sspi-agent.c) under Wine; agent:COMMAND starts any agent.
+    "wine": "sspi_model.backends.wine:wine_backend",
 }
 CHECK_MODULE = "sspi_model.testing.check"
 EXIT_CODES = """exit codes:
@@ -88,6 +90,10 @@ def _print_json(value: Any) -> None:
 
 def resolve_backend(spec: str) -> Callable[..., Any]:
     """A backend factory from a name (model, native) or MODULE:FACTORY; UsageError if unknown."""
+    if spec.startswith("agent:"):  # any command that starts an SSPI agent
+        from sspi_model.backends.agent import AgentBackend
+
+        return lambda: AgentBackend(spec.removeprefix("agent:"))
     target = BACKENDS.get(spec, spec)
     module_name, sep, attribute = target.partition(":")
     accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
