@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
@@ -225,11 +225,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     elif verdict.ok:
         print(_paint(f"OK: the model allows all {verdict.replayed} records", "32", color))
+        for line, record in _recorded_misuse(args.trace):
+            # Allowed, misuse included: the replay runs a raised misuse line as an action and
+            # the model raised the same rule there (specs/trace-format.md), so say which rule
+            # the traced code broke.
+            print(
+                f"  line {line}: misuse {record.get('rule')} in {record.get('call')} "
+                f"({record.get('process')}), as the model raises it: {record.get('message')}"
+            )
     elif verdict.unsupported:
         print(_paint("UNSUPPORTED: the trace was not replayed", "33", color))
     else:
         print(_paint(f"FAILED after {verdict.replayed} matching records", "31", color))
     return code
+
+
+def _recorded_misuse(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The misuse records of a trace file, with their line numbers, read a line at a time."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for number, text in enumerate(lines, start=1):
+            if '"misuse"' not in text:
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError:
+                continue  # the verdict already judged the line
+            if isinstance(record, dict) and record.get("event") == "misuse":
+                yield number, record
 
 
 def _as_check_compares(trace: Any) -> Any:
