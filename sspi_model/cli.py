@@ -5,6 +5,7 @@ Exit codes (also in `sspi-model --help`):
     1  a verdict failed: a trace the model does not allow, or new divergences
     2  usage error: unknown option, scenario, backend, profile or status code; unreadable input
     3  environment problem: a missing library or engine, a backend that cannot run the trace
+    130  interrupted (Ctrl-C); check writes its partial report first
 No command prints a Python traceback unless --debug is given.
 """
 
@@ -17,7 +18,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
@@ -34,9 +35,10 @@ from sspi_model.lifecycle import (
 from sspi_model.profiles import DOCUMENTED, PROFILES
 from sspi_model.rulebook import Rule, load_rules
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
-from sspi_model.trace import Recorder, read_trace, validate, write_trace
+from sspi_model.trace import Recorder, read_trace, validate, validate_file, write_trace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 PROG = "sspi-model"
 # Names `check` also accepts (sspi_model.testing.check); the native ones find the platform's
 # library (secur32.dll on Windows, sspi-rs elsewhere), or $SSPI_MODEL_LIBRARY.
@@ -45,13 +47,16 @@ BACKENDS = {
     "sspi-rs": "sspi_model.backends.native:NativeBackend",
     "secur32": "sspi_model.backends.native:NativeBackend",
     "native": "sspi_model.backends.native:NativeBackend",
+    # The SSPI agent (agent/sspi-agent.c) under Wine; agent:COMMAND starts any agent.
+    "wine": "sspi_model.backends.wine:wine_backend",
 }
 CHECK_MODULE = "sspi_model.testing.check"
 EXIT_CODES = """exit codes:
   0  success
   1  a verdict failed (a trace the model does not allow, new divergences)
   2  usage error (unknown option, scenario, backend, profile or status code)
-  3  environment problem (a missing library or engine; a backend that cannot run the trace)"""
+  3  environment problem (a missing library or engine; a backend that cannot run the trace)
+  130  interrupted (Ctrl-C); check writes its partial report first"""
 
 
 class UsageError(Exception):
@@ -85,6 +90,10 @@ def _print_json(value: Any) -> None:
 
 def resolve_backend(spec: str) -> Callable[..., Any]:
     """A backend factory from a name (model, native) or MODULE:FACTORY; UsageError if unknown."""
+    if spec.startswith("agent:"):  # any command that starts an SSPI agent
+        from sspi_model.backends.agent import AgentBackend
+
+        return lambda: AgentBackend(spec.removeprefix("agent:"))
     target = BACKENDS.get(spec, spec)
     module_name, sep, attribute = target.partition(":")
     accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
@@ -167,20 +176,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} replay: unknown profile {args.profile!r}; accepted: {accepted}")
     backend = resolve_backend(args.backend) if args.backend else None
     try:
-        trace = read_trace(args.trace)
+        with open(args.trace, "rb"):
+            pass  # the file's own errors are usage errors; the backend's are the environment's
     except FileNotFoundError:
         raise UsageError(f"{PROG} replay: no such file {args.trace!r}") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise UsageError(f"{PROG} replay: cannot read {args.trace!r}: {error}") from None
+    known_files = _known_files(args.known, "replay")
+    trace = None
     try:
-        verdict = validate(trace, profile=args.profile, backend=backend)
+        if backend is None:
+            # Streams the file: memory is that of the trace's live handles (TRC-001).
+            verdict = validate_file(args.trace, profile=args.profile)
+        else:
+            # On a backend the records are first reduced to what check compares (CLI-009),
+            # which needs them parsed.
+            trace = _as_check_compares(read_trace(args.trace))
+            verdict = validate(trace, profile=args.profile, backend=backend)
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} replay: backend {args.backend!r}: {error}") from None
     code = EXIT_OK if verdict.ok else EXIT_ENVIRONMENT if verdict.unsupported else EXIT_FAILED
+    known = _known_in_replay(trace, verdict, backend, known_files) if backend else None
+    if known is not None:
+        code = EXIT_OK
     if args.json:
-        _print_json(
-            {"trace": str(args.trace), "backend": args.backend or "model", **verdict.to_json()}
-        )
+        extra = {"known": known.known, "explanation": known.explanation} if known else {}
+        report = {"trace": str(args.trace), "backend": args.backend or "model"}
+        # ASCII escapes: a trace's text may hold lone surrogates, which no terminal prints.
+        print(json.dumps({**report, **verdict.to_json(), **extra}, indent=2))
         return code
     color = _color(sys.stdout)
     # Malformed lines and the replay's verdict, in line order.
@@ -193,9 +216,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
             text += "\n" + "\n".join(verdict.comparison())
         messages.append((verdict.line or 0, text))
     for _line, text in sorted(messages, key=lambda item: item[0]):
-        print(text)
-    if verdict.ok:
+        # A trace's text may hold lone surrogates ("\\ud800"): printed escaped (TRC-005).
+        print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    if known is not None:
+        print(
+            f"KNOWN: {verdict.against} diverges here as known divergence {known.known}: "
+            f"{known.explanation} (as in check, the comparison stops at the first divergence)"
+        )
+    elif verdict.ok:
         print(_paint(f"OK: the model allows all {verdict.replayed} records", "32", color))
+        for line, record in _recorded_misuse(args.trace):
+            # Allowed, misuse included: the replay runs a raised misuse line as an action and
+            # the model raised the same rule there (specs/trace-format.md), so say which rule
+            # the traced code broke.
+            print(
+                f"  line {line}: misuse {record.get('rule')} in {record.get('call')} "
+                f"({record.get('process')}), as the model raises it: {record.get('message')}"
+            )
     elif verdict.unsupported:
         print(_paint("UNSUPPORTED: the trace was not replayed", "33", color))
     else:
@@ -203,9 +240,51 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return code
 
 
+def _recorded_misuse(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The misuse records of a trace file, with their line numbers, read a line at a time."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for number, text in enumerate(lines, start=1):
+            if '"misuse"' not in text:
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError:
+                continue  # the verdict already judged the line
+            if isinstance(record, dict) and record.get("event") == "misuse":
+                yield number, record
+
+
+def _as_check_compares(trace: Any) -> Any:
+    """CLI-009: a replay on a backend compares what check compares."""
+    from sspi_model.testing.replay_check import compared_as_check
+
+    return compared_as_check(trace)
+
+
+def _known_in_replay(trace: Any, verdict: Any, backend: Any, files: list[str]) -> Any:
+    """CLI-009: the replay's first difference, if it is one of the backend's known divergences
+    (the list shipped for its name, its `known_divergences`, --known)."""
+    from sspi_model.testing.divergence import known_for
+    from sspi_model.testing.replay_check import known_divergence
+
+    return known_divergence(trace, verdict, known_for(backend, verdict.against, files))
+
+
 # -- explain ---------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)")
+
+
+_BARE_HEX = re.compile(r"[0-9a-fA-F]{8}")
+
+
+def _bare_hex(raw: str) -> StatusInfo | None:
+    """Eight hex digits without 0x (as logs and event viewers print a status) that name a
+    known code, else None (CLI-012)."""
+    if not _BARE_HEX.fullmatch(raw):
+        return None
+    info = lookup(int(raw, 16))
+    return None if info.family == "unknown" else info
 
 
 def parse_status(text: str) -> StatusInfo:
@@ -215,11 +294,16 @@ def parse_status(text: str) -> StatusInfo:
         "accepted: a SEC_E_/SEC_I_/STATUS_ macro name, or a 32-bit value in hex (0x80090301), "
         f"decimal (2148074241) or signed decimal (-2146893055); `{PROG} explain --list` shows all"
     )
+    bare_hex = _bare_hex(raw)
     try:
         if _NUMBER.fullmatch(raw):
             sign = -1 if raw.startswith("-") else 1
             digits = raw.lstrip("+-")
             info = lookup(sign * int(digits, 16 if digits[:2].lower() == "0x" else 10))
+            if info.family == "unknown" and bare_hex is not None:
+                info = bare_hex  # 80090301 as logs print it: hex without 0x (CLI-012)
+        elif bare_hex is not None:
+            info = bare_hex
         else:
             info = lookup(raw.upper())
     except ValueError:
@@ -272,10 +356,18 @@ def explain(info: StatusInfo) -> dict[str, Any]:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     if args.list:
-        for family in (SecStatus, NtStatus):
-            for member in family:
-                info = lookup(member.name)
-                print(f"0x{info.value:08X}  {info.name:<38} {info.meaning}")
+        infos = [lookup(member.name) for family in (SecStatus, NtStatus) for member in family]
+        if args.json:  # CLI-012: --list --json is JSON too
+            _print_json(
+                [
+                    {"name": i.name, "value": i.value, "hex": f"0x{i.value:08X}",
+                     "family": i.family, "meaning": i.meaning}
+                    for i in infos
+                ]
+            )
+            return EXIT_OK
+        for info in infos:
+            print(f"0x{info.value:08X}  {info.name:<38} {info.meaning}")
         return EXIT_OK
     if args.code is None:
         raise UsageError(f"{PROG} explain: give a status code, or --list")
@@ -349,6 +441,12 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 def cmd_diagram(args: argparse.Namespace) -> int:
     names = list(diagrams.DIAGRAMS) if args.which == "all" else [args.which]
+    if args.write and args.format == "dot":
+        # CLI-012: --write writes the Markdown (Mermaid) files the docs embed; dot is printed.
+        raise UsageError(
+            f"{PROG} diagram: --write writes Mermaid into specs/diagrams/*.md; for dot, print it: "
+            f"{PROG} diagram --format dot > diagrams.dot"
+        )
     if args.write:
         directory = Path(args.dir) if args.dir else diagrams.default_directory()
         if directory is None:
@@ -368,27 +466,46 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 
 def _default_check_backends() -> list[str]:
-    """The model against itself and, where a native library is installed, that library."""
-    specs = ["model"]
-    try:
-        from sspi_model.backends.native import LibraryNotFound, find_library
+    """The model against itself and the platform's native library: when that library is
+    missing the check says so, with the install line, rather than leaving it out (CLI-005)."""
+    return ["model", "secur32" if os.name == "nt" else "sspi-rs"]
 
+
+def _known_files(paths: Sequence[str] | None, command: str) -> list[str]:
+    """--known FILE...: each must be a readable list of divergences (CLI-004)."""
+    from sspi_model.testing.divergence import load_known_file
+
+    for path in paths or ():
         try:
-            library = find_library()
-        except LibraryNotFound:
-            return specs
-        specs.append("secur32" if library.lower().endswith(".dll") else "sspi-rs")
-    except ImportError:
-        pass
-    return specs
+            load_known_file(path)
+        except FileNotFoundError:
+            raise UsageError(f"{PROG} {command}: --known: no such file {path!r}") from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise UsageError(
+                f"{PROG} {command}: --known {path}: not a divergence list: {error}"
+            ) from None
+    return list(paths or ())
+
+
+def _write_report(path: str | None, render: Callable[[str], str], what: str) -> None:
+    if not path:
+        return
+    fmt = {".json": "json", ".md": "md"}.get(Path(path).suffix.lower(), "text")
+    text = render(fmt)
+    _writing(path, lambda: Path(path).write_text(text, encoding="utf-8"))
+    print(f"{what} written to {path}", file=sys.stderr)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    explicit = bool(args.backend)
     specs = args.backend or _default_check_backends()
     for spec in specs:
         if spec not in BACKENDS and ":" not in spec:
             accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
             raise UsageError(f"{PROG} check: unknown backend {spec!r}; {accepted}")
+    if args.examples < 1:
+        raise UsageError(f"{PROG} check: --examples must be at least 1, got {args.examples}")
+    known = _known_files(args.known, "check")
     try:
         engine = importlib.import_module(CHECK_MODULE)
     except ModuleNotFoundError as error:
@@ -401,30 +518,90 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     try:
         report = engine.run_check(
-            specs, args.examples, args.seed, progress, ignore_known=args.ignore_known
+            specs,
+            args.examples,
+            args.seed,
+            progress,
+            ignore_known=args.ignore_known,
+            known_files=known,
         )
     except ValueError as error:  # the engine's word for a backend spec it cannot load
         raise UsageError(f"{PROG} check: {error}") from None
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} check: {error}") from None
-    if args.report:
-        suffix = Path(args.report).suffix.lower()
-        fmt = {".json": "json", ".md": "md"}.get(suffix, "text")
-        text = report.render(fmt)
-        _writing(args.report, lambda: Path(args.report).write_text(text, encoding="utf-8"))
-        progress(f"report written to {args.report}")
-    if args.rules_report:
-        suffix = Path(args.rules_report).suffix.lower()
-        fmt = {".json": "json", ".md": "md"}.get(suffix, "text")
-        text = report.render_rules(fmt)
-        _writing(args.rules_report, lambda: Path(args.rules_report).write_text(text, "utf-8"))
-        progress(f"per-rule conformance report written to {args.rules_report}")
+    _write_report(args.report, lambda fmt: report.render(fmt), "report")
+    _write_report(args.rules_report, lambda fmt: report.render_rules(fmt), "per-rule report")
     print(report.render("json" if args.json else "text"))
+    if not args.json:
+        print("\n".join(engine.summary(report)))
+    if getattr(report, "interrupted", False):
+        return EXIT_INTERRUPTED  # CLI-011: after the partial report is written
     if report.new_divergences:
         return EXIT_FAILED
-    # A backend the engine skipped (no library here) checked nothing: say so in the exit code.
-    skipped = [b for b in getattr(report, "backends", ()) if getattr(b, "error", "")]
-    return EXIT_ENVIRONMENT if skipped else EXIT_OK
+    # A backend asked for by name that could not run checked nothing: exit 3 (CLI-005). A
+    # default one that is missing is named in the summary and does not fail the run.
+    skipped = [b for b in report.backends if b.error]
+    ran = [b for b in report.backends if not b.error]
+    return EXIT_ENVIRONMENT if skipped and (explicit or not ran) else EXIT_OK
+
+
+# -- reproduce -------------------------------------------------------------------------------
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Replay divergence N of a JSON check report against its backend (CLI-006)."""
+    try:
+        data = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        entries = data["divergences"]
+    except FileNotFoundError:
+        raise UsageError(f"{PROG} reproduce: no such file {args.report!r}") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(
+            f"{PROG} reproduce: {args.report!r} is not a JSON report of `{PROG} check "
+            f"--report FILE.json`: {error}"
+        ) from None
+    if not 1 <= args.number <= len(entries):
+        raise UsageError(
+            f"{PROG} reproduce: {args.report} has {len(entries)} divergence(s); N is 1 to "
+            f"{len(entries)}"
+        )
+    entry = entries[args.number - 1]
+    if not entry.get("program"):
+        raise UsageError(
+            f"{PROG} reproduce: divergence {args.number} has no shrunk program (known or flaky)"
+        )
+    from sspi_model.testing import check
+
+    backend = next(b for b in data["backends"] if b["backend"] == entry["backend"])
+    earlier = [d for d in backend["divergences"] if not d["known"]]
+    earlier = earlier[: next(i for i, d in enumerate(earlier) if d["program"] == entry["program"])]
+    try:
+        found = check.reproduce(
+            entry["spec"],
+            entry["program"],
+            suppressed=[_signature(d) for d in earlier],
+            known_files=backend.get("known_files", []),
+        )
+    except check.BackendUnavailable as error:
+        raise EnvironmentProblem(f"{PROG} reproduce: {entry['spec']}: {error}") from None
+    except ValueError as error:
+        raise UsageError(f"{PROG} reproduce: {error}") from None
+    if found is None:
+        print(f"divergence {args.number} no longer reproduces: {entry['spec']} agrees now")
+        return EXIT_OK
+    print(f"divergence {args.number} reproduces on {entry['spec']}:")
+    print(f"  {found.call}({found.args}) [{found.situation}] {found.aspect}: "
+          f"expected {found.expected}, observed {found.observed}")
+    print("  steps:")
+    print("\n".join(f"    {step}" for step in found.reproducer))
+    return EXIT_FAILED
+
+
+def _signature(entry: dict[str, Any]) -> tuple[str, ...]:
+    from sspi_model.testing.divergence import Divergence
+
+    fields = ("call", "args", "situation", "aspect", "expected", "observed")
+    return Divergence(*(entry[key] for key in fields)).signature
 
 
 # -- explore ---------------------------------------------------------------------------------
@@ -500,6 +677,41 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.findings or report.errors else EXIT_OK
 
 
+# -- docs ------------------------------------------------------------------------------------
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    """Every shipped document with its path (CLI-007): they exist in a checkout and a wheel."""
+    from sspi_model.rulebook import documents
+
+    found = documents()
+    if args.json:
+        _print_json({name: str(path) for name, path in found.items()})
+        return EXIT_OK
+    for name, path in found.items():
+        print(f"{name:<28} {path}")
+    return EXIT_OK
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sspi-model")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "unknown (not installed)"
+
+
+def _add_known(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--known",
+        action="append",
+        metavar="FILE",
+        help="a TOML list of known divergences (specs/divergences/*.toml format), repeatable; "
+        "added to the list shipped for the backend and its own known_divergences",
+    )
+
+
 # -- the parser ------------------------------------------------------------------------------
 
 
@@ -521,12 +733,14 @@ def build_parser() -> argparse.ArgumentParser:
   {PROG} rules --grep delete
   {PROG} diagram --format dot
   {PROG} check --backend native --examples 200
+  {PROG} docs                       where the rules, trace format and diagrams (specs/) are
 
 {EXIT_CODES}""",
         formatter_class=formatter,
         parents=[common],
     )
     parser.set_defaults(debug=False)
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str, epilog: str) -> argparse.ArgumentParser:
@@ -563,7 +777,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"  {PROG} replay t.jsonl\n  {PROG} replay t.jsonl --profile ksecdd --json\n"
         f"  {PROG} replay t.jsonl --backend mypkg.backend:make_backend",
     )
-    replay.add_argument("trace", metavar="TRACE", help="a trace file (specs/trace-format.md)")
+    replay.add_argument(
+        "trace", metavar="TRACE", help="a trace file (specs/trace-format.md; see sspi-model docs)"
+    )
     replay.add_argument(
         "--backend",
         metavar="NAME|MODULE:FACTORY",
@@ -572,6 +788,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--profile", metavar="NAME", help=f"override the trace's profile ({', '.join(PROFILES)})"
     )
+    _add_known(replay)
     replay.add_argument("--json", action="store_true", help="print the verdict as JSON")
     replay.set_defaults(handler=cmd_replay)
 
@@ -650,8 +867,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the per-rule conformance report (pass, fail, not applicable, not exercised)",
     )
+    _add_known(check)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=cmd_check)
+    reproduce = command(
+        "reproduce",
+        "run divergence N of a JSON check report again, against its backend",
+        f"  {PROG} check --backend sspi-rs --report r.json; {PROG} reproduce r.json 1",
+    )
+    reproduce.add_argument("report", metavar="REPORT.json", help="a report of check --report")
+    reproduce.add_argument("number", type=int, metavar="N", help="the divergence, from 1")
+    reproduce.set_defaults(handler=cmd_reproduce)
+    docs = command(
+        "docs",
+        "the paths of the documents shipped with the package (rules, trace format, diagrams)",
+        f"  {PROG} docs\n  {PROG} docs --json",
+    )
+    docs.add_argument("--json", action="store_true", help="print JSON")
+    docs.set_defaults(handler=cmd_docs)
     explore_cmd = command(
         "explore",
         "run a scenario under every schedule up to a bound: misuse, leaks, invariant breaks",
@@ -677,9 +910,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _PipeGuard:
+    """stdout, except that a reader going away (`| head -1`) silences the rest of the output
+    instead of ending the command: the command runs on and its exit status is still its
+    verdict (CLI-008)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_pipe:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._went_away()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._went_away()
+
+    def _went_away(self) -> None:
+        self.closed_pipe = True
+        # Python flushes stdout at exit: point the descriptor at /dev/null so that flush
+        # cannot fail again and turn the verdict into exit 120.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Both streams: `2>&1 | head -1` closes the pipe under the progress lines too.
+    out, err = _PipeGuard(sys.stdout), _PipeGuard(sys.stderr)
+    sys.stdout, sys.stderr = out, err
+    try:
+        return _main(argv)
+    finally:
+        out.flush()
+        err.flush()
+        sys.stdout, sys.stderr = out._stream, err._stream
+
+
+def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments
+    for stream in (sys.stdout, sys.stderr):  # ROB-008: a lone surrogate prints as \udXXX
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
@@ -696,12 +979,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_ENVIRONMENT
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python's exit-time flush of
-        # stdout from failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        # A closed pipe that escaped the guard (a stream other than stdout): the command did
+        # not finish, so it cannot claim success (CLI-008).
+        return EXIT_ENVIRONMENT
     except Exception as error:
         if debug:
             traceback.print_exc()

@@ -32,7 +32,19 @@ from sspi_model.constants import SecPkgAttr
 from sspi_model.status import NtStatus, SecStatus
 
 
-class Call(enum.Enum):
+class _Member(enum.Enum):
+    """The lifecycle enums' common base: a repr that is valid Python (API-008) and the identity
+    hash. Members are singletons compared by identity, so identity is a correct hash, and it is
+    computed in C: the executor looks transitions up by these members on every call, where
+    Enum's own hash (a Python-level hash of the name) showed in the profile (benchmarks/)."""
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+class Call(_Member):
     """API calls, valued by their C names."""
 
     ENUMERATE_SECURITY_PACKAGES = "EnumerateSecurityPackagesW"
@@ -67,21 +79,15 @@ class Call(enum.Enum):
     # Not an API call: the scheduler completing the pending call of an async context.
     COMPLETE = "completion"
 
-    def __repr__(self) -> str:
-        return f"Call.{self.name}"
 
-
-class CredState(enum.Enum):
+class CredState(_Member):
     NEW = "new"  # before AcquireCredentialsHandle: no handle exists yet
     LIVE = "live"  # the handle is valid
     ORPHANED = "orphaned"  # the handle was freed; contexts still hold references (FCH-003)
     RELEASED = "released"  # no handle, no references: gone
 
-    def __repr__(self) -> str:
-        return f"CredState.{self.name}"
 
-
-class CtxState(enum.Enum):
+class CtxState(_Member):
     NEW = "new"  # before the first ISC/ASC: no handle exists yet
     PARTIAL = "partial"  # at least one leg done, more expected
     ESTABLISHED = "established"
@@ -96,22 +102,16 @@ class CtxState(enum.Enum):
     CLOSED = "closed"
     DELETED = "deleted"  # the handle is retired
 
-    def __repr__(self) -> str:
-        return f"CtxState.{self.name}"
 
-
-class AsyncState(enum.Enum):
+class AsyncState(_Member):
     NEW = "new"  # before SspiCreateAsyncContext
     FRESH = "fresh"  # created or reinitialised: status SEC_E_UNSUPPORTED_FUNCTION (ASY-002)
     PENDING = "pending"  # a call is queued and has not completed (ASY-005)
     COMPLETED = "completed"  # the call completed; its status is readable (ASY-006)
     FREED = "freed"  # SspiFreeAsyncContext: any further use is undefined (ASY-052)
 
-    def __repr__(self) -> str:
-        return f"AsyncState.{self.name}"
 
-
-class LegOutcome(enum.Enum):
+class LegOutcome(_Member):
     """How an ISC/ASC leg leaves the context (a package decides it)."""
 
     CONTINUE = "continue"  # more legs follow (SEC_I_CONTINUE_NEEDED and kin)
@@ -119,11 +119,8 @@ class LegOutcome(enum.Enum):
     FAILED = "failed"  # a decisive error: the context is dead, only delete remains
     REJECTED = "rejected"  # the input was refused; the context is as it was, the leg may be retried
 
-    def __repr__(self) -> str:
-        return f"LegOutcome.{self.name}"
 
-
-class MessageOutcome(enum.Enum):
+class MessageOutcome(_Member):
     """How a message call or ApplyControlToken leaves the context (a package decides it)."""
 
     DONE = "done"  # protected, verified or applied; the sequence numbers moved on
@@ -133,29 +130,20 @@ class MessageOutcome(enum.Enum):
     PEER_CLOSED = "peer closed"  # SEC_I_CONTEXT_EXPIRED: the peer's close_notify (SHD-003)
     SHUTDOWN = "shutdown"  # ApplyControlToken(SCHANNEL_SHUTDOWN) applied (SHD-004)
 
-    def __repr__(self) -> str:
-        return f"MessageOutcome.{self.name}"
 
-
-class Refs(enum.Enum):
+class Refs(_Member):
     """Whether contexts still reference a credential after the call (FCH-003, FCH-004)."""
 
     HELD = "references remain"
     LAST = "last reference"
 
-    def __repr__(self) -> str:
-        return f"Refs.{self.name}"
 
-
-class AsyncOutcome(enum.Enum):
+class AsyncOutcome(_Member):
     """How an Sspi*Async call left its async context when it was not simply queued."""
 
     QUEUED = "queued"  # ASY-005, ASY-009: the scheduler completes it later
     REFUSED = "refused at queue time"  # ASY-008: status and state unchanged
     INLINE = "done inline"  # ASY-041: a delete with no LSA part, nothing queued
-
-    def __repr__(self) -> str:
-        return f"AsyncOutcome.{self.name}"
 
 
 State: TypeAlias = CtxState | CredState | AsyncState
@@ -209,10 +197,10 @@ Entry: TypeAlias = Transition | Refusal | Misuse
 
 
 class Table:
-    """One lifecycle table: (state, call) -> entry, with an index by enum values (hashing an
-    Enum member runs a Python-level __hash__; its value is a str)."""
+    """One lifecycle table: (state, call) -> entry, read-only, with plain-dict views for the
+    hot paths."""
 
-    __slots__ = ("entries", "index", "initial", "name", "states")
+    __slots__ = ("entries", "index", "initial", "name", "plain", "states")
 
     def __init__(
         self,
@@ -225,20 +213,25 @@ class Table:
         self.states = states
         self.initial = initial
         self.entries: Mapping[tuple[Any, Call], Entry] = MappingProxyType(dict(entries))
-        # The same entries keyed by (state value, call value), for the hot paths.
-        self.index: Mapping[tuple[str, str], Entry] = {
-            (state.value, call.value): entry for (state, call), entry in entries.items()
+        # A plain dict of the same entries for the hot paths (members hash in C: _Member).
+        self.index: dict[tuple[Any, Call], Entry] = dict(entries)
+        # The guard-less Transitions alone: a hot path that indexes this dict where it knows the
+        # entry is plain gets a KeyError, not a wrong step, if the table ever says otherwise.
+        self.plain: dict[tuple[Any, Call], Transition] = {
+            key: entry
+            for key, entry in entries.items()
+            if isinstance(entry, Transition) and not entry.guards
         }
 
     def __repr__(self) -> str:
         return f"<lifecycle table {self.name}: {len(self.entries)} entries>"
 
     def entry(self, state: enum.Enum, call: Call) -> Entry | None:
-        return self.index.get((state._value_, call._value_))
+        return self.index.get((state, call))
 
     def transition(self, state: enum.Enum, call: Call) -> Transition:
         """The entry of a (state, call) the caller knows to be a plain Transition."""
-        entry = self.index[(state._value_, call._value_)]
+        entry = self.index[(state, call)]
         assert isinstance(entry, Transition), (self.name, state, call, entry)
         return entry
 
@@ -741,6 +734,9 @@ ASYNC_TABLE = Table(
         # Non-strict only: a second call queued on a context already pending (ASY-015) or
         # completed (ASY-014) completes after the first one did.
         (_COMPLETED, Call.COMPLETE): Transition({None: _COMPLETED}, ("ASY-006", "ASY-015")),
+        # ... and if the context was reinitialised in between, the straggler changes nothing:
+        # the context stays fresh and nobody is notified (ROB-010).
+        (_FRESH, Call.COMPLETE): Transition({None: _FRESH}, ("ASY-015", "ROB-010")),
         (_FRESH, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
         (_COMPLETED, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
         # The NTSTATUS comes from the profile (ASY-012): the pages name no code.

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sspi_model.arguments import check_bool, check_handle, check_str, check_u32
+from sspi_model.arguments import check_bool, check_handle, check_str, check_text, check_u32
 from sspi_model.async_api import (
     AsyncContext,
     CallbackError,
@@ -55,6 +55,7 @@ from sspi_model.status import SecStatus
 from sspi_model.sync_core import SyncCore
 
 DEFAULT_LOGON_USER = "WORKGROUP\\user"
+_get_ident = threading.get_ident
 _OK = SecStatus.SEC_E_OK
 _ISC_CALL = Call.INITIALIZE_SECURITY_CONTEXT
 _ASC_CALL = Call.ACCEPT_SECURITY_CONTEXT
@@ -76,13 +77,26 @@ def _describe_leg(
     output: Sequence[SecBuffer] | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
-    return {
+    args = {
         "credential": credential,
         "context": context,
         "target_name": target_name,
         "context_req": context_req,
         "input": as_buffers(input, "input"),
     }
+    return _leg_extras(args, output, target_data_rep)
+
+
+def _leg_extras(
+    args: dict[str, Any], output: Sequence[SecBuffer] | None, target_data_rep: int
+) -> dict[str, Any]:
+    """The output buffers and data representation a caller chose, so a trace replays them
+    (TRC-006); the defaults are left out, as the caller left them out."""
+    if output is not None:
+        args["output"] = as_buffers(output, "output")
+    if target_data_rep != 0x10:
+        args["target_data_rep"] = target_data_rep
+    return args
 
 
 def _describe_accept(
@@ -94,12 +108,13 @@ def _describe_accept(
     output: Sequence[SecBuffer] | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
-    return {
+    args = {
         "credential": credential,
         "context": context,
         "context_req": context_req,
         "input": as_buffers(input, "input"),
     }
+    return _leg_extras(args, output, target_data_rep)
 
 
 def _describe_complete(
@@ -133,7 +148,8 @@ class Sspi(AsyncCalls):
     ManualScheduler, InlineScheduler and RandomScheduler) every call holds an RLock, so the
     scheduler's worker thread and the caller's threads take turns. With a single-threaded
     scheduler an instance serves the thread that created it, and another thread entering it
-    gets a RuntimeError naming `thread_safe` (API-006); set `thread_safe = True` to share it.
+    gets a RuntimeError naming `thread_safe` (API-006); `Sspi(thread_safe=True)` (or setting
+    the property) shares it: every call then holds the lock.
 
     `rotate_context_handles=True` gives a context a new handle value on every continuation
     leg (ROT-001), so code that keeps a stale copy of its handle fails as it would against
@@ -153,7 +169,9 @@ class Sspi(AsyncCalls):
         strict: bool = True,
         async_any_package: bool = False,
         rotate_context_handles: bool = False,
+        thread_safe: bool = False,
     ) -> None:
+        check_bool(thread_safe, "thread_safe")
         if accounts is not None:
             if not isinstance(accounts, Mapping):
                 raise TypeError(f"accounts must be a mapping, got {type(accounts).__name__}")
@@ -163,7 +181,11 @@ class Sspi(AsyncCalls):
                         "accounts must map str user names to str passwords, got "
                         f"{type(name).__name__}: {type(password).__name__}"
                     )
+                check_text(name, "accounts user name", principal=True)  # ROB-003
+                check_text(password, "accounts password")
         check_str(logon_user, "logon_user")
+        if logon_user is not None:
+            check_text(logon_user, "logon_user", principal=True)  # ROB-003
         if packages is not None:
             if isinstance(packages, (str, bytes)) or not isinstance(packages, Sequence):
                 raise TypeError(f"packages must be a sequence, got {type(packages).__name__}")
@@ -203,7 +225,7 @@ class Sspi(AsyncCalls):
         self._lock: Any = self._rlock
         self._held: threading.RLock | None = self._rlock
         self._thread = threading.get_ident()
-        self._thread_safe = False
+        self._thread_safe = thread_safe  # API-006: shared between threads, every call locks
         self._entry: Scheduler | None = None
         self._observer = observer
         self._stale_fast = False
@@ -414,9 +436,13 @@ class Sspi(AsyncCalls):
         principal: str | None = None,
         logon_id: int | None = None,
     ) -> AcquireCredentialsResult:
-        check_str(package, "package")
-        check_u32(credential_use, "credential_use")
-        check_str(principal, "principal")
+        # The class tests are the common case, checked without a call (benchmarks/).
+        if package.__class__ is not str:
+            check_str(package, "package")
+        if credential_use.__class__ is not int or not 0 <= credential_use <= 0xFFFFFFFF:
+            check_u32(credential_use, "credential_use")
+        if principal is not None:
+            check_str(principal, "principal")
         if logon_id is not None and (isinstance(logon_id, bool) or not isinstance(logon_id, int)):
             raise TypeError(f"logon_id must be an int, got {type(logon_id).__name__}")
         return self._core.acquire(package, credential_use, auth_data, principal)
@@ -431,7 +457,8 @@ class Sspi(AsyncCalls):
 
     @api_call(Call.FREE_CREDENTIALS_HANDLE)
     def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
-        check_handle(credential, "credential")
+        if credential.__class__ is not SecHandle:
+            check_handle(credential, "credential")
         return self._core.free_credential(credential)
 
     # -- security contexts ---------------------------------------------------------------------
@@ -477,12 +504,13 @@ class Sspi(AsyncCalls):
     def delete_security_context(self, context: SecHandle | None) -> SecStatus:
         """DeleteSecurityContext."""
         core = self._core
-        if context.__class__ is SecHandle and self._stale_fast:
-            # A handle this instance issued and has since deleted, told from its bits alone:
-            # the general path's answer for it (SyncCore.retired_status: DEL-003/DEL-004)
-            # without its function calls. Only single-threaded, unobserved instances with a
-            # quiet scheduler come here; tests/test_table_conformance.py holds it equal to
-            # the general path.
+        if self._stale_fast and context.__class__ is SecHandle and self._thread == _get_ident():
+            # A single-threaded, unobserved instance with a quiet scheduler, on its own thread:
+            # all the envelope would do is the thread test just made, so the call goes straight
+            # to the core. A handle this instance issued and has since deleted is told from its
+            # bits alone: the general path's answer for it (SyncCore.retired_status:
+            # DEL-003/DEL-004) without its function calls. tests/test_table_conformance.py
+            # holds both equal to the general path.
             lower = context.lower
             if (
                 lower not in core.contexts  # first: a live handle leaves at once
@@ -491,11 +519,13 @@ class Sspi(AsyncCalls):
             ):
                 core.last_rules = core.retired_rules
                 return core.retired_status
+            return core.delete(context)
         return self._delete_security_context(context)
 
     @api_call(Call.DELETE_SECURITY_CONTEXT)
     def _delete_security_context(self, context: SecHandle | None) -> SecStatus:
-        check_handle(context, "context")
+        if context.__class__ is not SecHandle:
+            check_handle(context, "context")
         return self._core.delete(context)
 
     @api_call(Call.QUERY_CONTEXT_ATTRIBUTES)

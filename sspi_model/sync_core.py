@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from sspi_model import lifecycle
-from sspi_model.arguments import check_handle, check_str, check_u32
+from sspi_model.arguments import check_handle, check_str, check_u32, unsendable_text
 from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, as_buffers, token_buffer
 from sspi_model.constants import (
     ISC_REQ_ALLOCATE_MEMORY,
@@ -41,6 +41,8 @@ from sspi_model.lifecycle import (
     Transition,
 )
 from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
+from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.packages.schannel import SchannelCred
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -60,6 +62,22 @@ from sspi_model.results import (
     SecurityContextResult,
 )
 from sspi_model.status import SecStatus
+
+
+def unsendable_credential(auth_data: Any) -> str | None:
+    """Why explicit credentials cannot be carried by the packages' messages, or None (ROB-001):
+    identity strings are UNICODE_STRINGs, a certificate subject a 16-bit-length UTF-8 field."""
+    if isinstance(auth_data, AuthIdentity):
+        for name in ("user", "domain", "password"):
+            problem = unsendable_text(getattr(auth_data, name))
+            if problem is not None:
+                return f"AuthIdentity.{name} {problem}"
+    elif isinstance(auth_data, SchannelCred) and auth_data.certificate is not None:
+        problem = unsendable_text(auth_data.certificate.subject, 0xFFFF, "utf-8")
+        if problem is not None:
+            return f"Certificate.subject {problem}"
+    return None
+
 
 _VALID_USE_BITS = 0x1 | 0x2 | 0x10 | 0x20
 _NEGOTIATE_ONLY_USE_BITS = 0x10 | 0x20
@@ -82,9 +100,19 @@ _HANDLE_CLASS_RULES = {
     HandleClass.FOREIGN: "HDL-004",
     HandleClass.WRONG_KIND: "HDL-008",
 }
-_CONTEXT_INDEX = CONTEXT_TABLE.index  # by (state value, call value): see lifecycle.Table
+_CONTEXT_INDEX = CONTEXT_TABLE.index  # by (state, call): see lifecycle.Table
+_CONTEXT_STEP = CONTEXT_TABLE.plain  # the guard-less transitions alone
+_CREDENTIAL_STEP = CREDENTIAL_TABLE.plain
 _ACQUIRE = CREDENTIAL_TABLE.transition(CredState.NEW, Call.ACQUIRE_CREDENTIALS_HANDLE)
 _FREE_CREDENTIAL = CREDENTIAL_TABLE.transition(CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE)
+_HELD, _LAST = Refs.HELD, Refs.LAST
+_ACQUIRE_RULES = lifecycle.rules_of(_ACQUIRE)
+_ACQUIRE_REJECTED_RULES = lifecycle.rules_of(_ACQUIRE, LegOutcome.REJECTED)
+# The rules of each outcome, read from the table once (rules_of on every call showed in the
+# handshake benchmark).
+_FREE_CREDENTIAL_RULES = {
+    outcome: lifecycle.rules_of(_FREE_CREDENTIAL, outcome) for outcome in (_HELD, _LAST)
+}
 
 
 _MSG_REJECTED, _RENEGOTIATE = MessageOutcome.REJECTED, MessageOutcome.RENEGOTIATE
@@ -322,26 +350,30 @@ class SyncCore:
         if not use & _BOTH_USE_BITS or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
             self.last_rules = ("ACH-004",)
             return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
+        if auth_data is not None and unsendable_credential(auth_data) is not None:
+            # ROB-001: refused here, not mid-handshake when a package encodes the string.
+            self.last_rules = ("ROB-001",)
+            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
         status, material, rules = package.acquire(use, principal, auth_data, self.env)
         if status != _OK:  # the package refused: CredState.NEW stays, no handle
-            self.last_rules = (*lifecycle.rules_of(_ACQUIRE, _REJECTED), *rules)
+            self.last_rules = (*_ACQUIRE_REJECTED_RULES, *rules)
             return AcquireCredentialsResult(status)
         handle = self.mint.issue(_CRED)
         record = _Credential(handle, package, material, use)
         self.credentials[handle.lower] = record
-        self.last_rules = (*lifecycle.rules_of(_ACQUIRE), *rules)
+        self.last_rules = (*_ACQUIRE_RULES, *rules)
         return AcquireCredentialsResult(_OK, handle, record.expiry)
 
     def free_credential(self, handle: SecHandle | None) -> SecStatus:
         record = self.live_credential(handle)
         if record is None:
             return self._refuse(_INVALID_HANDLE, "FCH-002", self.handle_rule(handle, _CRED))
-        outcome = Refs.HELD if record.refs else Refs.LAST
+        outcome = _HELD if record.refs else _LAST
         state = lifecycle.enter(record, _FREE_CREDENTIAL, outcome)
         del self.credentials[record.handle.lower]
         if state is _ORPHANED:
             self.orphans += 1  # contexts keep it alive (FCH-003)
-        self.last_rules = lifecycle.rules_of(_FREE_CREDENTIAL, outcome)
+        self.last_rules = _FREE_CREDENTIAL_RULES[outcome]
         return _OK
 
     def query_credential(
@@ -370,8 +402,8 @@ class SyncCore:
     def _drop_reference(self, credential: _Credential) -> tuple[str, ...]:
         """A context of `credential` was deleted (FCH-003, FCH-004): the rules it applied."""
         credential.refs -= 1
-        outcome = Refs.HELD if credential.refs else Refs.LAST
-        entry = CREDENTIAL_TABLE.transition(credential.state, _DEL_CALL)
+        outcome = _HELD if credential.refs else _LAST
+        entry = _CREDENTIAL_STEP[(credential.state, _DEL_CALL)]
         if lifecycle.enter(credential, entry, outcome) is _RELEASED:
             self.orphans -= 1
         return entry.rules
@@ -430,7 +462,7 @@ class SyncCore:
                     _INVALID_HANDLE, "ISC-009", self.handle_rule(credential, _CRED)
                 )
                 return SecurityContextResult(status)
-        step = _CONTEXT_INDEX.get((record.state._value_, call._value_))
+        step = _CONTEXT_INDEX.get((record.state, call))
         if step.__class__ is not Transition or step.guards:
             step = lifecycle.decide(step, record, inputs, _no_misuse)  # guards, refusals
         if step.__class__ is Refusal:
@@ -496,7 +528,7 @@ class SyncCore:
         )
         record = _Context(cred, session, is_client)
         record.target = target_name
-        step = CONTEXT_TABLE.transition(_NEW, call)
+        step = _CONTEXT_STEP[(_NEW, call)]
         leg = session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
         if outputs is not None:
@@ -512,7 +544,7 @@ class SyncCore:
         handle = record.handle = self.mint.issue(_CTX)
         record.attr = leg.context_attr
         cred.refs += 1
-        reference = CREDENTIAL_TABLE.transition(cred.state, call)  # FCH-003: a reference taken
+        reference = _CREDENTIAL_STEP[(cred.state, call)]  # FCH-003: a reference taken
         lifecycle.enter(cred, reference)
         self.last_rules += reference.rules
         self.contexts[handle.lower] = record
@@ -643,7 +675,7 @@ class SyncCore:
     def delete(self, context: SecHandle | None) -> SecStatus:
         record = None if context is None else self.contexts.get(context.lower)
         if record is not None and record.handle.upper == context.upper:  # type: ignore[union-attr]
-            step = CONTEXT_TABLE.transition(record.state, _DEL_CALL)
+            step = _CONTEXT_STEP[(record.state, _DEL_CALL)]
             lifecycle.enter(record, step)  # -> DELETED (DEL-001)
             del self.contexts[record.handle.lower]
             self.last_rules = (*step.rules, *self._drop_reference(record.credential))

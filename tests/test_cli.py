@@ -173,6 +173,7 @@ def test_diagram_write_writes_the_generated_files(run: Any, tmp_path: Path) -> N
 @attrs.frozen
 class FakeReport:
     new_divergences: int
+    backends: tuple[Any, ...] = ()
 
     def render(self, fmt: str) -> str:
         return f"<{fmt} report: {self.new_divergences} new>"
@@ -184,7 +185,13 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {"new": 0}
 
     def run_check(
-        backends: list[str], examples: int, seed: int, progress: Any, *, ignore_known: bool
+        backends: list[str],
+        examples: int,
+        seed: int,
+        progress: Any,
+        *,
+        ignore_known: bool,
+        known_files: list[str],
     ) -> FakeReport:
         seen.update(backends=backends, examples=examples, seed=seed)
         if ignore_known:
@@ -194,6 +201,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     module = types.ModuleType(cli.CHECK_MODULE)
     module.run_check = run_check  # type: ignore[attr-defined]
+    module.summary = lambda report: ["verdict: <fake>"]  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, cli.CHECK_MODULE, module)
     return seen
 
@@ -204,7 +212,7 @@ def test_check_passes_its_options_to_the_engine(run: Any, engine: dict[str, Any]
     )
     assert result.code == EXIT_OK
     assert engine == {"new": 0, "backends": ["model", "x.y:z"], "examples": 7, "seed": 3}
-    assert result.out.strip() == "<text report: 0 new>"
+    assert result.out.strip() == "<text report: 0 new>\nverdict: <fake>"
     assert "checking..." in result.err  # progress goes to stderr, so --json stays clean
 
 

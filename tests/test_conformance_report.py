@@ -13,7 +13,7 @@ from sspi_model.testing.conformance import FAIL, NOT_APPLICABLE, NOT_EXERCISED, 
 from sspi_model.testing.differential import ACCOUNTS
 
 
-@pytest.mark.rule("DEL-003", "DEL-004")
+@pytest.mark.rule("DEL-003", "DEL-004", "CLI-004")
 def test_every_rule_gets_a_verdict_and_a_broken_backend_fails_the_rule_it_breaks() -> None:
     report = check_backend(
         "strict-delete-toy",
@@ -32,7 +32,7 @@ def test_every_rule_gets_a_verdict_and_a_broken_backend_fails_the_rule_it_breaks
 
     both = CheckReport((report,), 0)
     as_json = json.loads(both.render_rules("json"))
-    assert as_json[0]["backend"] == "strict-delete-toy"
+    assert as_json[0]["backend"] == "model"  # capabilities.name, whatever it was called (CLI-004)
     assert {r["id"] for r in as_json[0]["rules"]} == set(load_rules())
     text = both.render_rules("text")
     assert "DEL-003" in text and "fail" in text

@@ -223,3 +223,25 @@ def test_sspi_closes_its_scheduler_as_a_context_manager() -> None:
     with Sspi(scheduler=Closing()) as sspi:
         assert sspi.create_async_context() is not None
     assert closed == [True]
+
+
+def test_thread_safe_is_a_constructor_argument_too() -> None:
+    """API-006: Sspi(thread_safe=True), as the README says, shares an instance between threads."""
+    import threading
+
+    sspi = Sspi(thread_safe=True)
+    assert sspi.thread_safe
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            sspi.enumerate_security_packages()
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert errors == []
+    with pytest.raises(TypeError, match="thread_safe"):
+        Sspi(thread_safe="yes")  # type: ignore[arg-type]

@@ -132,6 +132,8 @@ VALUE_MODULES = (
 # package and everything under it).
 TOOLING_MODULES = {
     "sspi_model.backends": "the package: re-exports",
+    "sspi_model.backends.agent": "the agent backend and its process plumbing (protocol, pipes)",
+    "sspi_model.backends.wine": "finding Wine, building the agent, the prefix and wineserver",
     "sspi_model.backends.async_adapter": "an adapter object, not a value",
     "sspi_model.backends.model": "a backend object, not a value",
     "sspi_model.backends.native.*": "the native backend's plumbing (worker, frames, ctypes)",

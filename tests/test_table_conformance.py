@@ -528,10 +528,10 @@ for _state in (AsyncState.FRESH, AsyncState.PENDING, AsyncState.COMPLETED, Async
 
                 CASES.append(Case(ASYNC_TABLE, _state, _op, _path, _kind, _async_op))
 
-for _state in (AsyncState.PENDING, AsyncState.FREED, AsyncState.COMPLETED):
+for _state in (AsyncState.PENDING, AsyncState.FREED, AsyncState.COMPLETED, AsyncState.FRESH):
 
     def _completion(state: AsyncState = _state) -> Any:
-        if state is AsyncState.COMPLETED:  # non-strict: a second call queued on a pending one
+        if state in (AsyncState.COMPLETED, AsyncState.FRESH):  # non-strict: a second call
             situation = async_in(AsyncState.PENDING, profile="ksecdd", callback=False)
             _queue(
                 situation.sspi,
@@ -540,6 +540,8 @@ for _state in (AsyncState.PENDING, AsyncState.FREED, AsyncState.COMPLETED):
                 AsyncOutcome.QUEUED,
             )
             situation.sspi.scheduler.run_one(0)  # type: ignore[attr-defined]
+            if state is AsyncState.FRESH:  # reinitialised before the second completes (ROB-010)
+                situation.sspi.reinit_async_context(situation.subject)
         else:
             situation = async_in(AsyncState.PENDING, callback=state is AsyncState.PENDING)
             if state is AsyncState.FREED:

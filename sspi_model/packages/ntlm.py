@@ -409,7 +409,7 @@ class NtlmPackage:
         return (
             _SEC_E_OK,
             NtlmCredential(use, auth_data.principal, auth_data.password),
-            ("ACH-001",),
+            (),  # nothing of NTLM's own: the table's ACH-001 is the whole story
         )
 
     def credential_attribute(

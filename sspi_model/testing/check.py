@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -21,15 +22,16 @@ from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import get_state_machine_test
 
-from sspi_model.backends.base import Backend
+from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.model import ModelBackend
 from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.handles import SecHandle
 from sspi_model.testing.conformance import RuleTally, RuleVerdict, render, verdicts
 from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_for
-from sspi_model.testing.divergence import Divergence, KnownDivergence, load_known
+from sspi_model.testing.divergence import Divergence, KnownDivergence, known_for
+from sspi_model.testing.guard import guarded
 
-BUILTIN_BACKENDS = ("model", "sspi-rs", "secur32")
+BUILTIN_BACKENDS = ("model", "sspi-rs", "secur32", "wine", "agent:COMMAND")
 
 
 class BackendUnavailable(Exception):
@@ -56,6 +58,8 @@ def backend_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
         elif actual != spec:
             raise BackendUnavailable(f"{spec} is not available here (found {actual})")
         return spec, lambda: NativeBackend(timeout=DIFFERENTIAL_TIMEOUT)
+    if spec == "wine" or spec.startswith("agent:"):
+        return _agent_factory(spec)
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(
@@ -65,7 +69,32 @@ def backend_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
         factory = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise ValueError(f"cannot load backend {spec!r}: {error}") from error
+    except Exception as error:  # the module itself fails: name it and what it raised
+        raise ValueError(
+            f"cannot load backend {spec!r}: importing {module_name} raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
     return attribute, factory
+
+
+def _agent_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
+    """`wine` (the agent under Wine) or `agent:COMMAND` (any command starting an agent)."""
+    from sspi_model.backends.agent import AgentBackend, AgentUnavailable
+    from sspi_model.backends.wine import WINE_TIMEOUT, wine_backend
+
+    command = spec.removeprefix("agent:")
+
+    def make() -> Backend:
+        if spec == "wine":
+            return wine_backend()
+        return AgentBackend(command, timeout=WINE_TIMEOUT)
+
+    try:
+        probe = make()  # fails here, once, naming what is missing; warms a spare agent
+    except (AgentUnavailable, ValueError) as error:
+        raise BackendUnavailable(str(error)) from error
+    probe.close()
+    return probe.capabilities.name, make
 
 
 # A native call answers in well under a millisecond; half a second is a hang, and keeps the
@@ -82,10 +111,23 @@ class BackendReport:
     divergences: tuple[Divergence, ...]  # one per signature, new ones shrunk by Hypothesis
     error: str = ""
     rules: tuple[RuleVerdict, ...] = ()  # the per-rule conformance verdicts
+    spec: str = ""  # what --backend named (a built-in name or MODULE:FACTORY)
+    known_files: tuple[str, ...] = ()  # the --known files the campaign used
+    interrupted: bool = False  # Ctrl-C: what was found before it (CLI-011)
 
     @property
     def new(self) -> tuple[Divergence, ...]:
         return tuple(d for d in self.divergences if d.known is None)
+
+    def python(self, divergence: Divergence) -> str:
+        """A program reproducing a new divergence against this backend (CLI-006)."""
+        earlier = self.divergences[: self.divergences.index(divergence)]
+        return reproducer_program(
+            self.spec or self.backend,
+            divergence,
+            suppressed=[d.signature for d in earlier if d.known is None],
+            known_files=self.known_files,
+        )
 
 
 @attrs.frozen
@@ -94,26 +136,43 @@ class CheckReport:
     seed: int
 
     @property
+    def interrupted(self) -> bool:
+        return any(b.interrupted for b in self.backends)
+
+    @property
     def new_divergences(self) -> int:
         return sum(len(b.new) for b in self.backends)
 
     def to_json(self) -> dict[str, Any]:
+        def entry(b: BackendReport, d: Divergence) -> dict[str, Any]:
+            python = b.python(d) if d.known is None else ""
+            return {**d.to_json(), "python": python}
+
         return {
             "seed": self.seed,
             "new_divergences": self.new_divergences,
+            "interrupted": self.interrupted,
+            "ran": [b.backend for b in self.backends if not b.error],
+            "skipped": {b.backend: b.error for b in self.backends if b.error},
             "backends": [
                 {
                     "backend": b.backend,
+                    "spec": b.spec or b.backend,
+                    "known_files": list(b.known_files),
                     "examples": b.examples,
                     "rounds": b.rounds,
                     "seconds": round(b.seconds, 2),
                     "error": b.error,
-                    "divergences": [d.to_json() for d in b.divergences],
+                    "divergences": [entry(b, d) for d in b.divergences],
                 }
                 for b in self.backends
             ],
+            # `sspi-model reproduce REPORT.json N` takes the Nth entry of this list (from 1).
             "divergences": [
-                {"backend": b.backend, **d.to_json()} for b in self.backends for d in b.divergences
+                {"number": number, "backend": b.backend, "spec": b.spec or b.backend, **data}
+                for number, (b, data) in enumerate(
+                    ((b, entry(b, d)) for b in self.backends for d in b.divergences), 1
+                )
             ],
         }
 
@@ -146,24 +205,41 @@ def check_backend(
     ignore_known: bool = False,
     model: Backend | None = None,
     profile: str = "documented",
+    known_files: Sequence[str | Path] = (),
+    spec: str = "",
 ) -> BackendReport:
-    """A campaign against one backend; `model` (default: the model in `profile`) is the oracle."""
-    subject = factory()
+    """A campaign against one backend; `model` (default: the model in `profile`) is the oracle.
+    The report carries the backend's `capabilities.name` (one name everywhere, CLI-004)."""
+    started = time.monotonic()
+    try:
+        subject = make_backend(name, factory)
+    except BackendFailure as failure:  # CLI-001: a factory that raises is the backend failing
+        found = Divergence(
+            "(backend factory)", name, "construction", "status", "a Backend", failure.outcome,
+            reproducer=(f"{name}()",),
+        )
+        return BackendReport(
+            name, examples, 0, time.monotonic() - started, (found,), spec=spec or name
+        )
+    name = subject.capabilities.name
     campaign = _Campaign(
         name=name,
         subject=subject,
         model=model if model is not None else ModelBackend(accounts=ACCOUNTS, profile=profile),
-        known=() if ignore_known else load_known(name),
+        known=() if ignore_known else known_for(subject, name, known_files),
         examples=examples,
         steps=steps,
         progress=progress,
     )
-    started = time.monotonic()
+    interrupted = False
     try:
         rounds = campaign.run(seed_value, max_rounds)
-        rows = tuple(verdicts(campaign.tally, subject.capabilities, profile))
+    except KeyboardInterrupt:  # CLI-011: keep what the campaign found so far
+        interrupted, rounds = True, len(campaign.recorded) + 1
+        progress(f"[{name}] interrupted: reporting what was found so far")
     finally:
         subject.close()
+    rows = tuple(verdicts(campaign.tally, subject.capabilities, profile))
     return BackendReport(
         name,
         examples,
@@ -171,7 +247,25 @@ def check_backend(
         time.monotonic() - started,
         tuple(campaign.recorded) + campaign.known_seen(),
         rules=rows,
+        spec=spec or name,
+        known_files=tuple(str(path) for path in known_files),
+        interrupted=interrupted,
     )
+
+
+def make_backend(spec: str, factory: Callable[[], Any]) -> Backend:
+    """factory(), guarded: an exception is a BackendFailure (CLI-001); a value that is not a
+    Backend is a ValueError naming the factory and what it returned (a usage error)."""
+    made = guarded(f"the factory of {spec}", factory, timeout=None)
+    if not isinstance(made, Backend) or not isinstance(
+        getattr(made.capabilities, "name", None), str
+    ):
+        raise ValueError(
+            f"backend {spec!r}: the factory returned {made!r} ({type(made).__name__}), which is "
+            "not a Backend (sspi_model.backends.base.Backend: capabilities with a name, the "
+            "synchronous calls, reset and close)"
+        )
+    return made
 
 
 @attrs.define
@@ -275,14 +369,16 @@ def run_check(
     *,
     ignore_known: bool = False,
     max_rounds: int = 60,
+    known_files: Sequence[str | Path] = (),
 ) -> CheckReport:
-    """Check each backend spec against the model. Unavailable built-ins are reported, skipped."""
+    """Check each backend spec against the model. Unavailable built-ins are reported as skipped
+    with the reason and the install line (CLI-005), never left out."""
     reports = []
     for spec in backends:
         try:
             name, factory = backend_factory(spec)
         except BackendUnavailable as error:
-            progress(f"[{spec}] skipped: {error}")
+            progress(f"[{spec}] SKIPPED: {error}")
             reports.append(BackendReport(spec, 0, 0, 0.0, (), error=str(error)))
             continue
         progress(f"[{name}] checking against the model: {examples} examples per round")
@@ -295,9 +391,41 @@ def run_check(
                 progress=progress,
                 ignore_known=ignore_known,
                 max_rounds=max_rounds,
+                known_files=known_files,
+                spec=spec,
             )
         )
+        if reports[-1].interrupted:
+            break  # Ctrl-C ends the run: the backends after this one are not started
     return CheckReport(tuple(reports), seed)
+
+
+def summary(report: CheckReport) -> list[str]:
+    """The closing lines (CLI-005): which backends ran, which were skipped and why, what a run
+    against the model alone proves, and one verdict line."""
+    ran = [b.backend for b in report.backends if not b.error]
+    skipped = [b for b in report.backends if b.error]
+    lines = [f"ran: {', '.join(ran) if ran else 'nothing'}"]
+    lines += [f"skipped: {b.backend}: {b.error}" for b in skipped]
+    if ran == ["model"]:
+        lines.append(
+            "note: only the model ran, against itself: that proves the harness and the model "
+            "agree with themselves, not that any real SSPI library conforms"
+        )
+    new = report.new_divergences
+    known = sum(len(b.divergences) - len(b.new) for b in report.backends)
+    if report.interrupted:
+        verdict = f"INTERRUPTED: {new} new divergence(s) before Ctrl-C (a partial report)"
+    elif new:
+        verdict = f"FAILED: {new} new divergence(s)"
+    elif not ran:
+        verdict = "NOT CHECKED: no backend could run"
+    else:
+        verdict = f"PASSED: no new divergence ({known} known)"
+    names = f"ran: {', '.join(ran) or 'nothing'}; skipped: "
+    names += ", ".join(b.backend for b in skipped) or "none"
+    lines.append(f"verdict: {verdict} ({names})")
+    return lines
 
 
 def replay(
@@ -306,6 +434,7 @@ def replay(
     *,
     suppressed: Iterable[tuple[str, ...]] = (),
     profile: str = "documented",
+    known: Iterable[KnownDivergence] = (),
 ) -> Divergence | None:
     """Run a divergence's shrunk Hypothesis program again (the `program` field of a report):
     the divergence it raises now, or None if the backend no longer diverges. `suppressed` are
@@ -315,6 +444,7 @@ def replay(
         subject,
         model=ModelBackend(accounts=ACCOUNTS, profile=profile),
         found=set(suppressed),
+        known=known,
     )
     # The names a printed program uses besides the machine (values print as valid Python).
     namespace: dict[str, Any] = {
@@ -328,6 +458,57 @@ def replay(
     except DivergenceFound as found:
         return found.divergence
     return None
+
+
+def reproduce(
+    spec: str,
+    program: str,
+    *,
+    suppressed: Iterable[Sequence[str]] = (),
+    known_files: Sequence[str | Path] = (),
+    profile: str = "documented",
+) -> Divergence | None:
+    """Run a report's program against a fresh backend of `spec` (CLI-006), with the known list
+    the campaign used: the divergence it raises now, or None if the backend now agrees."""
+    _name, factory = backend_factory(spec)
+    subject = make_backend(spec, factory)
+    try:
+        known = known_for(subject, subject.capabilities.name, known_files)
+        signatures = [tuple(signature) for signature in suppressed]
+        return replay(program, subject, suppressed=signatures, profile=profile, known=known)
+    finally:
+        subject.close()
+
+
+def reproducer_program(
+    spec: str,
+    divergence: Divergence,
+    *,
+    suppressed: Sequence[tuple[str, ...]] = (),
+    known_files: Sequence[str] = (),
+) -> str:
+    """A Python program to paste and run: it replays the shrunk steps on a fresh backend."""
+    if not divergence.program:
+        steps = "\n".join(f"#   {step}" for step in divergence.reproducer)
+        return f"# not replayable (no shrunk program was recorded); the steps were:\n{steps}\n"
+    lines = [
+        f"# Reproduces: {_line(divergence)}",
+        "from sspi_model.testing.check import reproduce",
+        "",
+        f"PROGRAM = {_literal(divergence.program.strip())}",
+        f"found = reproduce({spec!r}, PROGRAM, suppressed={[list(s) for s in suppressed]!r}, "
+        f"known_files={list(known_files)!r})",
+        'print(found or "no divergence now: the backend agrees with the model")',
+        "raise SystemExit(1 if found else 0)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _literal(text: str) -> str:
+    """`text` as a Python string literal, triple-quoted when that is exact."""
+    if "'''" in text or "\\" in text or text.endswith("'"):
+        return repr(text + "\n")
+    return "'''\\\n" + text + "\n'''"
 
 
 def _program(printed: list[object]) -> str:
@@ -364,6 +545,9 @@ def _text(report: CheckReport) -> str:
                 lines.append(f"      why: {d.explanation}")
             if d.known is None:
                 lines.extend(f"      | {step}" for step in d.reproducer)
+                lines.append("      python (paste and run):")
+                lines.extend(backend.python(d).splitlines())
+                lines.append("      (end of program)")
     return "\n".join(lines)
 
 
@@ -384,8 +568,9 @@ def _markdown(report: CheckReport) -> str:
                 f"`{d.observed}` | {', '.join(d.rules)} |"
             )
         for d in backend.new:
-            lines += ["", f"### {d.call}: {d.expected} vs {d.observed}", "", "```python"]
-            lines += list(d.reproducer)
-            lines += ["```"]
+            lines += ["", f"### {d.call}: {d.expected} vs {d.observed}", "", "Steps:", ""]
+            lines += ["```python", *d.reproducer, "```", ""]
+            lines += ["Reproduce (paste and run):", "", "```python"]
+            lines += [*backend.python(d).splitlines(), "```"]
         lines.append("")
     return "\n".join(lines)

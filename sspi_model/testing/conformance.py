@@ -17,6 +17,7 @@ from sspi_model.rulebook import Rule, load_rules
 from sspi_model.testing.divergence import Divergence
 
 PASS, FAIL, NOT_APPLICABLE, NOT_EXERCISED = "pass", "fail", "not applicable", "not exercised"
+FAIL_KNOWN = "fail (known)"  # CLI-010: every divergence of the rule is a known one
 
 
 @attrs.define
@@ -33,7 +34,9 @@ class RuleTally:
     def disagree(self, rules: tuple[str, ...], divergence: Divergence) -> None:
         for rule in rules:
             best = self.failed.get(rule)
-            if best is None or len(divergence.reproducer) < len(best.reproducer):
+            # A new divergence outranks a known one (CLI-010), then the shortest is kept.
+            rank = (divergence.known is not None, len(divergence.reproducer))
+            if best is None or rank < (best.known is not None, len(best.reproducer)):
                 self.failed[rule] = divergence
 
 
@@ -64,7 +67,9 @@ def verdicts(tally: RuleTally, capabilities: Capabilities, profile: str) -> list
     for rule in load_rules().values():
         reason = applicable(rule, capabilities, profile)
         if rule.id in tally.failed:
-            out.append(RuleVerdict(rule, FAIL, divergence=tally.failed[rule.id]))
+            divergence = tally.failed[rule.id]
+            verdict = FAIL if divergence.known is None else FAIL_KNOWN
+            out.append(RuleVerdict(rule, verdict, divergence=divergence))
         elif rule.id in tally.passed:
             out.append(RuleVerdict(rule, PASS, tally.passed[rule.id]))
         elif reason:
@@ -78,7 +83,7 @@ def render(backend: str, rows: list[RuleVerdict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"backend": backend, "rules": [_json(row) for row in rows]}, indent=2)
     counts = {kind: sum(row.verdict == kind for row in rows) for kind in
-              (PASS, FAIL, NOT_APPLICABLE, NOT_EXERCISED)}
+              (PASS, FAIL, FAIL_KNOWN, NOT_APPLICABLE, NOT_EXERCISED)}
     summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
     if fmt == "md":
         lines = [f"# Conformance of {backend}, rule by rule", "", summary, "",
@@ -98,7 +103,8 @@ def render(backend: str, rows: list[RuleVerdict], fmt: str) -> str:
 def _detail(row: RuleVerdict) -> str:
     if row.divergence is not None:
         d = row.divergence
-        return f"{d.call}: expected {d.expected}, observed {d.observed}"
+        known = f" (known {d.known})" if d.known else ""
+        return f"{d.call}: expected {d.expected}, observed {d.observed}{known}"
     if row.verdict == PASS:
         return f"{row.count} agreeing step(s)"
     return row.reason

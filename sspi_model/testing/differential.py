@@ -34,6 +34,7 @@ from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.status import is_error, lookup
 from sspi_model.testing.conformance import RuleTally
 from sspi_model.testing.divergence import Divergence, KnownDivergence, classify
+from sspi_model.testing.guard import call_timeout, guarded, python_method
 
 USER, DOMAIN, PASSWORD = "alice", "CONTOSO", "Passw0rd!"
 ACCOUNTS = {f"{DOMAIN}\\{USER}": PASSWORD}
@@ -145,10 +146,15 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.model = self.model_backend
         self.subject = self.subject_backend
         self.model.reset()
-        self.subject.reset()
         self.stopped = False
         self.steps: list[str] = []
         self.counter = itertools.count(1)
+        self.timeout = call_timeout(self.subject)
+        try:
+            guarded("reset", self.subject.reset, timeout=self.timeout)
+        except BackendFailure as failure:  # CLI-001: a backend that cannot start afresh
+            self.steps.append("reset()")
+            self._diverged("reset", "", "new-process", "status", "None", failure.outcome, ())
 
     # -- comparing ---------------------------------------------------------------------------
 
@@ -191,7 +197,12 @@ class DifferentialMachine(RuleBasedStateMachine):
         rules = tuple(getattr(self.model, "last_rules", ()))
         expected = _outcome(expected_result)
         try:
-            observed_result = on_subject(self.subject)
+            observed_result = guarded(
+                python_method(call),
+                lambda: on_subject(self.subject),
+                model_result=expected_result,
+                timeout=self.timeout,
+            )
         except BackendFailure as failure:
             self._diverged(call, args, situation, "status", expected.status, failure.outcome, rules)
             return None
@@ -290,8 +301,14 @@ class DifferentialMachine(RuleBasedStateMachine):
             creates=True,
         )
         if results is not None and results[0].credential is not None:
-            self.model.free_credentials_handle(results[0].credential)
-            self.subject.free_credentials_handle(results[1].credential)
+            model_cred, subject_cred = results[0].credential, results[1].credential
+            self._run(
+                "FreeCredentialsHandle",
+                "the credential just acquired",
+                "credential=live",
+                lambda b: b.free_credentials_handle(model_cred),
+                lambda b: b.free_credentials_handle(subject_cred),
+            )
 
     @precondition(lambda self: not self.stopped)
     @rule(cred=creds)

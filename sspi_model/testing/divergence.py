@@ -19,8 +19,16 @@ DIVERGENCES = Path(__file__).resolve().parent.parent / "data" / "divergences"
 
 
 def outcome_class(observed: str) -> str:
-    """Crashes differ by signal from run to run (probe §1.3); compare them as one class."""
-    return "CRASH" if observed.startswith("CRASH:") else observed
+    """Crashes differ by signal from run to run (probe §1.3); compare them as one class. An
+    exception is one finding per exception type, whatever its message (CLI-001), a wrong result
+    type one per method (CLI-003)."""
+    if observed.startswith("CRASH:"):
+        return "CRASH"
+    if observed.startswith("EXCEPTION:"):
+        return ":".join(observed.split(":", 2)[:2])
+    if observed.startswith("WRONG-TYPE:"):
+        return "WRONG-TYPE:" + observed[len("WRONG-TYPE:") :].split(" ", 1)[0]
+    return observed
 
 
 # Handle situations that are one finding, not several: NULL and zeroed handles meet the same
@@ -54,6 +62,9 @@ def situation_group(situation: str) -> str:
     return ",".join(parts)
 
 
+_NOT_STATUSES = ("CRASH", "HANG", "EXCEPTION", "WRONG-TYPE")
+
+
 def signature(d: Divergence) -> tuple[str, str, str, str, str]:
     """What makes two divergences one finding: the same call (unless the handle itself is the
     finding: NULL, wild or of the wrong kind, whatever the call), the same kind of situation,
@@ -63,7 +74,7 @@ def signature(d: Divergence) -> tuple[str, str, str, str, str]:
     if "null-or-zero" in group or "wild" in group or "wrong-kind" in group:
         call = "*"
     observed = outcome_class(d.observed)
-    if d.expected == "SEC_E_NO_CREDENTIALS" and not observed.startswith(("CRASH", "HANG")):
+    if d.expected == "SEC_E_NO_CREDENTIALS" and not observed.startswith(_NOT_STATUSES):
         # Whatever the input and whatever the library then says, the unenforced direction of
         # the credential is the finding.
         group, observed = "credential=wrong-direction", "*"
@@ -79,7 +90,9 @@ class Divergence:
     situation: str  # what the handles and state were, e.g. "context=retired"
     aspect: str  # what differed: status, handle, token, attributes, value
     expected: str  # the model's outcome
-    observed: str  # the backend's outcome: a status name, CRASH:<signal> or HANG
+    # the backend's outcome: a status name, CRASH:<signal>, HANG, EXCEPTION:<type>: <message>
+    # or WRONG-TYPE:<what it returned>
+    observed: str
     rules: tuple[str, ...] = ()
     reproducer: tuple[str, ...] = ()  # the steps, as Python, that lead to it (shrunk)
     known: str | None = None  # the id of the known divergence it matches
@@ -135,12 +148,11 @@ class KnownDivergence:
         )
 
 
-def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDivergence, ...]:
-    path = folder / f"{backend_name}.toml"
-    if not path.exists():
-        return ()
-    with path.open("rb") as handle:
+def load_known_file(path: str | Path) -> tuple[KnownDivergence, ...]:
+    """The [[divergence]] entries of one TOML file (the format of specs/divergences/*.toml)."""
+    with Path(path).open("rb") as handle:
         data = tomllib.load(handle)
+
     def patterns(entry: dict[str, Any], key: str, default: str = "*") -> tuple[str, ...]:
         value = entry.get(key, default)
         return (value,) if isinstance(value, str) else tuple(value)
@@ -158,6 +170,36 @@ def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDive
         )
         for entry in data.get("divergence", [])
     )
+
+
+def load_known(backend_name: str, folder: Path = DIVERGENCES) -> tuple[KnownDivergence, ...]:
+    """The list shipped with sspi-model for a backend of this `capabilities.name`."""
+    path = folder / f"{backend_name}.toml"
+    return load_known_file(path) if path.exists() else ()
+
+
+def known_for(
+    backend: object, name: str, files: Iterable[str | Path] = ()
+) -> tuple[KnownDivergence, ...]:
+    """Every known divergence of a backend (CLI-004): the list shipped for its name, its own
+    `known_divergences` attribute (a TOML path, or KnownDivergence entries) and `files`
+    (--known, --sspi-known)."""
+    known = list(load_known(name))
+    own = getattr(backend, "known_divergences", None)
+    if isinstance(own, (str, Path)):
+        known += load_known_file(own)
+    elif own is not None:
+        entries = tuple(own)
+        wrong = [entry for entry in entries if not isinstance(entry, KnownDivergence)]
+        if wrong:
+            raise ValueError(
+                f"{name}: known_divergences holds {wrong[0]!r}; expected a TOML path or "
+                "KnownDivergence entries"
+            )
+        known += entries
+    for path in files:
+        known += load_known_file(path)
+    return tuple(known)
 
 
 def classify(divergence: Divergence, known: Iterable[KnownDivergence]) -> Divergence:

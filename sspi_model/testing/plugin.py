@@ -3,8 +3,11 @@
 Registered as the `sspi_model` pytest11 entry point, so it is active wherever sspi-model is
 installed (from a source tree that is not installed: `-p sspi_model.testing.plugin`).
 
-    --sspi-backend SPEC   model (the default), sspi-rs, secur32 or MODULE:FACTORY, where FACTORY
+    --sspi-backend SPEC   model (the default), sspi-rs, secur32, wine, agent:COMMAND (an SSPI
+                          agent, specs/agent-protocol.md) or MODULE:FACTORY, where FACTORY
                           is a zero-argument callable (a class, a function) returning a Backend
+    --sspi-known FILE     a TOML list of the backend's known divergences (repeatable); the kit
+                          xfails them (besides the shipped list and `known_divergences`)
     --sspi-profile NAME   the model's profile (sspi_model.profiles.PROFILES), default documented
 
 Fixtures: `sspi_backend_factory` (a zero-argument callable making a fresh Backend; a built-in
@@ -41,7 +44,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sspi-backend",
         metavar="SPEC",
         default="model",
-        help="backend under test: model (default), sspi-rs, secur32 or MODULE:FACTORY",
+        help="backend under test: model (default), sspi-rs, secur32, wine, agent:COMMAND or "
+        "MODULE:FACTORY",
+    )
+    group.addoption(
+        "--sspi-known",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="a TOML list of the backend's known divergences (repeatable): the kit's tests "
+        "xfail them and test_differential reports them as known",
     )
     group.addoption(
         "--sspi-profile",
@@ -89,6 +101,13 @@ def sspi_backend_factory(request: pytest.FixtureRequest) -> Callable[[], Backend
     if unavailable is not None:
         pytest.skip(unavailable)
     return request.config.stash[_FACTORY]
+
+
+@pytest.fixture
+def sspi_known_files(request: pytest.FixtureRequest) -> list[str]:
+    """The --sspi-known files (CLI-004)."""
+    files: list[str] = list(request.config.getoption("sspi_known"))
+    return files
 
 
 @pytest.fixture

@@ -13,9 +13,12 @@ Without the override, `make_backend` calls the plugin's `sspi_backend_factory` f
 (--sspi-backend; the model by default). No expectation is written down here: every step runs on
 the backend and on the model (ModelBackend in `profile`, or --sspi-profile) and the outcomes must
 match. What the backend's `capabilities` lack (a package, a call, the async API) is skipped with
-the reason; a crash or hang (BackendFailure) fails the test with its outcome and resets the
-backend. `test_differential` adds a bounded Hypothesis campaign (`check_backend`): new
-divergences fail the test, known ones (specs of the backend's name) are printed.
+the reason; a crash, a hang, an exception or a wrong result type (guard.py) fails the test with its
+outcome and resets the backend. A difference that is one of the backend's known divergences
+(`known_divergences`: the list shipped for its capabilities.name, its own `known_divergences`
+attribute, --sspi-known) is an xfail naming the entry (CLI-004). `test_differential` adds a
+bounded Hypothesis campaign (`check_backend`): new divergences fail the test, known ones are
+printed.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from sspi_model.async_calls import AsyncCalls
 from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.model import ModelBackend
 from sspi_model.constants import CredentialUse, SecPkgAttr
-from sspi_model.handles import SecHandle
+from sspi_model.handles import HandleClass, HandleKind, SecHandle
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.status import lookup
 from sspi_model.testing.check import CheckReport, check_backend
 from sspi_model.testing.differential import ACCOUNTS, DOMAIN, PASSWORD, USER
+from sspi_model.testing.divergence import Divergence, KnownDivergence, classify, known_for
+from sspi_model.testing.guard import call_timeout, guarded
 
 ALICE = AuthIdentity(USER, PASSWORD, DOMAIN)
 OUTBOUND, INBOUND = CredentialUse.OUTBOUND, CredentialUse.INBOUND
@@ -94,12 +99,15 @@ class Lockstep:
         model: ModelBackend,
         backend: Backend,
         async_api_of: Callable[[Backend], AsyncCalls] | None = None,
+        known: tuple[KnownDivergence, ...] = (),
     ) -> None:
         self.model = model
         self.backend = backend
         self.async_api_of = async_api_of
+        self.known = known  # CLI-004: a matching difference is an xfail, not a failure
         self.steps: list[str] = []
         self._counts: dict[str, int] = {}
+        self._roles: dict[Any, str] = {}  # the model's context handles: client or server
 
     # -- capabilities ------------------------------------------------------------------------
 
@@ -188,22 +196,34 @@ class Lockstep:
         kwargs = kwargs or {}
         shown = _call_text(method, args, kwargs)
         self.model.sspi.last_rules = ()  # a call that records no rule must not show stale ones
+        situation = self._situation(method, args)  # before the call, as check names it
         expected_result = getattr(model, method)(*_side(args, "model"), **_side(kwargs, "model"))
         expected = _outcome(expected_result, creates)
         rules = self.model.last_rules
         failure: BackendFailure | None = None
         try:
-            observed_result = getattr(backend, method)(
-                *_side(args, "backend"), **_side(kwargs, "backend")
+            observed_result = guarded(
+                method,
+                lambda: getattr(backend, method)(
+                    *_side(args, "backend"), **_side(kwargs, "backend")
+                ),
+                model_result=expected_result,
+                timeout=call_timeout(self.backend),
             )
         except BackendFailure as error:
             failure = error
         if failure is not None:  # outside the except block: no chained traceback in the report
             self.backend.reset()
+            self._known(method, situation, expected, failure.outcome)
             self._fail(shown, expected, rules, failure.outcome, "; the backend was reset")
         observed = _outcome(observed_result, creates)
         if expected != observed:
+            self._known(method, situation, expected, observed)
             self._fail(shown, expected, rules, observed)
+        if method in ("initialize_security_context", "accept_security_context"):
+            handle = getattr(expected_result, "new_context", None)
+            if handle is not None:
+                self._roles.setdefault(handle, "client" if method[0] == "i" else "server")
         name = f"step{len(self.steps) + 1}"
         if creates and _made_handle(expected_result):
             self._counts[creates] = self._counts.get(creates, 0) + 1
@@ -211,6 +231,51 @@ class Lockstep:
             shown = f"{name} = {shown}"
         self.steps.append(f"{shown} -> {expected}")
         return Both(name, expected_result, observed_result, step=len(self.steps))
+
+    def _situation(self, method: str, args: tuple[Any, ...]) -> str:
+        """The situation as the differential machine names it, for matching known lists."""
+        sspi = self.model.sspi
+        if method in _TARGET_CALLS and not isinstance(args[0], Both):
+            return f"handle={_literal_name(args[0])}"
+        names: tuple[str, ...] = ("credential", "context") if method in _LEG_CALLS else ()
+        if method in _TARGET_CALLS:
+            names = ("credential",) if method == "free_credentials_handle" else ("context",)
+        parts = []
+        for name, value in zip(names, args, strict=False):
+            if not isinstance(value, Both):
+                continue
+            kind = HandleKind.CREDENTIAL if name == "credential" else HandleKind.CONTEXT
+            handle_class = sspi.classify(value.model, kind)
+            text = str(handle_class.value)
+            if handle_class is HandleClass.LIVE and kind is HandleKind.CONTEXT:
+                record = sspi._core.live_context(value.model)
+                state = record.state.value if record is not None else "live"
+                text = f"{self._roles.get(value.model, 'client')}-{state}"
+            parts.append(f"{name}={text}")
+        if method in _LEG_CALLS:
+            client = method == _LEG_CALLS[0]
+            parts.append(f"input={_input_kind(args[4 if client else 2], client)}")
+        return ",".join(parts)
+
+    def _known(self, method: str, situation: str, expected: str, observed: str) -> None:
+        """xfail the test when the difference is a known divergence of the backend (CLI-004)."""
+        if not self.known:
+            return
+        call = C_NAMES.get(method, method)
+        want, got = expected.split(", "), observed.split(", ")
+        aspect, want_text, got_text = "status", want[0], got[0]
+        if want[0] == got[0]:
+            # The same status: the first part that differs (a handle, then a token) where one
+            # side made none, as check compares it.
+            for wanted, gotten in zip(want[1:], got[1:], strict=False):
+                if wanted != gotten:
+                    aspect = "handle" if "handle" in wanted else "token"
+                    want_text, got_text = str(wanted.startswith("a ")), str(gotten.startswith("a "))
+                    break
+        found = Divergence(call, "", situation, aspect, want_text, got_text)
+        candidate = classify(found, self.known)
+        if candidate.known is not None:
+            pytest.xfail(f"known divergence {candidate.known}: {candidate.explanation}")
 
     def _fail(
         self, call: str, expected: str, rules: tuple[str, ...], observed: str, note: str = ""
@@ -226,6 +291,39 @@ class Lockstep:
             lines.append("  after these steps (same outcome on both):")
             lines += [f"    {number}. {step}" for number, step in enumerate(self.steps, 1)]
         pytest.fail("\n".join(lines), pytrace=False)
+
+
+# The C names check and the known lists use (CLI-004).
+C_NAMES = {
+    "enumerate_security_packages": "EnumerateSecurityPackagesW",
+    "query_security_package_info": "QuerySecurityPackageInfoW",
+    "acquire_credentials_handle": "AcquireCredentialsHandleW",
+    "free_credentials_handle": "FreeCredentialsHandle",
+    "initialize_security_context": "InitializeSecurityContextW",
+    "accept_security_context": "AcceptSecurityContext",
+    "complete_auth_token": "CompleteAuthToken",
+    "delete_security_context": "DeleteSecurityContext",
+    "query_context_attributes": "QueryContextAttributesW",
+    "free_context_buffer": "FreeContextBuffer",
+}
+_TARGET_CALLS = ("delete_security_context", "free_credentials_handle", "query_context_attributes")
+_LEG_CALLS = ("initialize_security_context", "accept_security_context")
+
+
+def _input_kind(value: Any, client: bool) -> str:
+    if isinstance(value, Both):
+        return "server-token" if client else "client-token"
+    if value is None:
+        return "none"
+    return "empty" if value == b"" else "garbage"
+
+
+def _literal_name(handle: Any) -> str:
+    if handle is None:
+        return "NULL"
+    if handle == SecHandle(0, 0):
+        return "zeroed"
+    return "invalidated" if handle == SecHandle.invalid() else "unmapped"
 
 
 def _side(values: Any, side: str) -> Any:
@@ -326,13 +424,26 @@ class BackendConformance:
             )
         return api
 
+    def known_files(self) -> list[str]:
+        """The --sspi-known files (CLI-004); override to add your own."""
+        try:
+            files: list[str] = self._request.getfixturevalue("sspi_known_files")
+        except pytest.FixtureLookupError:
+            return []
+        return files
+
+    def known_divergences(self, backend: Backend) -> tuple[KnownDivergence, ...]:
+        """What the focused tests xfail: the list shipped for the backend's name, its own
+        `known_divergences` and --sspi-known (CLI-004)."""
+        return known_for(backend, backend.capabilities.name, self.known_files())
+
     @pytest.fixture
     def lockstep(self) -> Iterator[Lockstep]:
         backend = self.make_backend()
         backend.reset()
         model = ModelBackend(accounts=ACCOUNTS, profile=self.model_profile())
         try:
-            yield Lockstep(model, backend, self.async_api_of)
+            yield Lockstep(model, backend, self.async_api_of, self.known_divergences(backend))
         finally:
             backend.close()
 
@@ -442,6 +553,7 @@ class BackendConformance:
             seed_value=self.differential_seed,
             max_rounds=self.differential_max_rounds,
             profile=self.model_profile(),
+            known_files=self.known_files(),
         )
         text = CheckReport((report,), self.differential_seed).render("text")
         if report.new:

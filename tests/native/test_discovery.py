@@ -42,7 +42,7 @@ def test_nothing_installed_names_every_place(monkeypatch: pytest.MonkeyPatch) ->
         find_library()
     message = str(missing.value)
     assert ENV_VAR in message and "sspilib" in message
-    assert "pip install 'sspi-model[native]'" in message
+    assert "pip install sspilib" in message
 
 
 @pytest.mark.skipif(os.name == "nt", reason="Windows uses secur32.dll")

@@ -83,10 +83,21 @@ def _text(value: Any, parameter: str) -> str | None:
     return None if value is None else str(value)
 
 
+# The worker puts at least cbBuffer bytes behind each buffer it passes (calls.py), as a C
+# caller's allocation would be; above this it refuses instead of allocating gigabytes (ROB-009).
+MAX_CALLER_BUFFER = 1 << 24
+
+
 def _buffers(value: bytes | Sequence[SecBuffer] | None, parameter: str) -> Buffers:
     buffers = as_buffers(value, parameter)
     if buffers is None:
         return None
+    for buffer in buffers:
+        if buffer.cb > max(len(buffer.data), MAX_CALLER_BUFFER):  # ROB-009
+            raise ValueError(
+                f"{parameter}: SecBuffer.size {buffer.cb} is more than the {MAX_CALLER_BUFFER} "
+                "bytes the native backend allocates behind a caller's buffer (ROB-009)"
+            )
     return tuple((int(b.buffer_type), bytes(b.data), int(b.cb)) for b in buffers)
 
 

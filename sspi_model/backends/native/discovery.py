@@ -13,7 +13,7 @@ from pathlib import Path
 
 ENV_VAR = "SSPI_MODEL_LIBRARY"
 WINDOWS_LIBRARY = "secur32.dll"
-INSTALL_HINT = "pip install 'sspi-model[native]'"
+INSTALL_HINT = "pip install sspilib"  # the native extra: pip install -e '.[native]' in a clone
 
 
 class LibraryNotFound(FileNotFoundError):
