@@ -285,16 +285,21 @@ def scale_and_memory() -> list[Row]:
 
 
 def trace_replay_ratio() -> list[Row]:
-    from sspi_model.trace.fast import TraceValidator
+    from sspi_model.trace import ReplaySession
 
     count, chunks = 1_000_000, 10
     progress(f"  synthesising a {count:,}-line trace")
     lines = list(synthetic_trace(count))
     size = sum(len(line) + 1 for line in lines)
     step = -(-len(lines) // chunks)
-    parts = [lines[i : i + step] for i in range(0, len(lines), step)]
-    validator = TraceValidator()
+    parts = [(i + 1, lines[i : i + step]) for i in range(0, len(lines), step)]
+    session = ReplaySession()
     loads = json.loads
+
+    def feed(first: int, part: list[str]) -> None:
+        feed_line = session.feed_line
+        for number, line in enumerate(part, start=first):
+            feed_line(number, line)
 
     def parse_only(part: list[str]) -> float:
         def body() -> None:
@@ -306,17 +311,17 @@ def trace_replay_ratio() -> list[Row]:
     rounds: list[float] = []
     a_total = b_total = 0.0
     progress(f"  validating it in {len(parts)} chunks, each alternating with json.loads")
-    for index, part in enumerate(parts):
+    for index, (first, part) in enumerate(parts):
         if index % 2 == 0:
-            a = timed(lambda part=part: validator.feed(part))
+            a = timed(lambda first=first, part=part: feed(first, part))
             b = parse_only(part)
         else:
             b = parse_only(part)
-            a = timed(lambda part=part: validator.feed(part))
+            a = timed(lambda first=first, part=part: feed(first, part))
         rounds.append(a / b)
         a_total += a
         b_total += b
-    verdict = validator.verdict()
+    verdict = session.verdict()
     if not verdict.ok or verdict.replayed != count - 1:
         raise RuntimeError(f"the synthetic trace did not validate: {verdict}")
     rounds.sort()
@@ -324,13 +329,60 @@ def trace_replay_ratio() -> list[Row]:
         rounds[len(rounds) // 2 - 1 : len(rounds) // 2 + 1]
     ) / 2
     note = (
-        f"sspi_model.trace.fast streaming validation of {count:,} lines ({size / 2**20:.0f} MiB; "
+        f"trace.ReplaySession streaming validation of {count:,} lines ({size / 2**20:.0f} MiB; "
         f"handshakes, deletes, async deletes with callbacks): {a_total:.1f} s "
         f"({fmt_time(a_total / count)} per line); json.loads of the same lines: {b_total:.1f} s; "
         f"median of {len(rounds)} chunks, spread {rounds[0]:.2f}-{rounds[-1]:.2f}; verdict OK, "
         f"{verdict.replayed:,} records replayed"
     )
     return [Row("trace_replay_ratio", round(median, 2), "x", "<= 4", note)]
+
+
+# -- trace_memory_flatness ------------------------------------------------------------------
+
+_PEAK_RSS = """
+import resource, sys
+sys.path.insert(0, sys.argv[1])
+from sspi_model.trace import validate_file
+verdict = validate_file(sys.argv[2])
+if not verdict.ok:
+    raise SystemExit(str(verdict))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, verdict.replayed)
+"""
+
+
+def trace_memory_flatness() -> list[Row]:
+    """Peak RSS of `validate_file` on a trace and on one 10x longer, each in a fresh process."""
+    import subprocess
+    import tempfile
+
+    cycle = 17  # records per cycle of synthetic_trace
+    short, long = 1 + cycle * 3_000, 1 + cycle * 30_000
+    peaks: dict[int, tuple[int, int, int]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for count in (short, long):
+            path = Path(scratch) / f"t{count}.jsonl"
+            progress(f"  writing a {count:,}-line trace")
+            with path.open("w", encoding="utf-8") as handle:
+                for line in synthetic_trace(count):
+                    handle.write(line + "\n")
+            progress(f"  validating it in a fresh process ({path.stat().st_size / 2**20:.0f} MiB)")
+            done = subprocess.run(
+                [sys.executable, "-c", _PEAK_RSS, str(HERE.parent), str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rss_kib, replayed = (int(part) for part in done.stdout.split())
+            peaks[count] = (rss_kib, replayed, path.stat().st_size)
+    (a_rss, a_n, a_size), (b_rss, b_n, b_size) = peaks[short], peaks[long]
+    ratio = b_rss / a_rss
+    note = (
+        f"peak RSS (ru_maxrss of a fresh process running sspi_model.trace.validate_file): "
+        f"{b_n:,} records ({b_size / 2**20:.0f} MiB) {b_rss / 1024:.1f} MiB; "
+        f"{a_n:,} records ({a_size / 2**20:.0f} MiB) {a_rss / 1024:.1f} MiB; both verdicts OK"
+    )
+    return [Row("trace_memory_flatness", round(ratio, 3), "x", "<= 1.2", note)]
 
 
 # -- differential_examples_per_s -------------------------------------------------------------
@@ -477,6 +529,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "async_delete_cost_ratio": async_delete_cost_ratio,
     "scale_flatness_1m": scale_and_memory,  # also bytes_per_live_context
     "trace_replay_ratio": trace_replay_ratio,
+    "trace_memory_flatness": trace_memory_flatness,
     "differential_examples_per_s": differential_examples_per_s,
     "explore_states_per_s": explorer,  # also explore_demo_seconds
     "import_milliseconds": import_milliseconds,
@@ -488,6 +541,7 @@ ORDER = [
     "scale_flatness_1m",
     "bytes_per_live_context",
     "trace_replay_ratio",
+    "trace_memory_flatness",
     "differential_examples_per_s",
     "explore_states_per_s",
     "explore_demo_seconds",

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from sspi_model.async_api import AsyncContext, CallbackError, MisuseEvent, Out, SspiMisuse
 from sspi_model.backends.base import BackendFailure, Capabilities
-from sspi_model.buffers import SecBuffer, SecBufferType
+from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, SecBufferType
 from sspi_model.constants import (
     SECPKG_ATTR_LIFESPAN,
     SECPKG_ATTR_NAMES,
@@ -26,28 +26,45 @@ from sspi_model.lifecycle import (
     CtxState,
     Guard,
     LegOutcome,
+    MessageOutcome,
     Misuse,
     Refs,
     Refusal,
     Transition,
 )
-from sspi_model.packages.base import Environment, LegResult
+from sspi_model.packages.alpn import application_protocols
+from sspi_model.packages.base import Environment, LegResult, MessageLeg
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
 from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
+    ApplicationProtocol,
+    CipherStrengths,
+    ConnectionInfo,
+    ContextBindings,
+    ContextFlags,
+    ContextKeyInfo,
     ContextLifespan,
     ContextNames,
+    ContextNativeNames,
+    ContextNegotiationInfo,
     ContextPackageInfo,
+    ContextSessionKey,
     ContextSizes,
+    CredentialNames,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
+    SessionInfo,
     Statistics,
     StreamSizes,
+    SupportedAlgs,
+    SupportedProtocols,
 )
 from sspi_model.scheduling import (
     InlineScheduler,
@@ -62,6 +79,7 @@ if TYPE_CHECKING:
     from sspi_model.testing.divergence import Divergence, KnownDivergence
 
 __all__ = [
+    "NULL_DESCRIPTOR",
     "PROFILES",
     "SECPKG_ATTR_LIFESPAN",
     "SECPKG_ATTR_NAMES",
@@ -70,6 +88,7 @@ __all__ = [
     "SECPKG_ATTR_STREAM_SIZES",
     "AcceptReq",
     "AcquireCredentialsResult",
+    "ApplicationProtocol",
     "AsyncContext",
     "AsyncOutcome",
     "AsyncState",
@@ -80,13 +99,22 @@ __all__ = [
     "CallbackError",
     "Capabilities",
     "Certificate",
+    "CipherStrengths",
     "CompletionEvent",
+    "ConnectionInfo",
+    "ContextBindings",
+    "ContextFlags",
+    "ContextKeyInfo",
     "ContextLifespan",
     "ContextNames",
+    "ContextNativeNames",
+    "ContextNegotiationInfo",
     "ContextPackageInfo",
     "ContextReq",
+    "ContextSessionKey",
     "ContextSizes",
     "CredState",
+    "CredentialNames",
     "CredentialUse",
     "CtxState",
     "Divergence",
@@ -100,15 +128,20 @@ __all__ = [
     "LegOutcome",
     "LegResult",
     "ManualScheduler",
+    "MessageLeg",
+    "MessageOutcome",
+    "MessageResult",
     "Misuse",
     "MisuseEvent",
     "MisuseReport",
     "NotifyEvent",
     "NtStatus",
+    "NullDescriptor",
     "Out",
     "PackageInfo",
     "Profile",
     "QueryContextAttributesResult",
+    "QueryCredentialsAttributesResult",
     "QuerySecurityPackageInfoResult",
     "RandomScheduler",
     "Refs",
@@ -120,13 +153,17 @@ __all__ = [
     "SecPkgAttr",
     "SecStatus",
     "SecurityContextResult",
+    "SessionInfo",
     "Sspi",
     "SspiMisuse",
     "Statistics",
     "StatusInfo",
     "StreamSizes",
+    "SupportedAlgs",
+    "SupportedProtocols",
     "ThreadedScheduler",
     "Transition",
+    "application_protocols",
     "is_error",
     "is_success",
     "lookup",

@@ -31,3 +31,32 @@ def check_str(value: Any, parameter: str) -> None:
 def check_bool(value: Any, parameter: str) -> None:
     if not isinstance(value, bool):
         raise TypeError(f"{parameter} must be a bool, got {type(value).__name__}")
+
+
+UNICODE_STRING_MAX_UNITS = 0x7FFF  # UNICODE_STRING.Length is a USHORT count of bytes (ROB-001)
+
+
+def unsendable_text(
+    text: str, max_bytes: int = 2 * UNICODE_STRING_MAX_UNITS, encoding: str = "utf-16-le"
+) -> str | None:
+    """Why `text` cannot travel in a string field of at most `max_bytes` bytes once encoded
+    (a UNICODE_STRING by default), or None when it can (ROB-001)."""
+    if text.isascii():  # the common case: the size is known without encoding
+        size = len(text) * (2 if encoding == "utf-16-le" else 1)
+    else:
+        try:
+            size = len(text.encode(encoding))
+        except UnicodeEncodeError:
+            return "holds a lone surrogate, which no well-formed string carries"
+    if size > max_bytes:
+        return f"is {size} bytes long in {encoding}, over the {max_bytes} bytes its field holds"
+    return None
+
+
+def check_text(value: str, parameter: str, principal: bool = False) -> None:
+    """A configuration string the model's packages must be able to send (ROB-003); a
+    `principal` (DOMAIN\\user) is sent as two strings, each checked alone."""
+    for part in value.rpartition("\\")[::2] if principal else (value,):
+        problem = unsendable_text(part)
+        if problem is not None:
+            raise ValueError(f"{parameter} {problem} (ROB-003)")

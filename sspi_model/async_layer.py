@@ -53,7 +53,7 @@ _PENDING = SecStatus.SEC_I_ASYNC_CALL_PENDING
 _INVALID_PARAMETER = SecStatus.SEC_E_INVALID_PARAMETER
 _OK = SecStatus.SEC_E_OK
 _UNSUPPORTED = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
-_PENDING_STATE, _FREED = AsyncState.PENDING, AsyncState.FREED
+_PENDING_STATE, _FREED, _FRESH_STATE = AsyncState.PENDING, AsyncState.FREED, AsyncState.FRESH
 _COMPLETE = Call.COMPLETE
 _CREATE = ASYNC_TABLE.transition(AsyncState.NEW, Call.CREATE_ASYNC_CONTEXT)
 _FOREIGN = Misuse(
@@ -370,7 +370,9 @@ class AsyncLayer:
                 context._pending = None
             step = ASYNC_TABLE.transition(context.state, _COMPLETE)
             self.core.last_rules = (*step.rules, *effect_rules)
-            if lifecycle.enter(context, step) is not _FREED:  # freed: nobody left to notify
+            state = lifecycle.enter(context, step)
+            # Freed: nobody left to notify; fresh: reinitialised since, a straggler (ROB-010).
+            if state is not _FREED and state is not _FRESH_STATE:
                 if pending.publishes:
                     context._status = status
                 callback, data = context._callback, context._callback_data
@@ -524,6 +526,8 @@ class AsyncLayer:
             "input": inputs,
             "out": out,
         }
+        if outputs is not None:  # the caller's output buffers, so a trace replays them (TRC-006)
+            args["output"] = outputs
         if call is Call.ACCEPT_SECURITY_CONTEXT_ASYNC:
             del args["target_name"]
         return self._queue(async_context, call, args, effect, call.value, precheck, out)

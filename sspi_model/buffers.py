@@ -18,20 +18,42 @@ class SecBufferType(enum.IntEnum):
     SECBUFFER_EXTRA = 5
     SECBUFFER_STREAM_TRAILER = 6
     SECBUFFER_STREAM_HEADER = 7
+    SECBUFFER_PADDING = 9
+    SECBUFFER_STREAM = 10
     SECBUFFER_CHANNEL_BINDINGS = 14
     SECBUFFER_ALERT = 17
+    SECBUFFER_APPLICATION_PROTOCOLS = 18
 
     def __repr__(self) -> str:
         return f"SecBufferType.{self.name}"
 
 
 SECBUFFER_EMPTY = SecBufferType.SECBUFFER_EMPTY
+SECBUFFER_DATA = SecBufferType.SECBUFFER_DATA
+SECBUFFER_PADDING = SecBufferType.SECBUFFER_PADDING
+SECBUFFER_STREAM = SecBufferType.SECBUFFER_STREAM
+SECBUFFER_STREAM_HEADER = SecBufferType.SECBUFFER_STREAM_HEADER
+SECBUFFER_STREAM_TRAILER = SecBufferType.SECBUFFER_STREAM_TRAILER
 SECBUFFER_TOKEN = SecBufferType.SECBUFFER_TOKEN
 SECBUFFER_MISSING = SecBufferType.SECBUFFER_MISSING
 SECBUFFER_EXTRA = SecBufferType.SECBUFFER_EXTRA
 SECBUFFER_ALERT = SecBufferType.SECBUFFER_ALERT
 SECBUFFER_READONLY = 0x80000000
+SECBUFFER_READONLY_WITH_CHECKSUM = 0x10000000
 SECBUFFER_ATTRMASK = 0xF0000000
+
+
+class NullDescriptor(enum.Enum):
+    """A NULL PSecBufferDesc (pOutput = NULL), distinct from `None`, which the convenient API
+    reads as "a buffer large enough" (BUF-003, BUF-005)."""
+
+    NULL_DESCRIPTOR = "NULL"
+
+    def __repr__(self) -> str:
+        return "NULL_DESCRIPTOR"
+
+
+NULL_DESCRIPTOR = NullDescriptor.NULL_DESCRIPTOR
 
 
 def _u32(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, TypeVar
 
@@ -39,7 +39,7 @@ from sspi_model.profiles import DOCUMENTED, PROFILES
 from sspi_model.rulebook import Rule, load_rules
 from sspi_model.sequence import StateNotes, replayed_states, sequence_diagram
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, lookup
-from sspi_model.trace import Recorder, read_trace, validate, write_trace
+from sspi_model.trace import Recorder, read_trace, validate, validate_file, write_trace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
@@ -51,6 +51,8 @@ BACKENDS = {
     "sspi-rs": "sspi_model.backends.native:NativeBackend",
     "secur32": "sspi_model.backends.native:NativeBackend",
     "native": "sspi_model.backends.native:NativeBackend",
+    # The SSPI agent (agent/sspi-agent.c) under Wine; agent:COMMAND starts any agent.
+    "wine": "sspi_model.backends.wine:wine_backend",
 }
 CHECK_MODULE = "sspi_model.testing.check"
 EXIT_CODES = """exit codes:
@@ -92,6 +94,10 @@ def _print_json(value: Any) -> None:
 
 def resolve_backend(spec: str) -> Callable[..., Any]:
     """A backend factory from a name (model, native) or MODULE:FACTORY; UsageError if unknown."""
+    if spec.startswith("agent:"):  # any command that starts an SSPI agent
+        from sspi_model.backends.agent import AgentBackend
+
+        return lambda: AgentBackend(spec.removeprefix("agent:"))
     target = BACKENDS.get(spec, spec)
     module_name, sep, attribute = target.partition(":")
     accepted = f"accepted: {', '.join(BACKENDS)}, or MODULE:FACTORY"
@@ -147,12 +153,12 @@ class _Lines:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if args.list:
-        for scenario in scenarios.SCENARIOS.values():
+        for scenario in scenarios.DEMO_SCENARIOS.values():
             print(f"{scenario.name:<13} {scenario.title}")
         return EXIT_OK
     name = args.scenario or scenarios.DEFAULT_SCENARIO
-    if name not in scenarios.SCENARIOS:
-        accepted = ", ".join(scenarios.SCENARIOS)
+    if name not in scenarios.DEMO_SCENARIOS:
+        accepted = ", ".join(scenarios.DEMO_SCENARIOS)
         raise UsageError(f"{PROG} demo: unknown scenario {name!r}; accepted: {accepted}")
     mermaid = args.format == "mermaid"
     lines = _Lines()
@@ -183,16 +189,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError(f"{PROG} replay: unknown profile {args.profile!r}; accepted: {accepted}")
     backend = resolve_backend(args.backend) if args.backend else None
     try:
-        trace = read_trace(args.trace)
+        with open(args.trace, "rb"):
+            pass  # the file's own errors are usage errors; the backend's are the environment's
     except FileNotFoundError:
         raise UsageError(f"{PROG} replay: no such file {args.trace!r}") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise UsageError(f"{PROG} replay: cannot read {args.trace!r}: {error}") from None
     known_files = _known_files(args.known, "replay")
-    if backend is not None:
-        trace = _as_check_compares(trace)
+    trace = None
     try:
-        verdict = validate(trace, profile=args.profile, backend=backend)
+        if backend is None:
+            # Streams the file: memory is that of the trace's live handles (TRC-001).
+            verdict = validate_file(args.trace, profile=args.profile)
+        else:
+            # On a backend the records are first reduced to what check compares (CLI-009),
+            # which needs them parsed.
+            trace = _as_check_compares(read_trace(args.trace))
+            verdict = validate(trace, profile=args.profile, backend=backend)
     except _ENVIRONMENT_ERRORS as error:
         raise EnvironmentProblem(f"{PROG} replay: backend {args.backend!r}: {error}") from None
     code = EXIT_OK if verdict.ok else EXIT_ENVIRONMENT if verdict.unsupported else EXIT_FAILED
@@ -205,14 +218,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _replay_mermaid(args, trace, verdict, code)
     if args.json:
         extra = {"known": known.known, "explanation": known.explanation} if known else {}
-        _print_json(
-            {
-                "trace": str(args.trace),
-                "backend": args.backend or "model",
-                **verdict.to_json(),
-                **extra,
-            }
-        )
+        report = {"trace": str(args.trace), "backend": args.backend or "model"}
+        # ASCII escapes: a trace's text may hold lone surrogates, which no terminal prints.
+        print(json.dumps({**report, **verdict.to_json(), **extra}, indent=2))
         return code
     color = _color(sys.stdout)
     # Malformed lines and the replay's verdict, in line order.
@@ -225,7 +233,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             text += "\n" + "\n".join(verdict.comparison())
         messages.append((verdict.line or 0, text))
     for _line, text in sorted(messages, key=lambda item: item[0]):
-        print(text)
+        # A trace's text may hold lone surrogates ("\\ud800"): printed escaped (TRC-005).
+        print(text.encode("utf-8", "backslashreplace").decode("utf-8"))
     if known is not None:
         print(
             f"KNOWN: {verdict.against} diverges here as known divergence {known.known}: "
@@ -233,6 +242,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     elif verdict.ok:
         print(_paint(f"OK: the model allows all {verdict.replayed} records", "32", color))
+        for line, record in _recorded_misuse(args.trace):
+            # Allowed, misuse included: the replay runs a raised misuse line as an action and
+            # the model raised the same rule there (specs/trace-format.md), so say which rule
+            # the traced code broke.
+            print(
+                f"  line {line}: misuse {record.get('rule')} in {record.get('call')} "
+                f"({record.get('process')}), as the model raises it: {record.get('message')}"
+            )
     elif verdict.unsupported:
         print(_paint("UNSUPPORTED: the trace was not replayed", "33", color))
     else:
@@ -243,6 +260,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def _replay_mermaid(args: argparse.Namespace, trace: Any, verdict: Any, code: int) -> int:
     """CLI-016: the trace as a sequence diagram on stdout, states from a replay on the model;
     the exit status and, on stderr, the verdict are those of the replay."""
+    if trace is None:  # the verdict streamed the file (TRC-001); a drawing needs the records
+        trace = read_trace(args.trace)
     states = replayed_states(trace, args.profile)
     _Lines().write(sequence_diagram(trace.records, states).rstrip("\n"))
     for problem in verdict.problems:  # malformed lines, as the text verdict names them
@@ -254,6 +273,20 @@ def _replay_mermaid(args: argparse.Namespace, trace: Any, verdict: Any, code: in
             file=sys.stderr,
         )
     return code
+
+
+def _recorded_misuse(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The misuse records of a trace file, with their line numbers, read a line at a time."""
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for number, text in enumerate(lines, start=1):
+            if '"misuse"' not in text:
+                continue
+            try:
+                record = json.loads(text)
+            except ValueError:
+                continue  # the verdict already judged the line
+            if isinstance(record, dict) and record.get("event") == "misuse":
+                yield number, record
 
 
 def _as_check_compares(trace: Any) -> Any:
@@ -885,7 +918,10 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario",
         nargs="?",
         metavar="SCENARIO",
-        help=f"one of: {', '.join(scenarios.SCENARIOS)} (default: {scenarios.DEFAULT_SCENARIO})",
+        help=(
+            f"one of: {', '.join(scenarios.DEMO_SCENARIOS)} "
+            f"(default: {scenarios.DEFAULT_SCENARIO})"
+        ),
     )
     demo.add_argument("--trace", metavar="FILE", help="also write the run as a JSONL trace")
     demo.add_argument("--list", action="store_true", help="list the scenarios")
@@ -1092,6 +1128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in arguments
+    for stream in (sys.stdout, sys.stderr):  # ROB-008: a lone surrogate prints as \udXXX
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         args = build_parser().parse_args(arguments)
         handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)

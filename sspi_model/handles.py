@@ -90,12 +90,22 @@ _SERIAL_MASK = (1 << _SERIAL_BITS) - 1
 _KIND_SHIFT = _SERIAL_BITS
 _INSTANCE_SHIFT = 40
 _TAGS = {HandleKind.CREDENTIAL: 0x43524544, HandleKind.CONTEXT: 0x43545854}  # "CRED", "CTXT"
+_INSTANCE_LIMIT = (1 << (64 - _INSTANCE_SHIFT)) - 1  # 24 bits of lower hold the instance
 _instance_numbers = itertools.count(1)
 
 
 def next_instance_number() -> int:
-    """A process-wide number for each new Sspi instance, so handles of two instances differ."""
-    return next(_instance_numbers) & 0xFFFFFF
+    """A process-wide number for each new Sspi instance, so handles of two instances differ.
+
+    The numbers never wrap: past 2**24 - 1 instances the next one is refused (ROB-002), since a
+    wrapped number would issue the very handle values of instance 1 (HDL-002)."""
+    number = next(_instance_numbers)
+    if number > _INSTANCE_LIMIT:  # ROB-002: never reuse an instance number
+        raise RuntimeError(
+            f"this process has created {_INSTANCE_LIMIT} Sspi instances, all its handle "
+            "encoding can tell apart; another would reuse instance 1's handle values (ROB-002)"
+        )
+    return number
 
 
 class HandleMint:

@@ -57,6 +57,13 @@ class Call(_Member):
     DELETE_SECURITY_CONTEXT = "DeleteSecurityContext"
     QUERY_CONTEXT_ATTRIBUTES = "QueryContextAttributesW"
     FREE_CONTEXT_BUFFER = "FreeContextBuffer"
+    # The message functions and the control token (sspi.h).
+    MAKE_SIGNATURE = "MakeSignature"
+    VERIFY_SIGNATURE = "VerifySignature"
+    ENCRYPT_MESSAGE = "EncryptMessage"
+    DECRYPT_MESSAGE = "DecryptMessage"
+    APPLY_CONTROL_TOKEN = "ApplyControlToken"
+    QUERY_CREDENTIALS_ATTRIBUTES = "QueryCredentialsAttributesW"
     # The asynchronous API.
     CREATE_ASYNC_CONTEXT = "SspiCreateAsyncContext"
     FREE_ASYNC_CONTEXT = "SspiFreeAsyncContext"
@@ -85,6 +92,14 @@ class CtxState(_Member):
     PARTIAL = "partial"  # at least one leg done, more expected
     ESTABLISHED = "established"
     FAILED = "failed"  # a decisive error on a later leg: only delete remains (LIF-003)
+    # Schannel after the handshake (SHD rules): a post-handshake message was read and the
+    # follow-up ISC/ASC is due; ApplyControlToken(SCHANNEL_SHUTDOWN) was applied; our
+    # close_notify went out and the peer's is awaited; the peer's came first; both are done.
+    RENEGOTIATING = "renegotiating"
+    SHUTDOWN = "shutdown requested"
+    CLOSING = "closing"
+    PEER_CLOSED = "peer closed"
+    CLOSED = "closed"
     DELETED = "deleted"  # the handle is retired
 
 
@@ -105,6 +120,17 @@ class LegOutcome(_Member):
     REJECTED = "rejected"  # the input was refused; the context is as it was, the leg may be retried
 
 
+class MessageOutcome(_Member):
+    """How a message call or ApplyControlToken leaves the context (a package decides it)."""
+
+    DONE = "done"  # protected, verified or applied; the sequence numbers moved on
+    REJECTED = "rejected"  # a bad message or descriptor: nothing changed (MSG-010)
+    FAILED = "failed"  # a fatal record error: the TLS connection is dead (MSG-030)
+    RENEGOTIATE = "renegotiate"  # SEC_I_RENEGOTIATE: a post-handshake message (SHD-001)
+    PEER_CLOSED = "peer closed"  # SEC_I_CONTEXT_EXPIRED: the peer's close_notify (SHD-003)
+    SHUTDOWN = "shutdown"  # ApplyControlToken(SCHANNEL_SHUTDOWN) applied (SHD-004)
+
+
 class Refs(_Member):
     """Whether contexts still reference a credential after the call (FCH-003, FCH-004)."""
 
@@ -121,7 +147,7 @@ class AsyncOutcome(_Member):
 
 
 State: TypeAlias = CtxState | CredState | AsyncState
-Outcome: TypeAlias = LegOutcome | Refs | AsyncOutcome | None
+Outcome: TypeAlias = LegOutcome | MessageOutcome | Refs | AsyncOutcome | None
 
 
 @attrs.frozen
@@ -309,15 +335,14 @@ def verdicts(entry: Entry) -> list[tuple[str, Entry]]:
 # argument or owner the predicate needs). The rule each guard enforces sits beside its entry.
 
 _PACKAGE_INFO = int(SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO)
+# Every SecPkgAttr the model answers (on some package; QCA-004 for the others); AUTHORITY is
+# named but not answered.
 QUERYABLE_ATTRIBUTES = frozenset(
-    {
-        int(SecPkgAttr.SECPKG_ATTR_SIZES),
-        int(SecPkgAttr.SECPKG_ATTR_NAMES),
-        int(SecPkgAttr.SECPKG_ATTR_LIFESPAN),
-        int(SecPkgAttr.SECPKG_ATTR_STREAM_SIZES),
-        _PACKAGE_INFO,
-    }
+    int(attribute) for attribute in SecPkgAttr if attribute is not SecPkgAttr.SECPKG_ATTR_AUTHORITY
 )
+# Answered on a partial or failed context too: PACKAGE_INFO (QCA-005) and NEGOTIATION_INFO,
+# which "can be queried ... before the setup is complete" (ATT-001).
+PARTIAL_ATTRIBUTES = frozenset({_PACKAGE_INFO, int(SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO)})
 _PENDING_STATUS = int(SecStatus.SEC_I_ASYNC_CALL_PENDING)
 
 
@@ -330,7 +355,15 @@ def _attribute_unknown(record: Any, attribute: Any) -> bool:
 
 
 def _attribute_needs_established(record: Any, attribute: Any) -> bool:
-    return bool(attribute != _PACKAGE_INFO)
+    return attribute not in PARTIAL_ATTRIBUTES
+
+
+# QueryCredentialsAttributes: SECPKG_CRED_ATTR_NAMES and Schannel's three (ATT-020).
+CREDENTIAL_ATTRIBUTES = frozenset({1, 0x56, 0x57, 0x58})
+
+
+def _credential_attribute_unknown(record: Any, attribute: Any) -> bool:
+    return attribute not in CREDENTIAL_ATTRIBUTES
 
 
 def _callback_registered(record: Any, detail: Any) -> bool:
@@ -355,6 +388,7 @@ PREDICATES: Mapping[str, Callable[[Any, Any], bool]] = MappingProxyType(
         "input token given": _input_given,
         "attribute not modelled": _attribute_unknown,
         "attribute needs an established context": _attribute_needs_established,
+        "credential attribute not modelled": _credential_attribute_unknown,
         "a callback is registered": _callback_registered,
         "the status reads SEC_I_ASYNC_CALL_PENDING": _status_reads_pending,
         "no callback where one is required": _callback_required,
@@ -396,6 +430,132 @@ _PARTIAL_QUERY = Transition(
     ),
 )
 
+# -- message functions, ApplyControlToken, and Schannel after the handshake -------------------
+
+_MKS, _VFS = Call.MAKE_SIGNATURE, Call.VERIFY_SIGNATURE
+_EMS, _DMS = Call.ENCRYPT_MESSAGE, Call.DECRYPT_MESSAGE
+_ACT = Call.APPLY_CONTROL_TOKEN
+MESSAGE_CALLS: tuple[Call, ...] = (_MKS, _VFS, _EMS, _DMS)
+_DONE, _MSG_REJECTED = MessageOutcome.DONE, MessageOutcome.REJECTED
+_MSG_FAILED, _RENEGOTIATE = MessageOutcome.FAILED, MessageOutcome.RENEGOTIATE
+_PEER_CLOSED, _SHUTDOWN_OUTCOME = MessageOutcome.PEER_CLOSED, MessageOutcome.SHUTDOWN
+_RENEGOTIATING, _SHUTDOWN = CtxState.RENEGOTIATING, CtxState.SHUTDOWN
+_CLOSING, _PEER_CLOSED_STATE, _CLOSED = CtxState.CLOSING, CtxState.PEER_CLOSED, CtxState.CLOSED
+_AFTER_HANDSHAKE = (_RENEGOTIATING, _SHUTDOWN, _CLOSING, _PEER_CLOSED_STATE, _CLOSED)
+# Which record state each message call can reach from ESTABLISHED: only DecryptMessage reads
+# what the peer sent (a fatal record, a post-handshake message, a close_notify).
+_PROTECT: dict[Outcome, State] = {_DONE: CtxState.ESTABLISHED, _MSG_REJECTED: CtxState.ESTABLISHED}
+_DECRYPT_RULES: dict[Outcome, tuple[str, ...]] = {
+    _MSG_FAILED: ("MSG-030",),
+    _RENEGOTIATE: ("SHD-001",),
+    _PEER_CLOSED: ("SHD-003",),
+}
+# No keys yet (a partial context, MSG-002) or none any more (MSG-003).
+_NO_KEYS = Refusal("message_on_partial_status", ("MSG-002",))
+_EXPIRED = Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("MSG-003",))
+_CLOSED_RECORDS = Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("SHD-006",))
+_STRAY_LEG = Refusal(SecStatus.SEC_I_CONTEXT_EXPIRED, ("SHD-007",))
+
+
+def _control(state: CtxState) -> Transition:
+    """ApplyControlToken where the package decides (SHD-008); SHUTDOWN is SHD-004."""
+    return Transition(
+        {_DONE: state, _MSG_REJECTED: state, _SHUTDOWN_OUTCOME: _SHUTDOWN},
+        ("SHD-008",),
+        outcome_rules={_SHUTDOWN_OUTCOME: ("SHD-004",)},
+    )
+
+
+def _reading(state: CtxState, peer_closed: CtxState) -> Transition:
+    """DecryptMessage while our side is shutting down: records still arrive (SHD-005)."""
+    return Transition(
+        {
+            _DONE: state,
+            _MSG_REJECTED: state,
+            _MSG_FAILED: CtxState.FAILED,
+            _PEER_CLOSED: peer_closed,
+        },
+        ("MSG-001", "SHD-005"),
+        outcome_rules={_MSG_FAILED: ("MSG-030",), _PEER_CLOSED: ("SHD-003",)},
+    )
+
+
+def _kept(state: CtxState) -> dict[tuple[Any, Call], Entry]:
+    """QueryContextAttributes, CompleteAuthToken and the delete, as on an established context."""
+    return {
+        (state, _QCA): Transition({None: state}, ("QCA-001",), guards=(_UNSUPPORTED_ATTRIBUTE,)),
+        (state, _CAT): Transition({None: state}, ("CAT-001",)),
+        (state, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001",)),
+    }
+
+
+_MESSAGE_ENTRIES: dict[tuple[Any, Call], Entry] = {
+    **{(CtxState.PARTIAL, call): _NO_KEYS for call in (*MESSAGE_CALLS, _ACT)},
+    **{(CtxState.FAILED, call): _EXPIRED for call in (*MESSAGE_CALLS, _ACT)},
+    **{
+        (CtxState.ESTABLISHED, call): Transition(_PROTECT, ("MSG-001",))
+        for call in (_MKS, _VFS, _EMS)
+    },
+    (CtxState.ESTABLISHED, _DMS): Transition(
+        {
+            **_PROTECT,
+            _MSG_FAILED: CtxState.FAILED,
+            _RENEGOTIATE: _RENEGOTIATING,
+            _PEER_CLOSED: _PEER_CLOSED_STATE,
+        },
+        ("MSG-001",),
+        outcome_rules=_DECRYPT_RULES,
+    ),
+    (CtxState.ESTABLISHED, _ACT): _control(CtxState.ESTABLISHED),
+    # SEC_I_RENEGOTIATE: the record layer waits for the follow-up ISC/ASC (SHD-002).
+    **{
+        (_RENEGOTIATING, call): Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("SHD-002",))
+        for call in MESSAGE_CALLS
+    },
+    **{
+        (_RENEGOTIATING, call): Transition(
+            {
+                LegOutcome.CONTINUE: _RENEGOTIATING,
+                LegOutcome.ESTABLISHED: CtxState.ESTABLISHED,
+                LegOutcome.FAILED: CtxState.FAILED,
+                LegOutcome.REJECTED: _RENEGOTIATING,
+            },
+            ("SHD-002",),
+        )
+        for call in (_ISC, _ASC)
+    },
+    (_RENEGOTIATING, _ACT): _control(_RENEGOTIATING),
+    # After ApplyControlToken(SCHANNEL_SHUTDOWN) one ISC/ASC produces the close_notify (SHD-005):
+    # CONTINUE when the peer's close_notify is still to come, ESTABLISHED when it already came.
+    **{
+        (_SHUTDOWN, call): Transition(
+            {
+                LegOutcome.CONTINUE: _CLOSING,
+                LegOutcome.ESTABLISHED: _CLOSED,
+                LegOutcome.FAILED: CtxState.FAILED,
+                LegOutcome.REJECTED: _SHUTDOWN,
+            },
+            ("SHD-005",),
+        )
+        for call in (_ISC, _ASC)
+    },
+    **{(_SHUTDOWN, call): _CLOSED_RECORDS for call in (_MKS, _VFS, _EMS)},
+    (_SHUTDOWN, _DMS): _reading(_SHUTDOWN, _SHUTDOWN),
+    (_SHUTDOWN, _ACT): _control(_SHUTDOWN),
+    **{(_CLOSING, call): _CLOSED_RECORDS for call in (_MKS, _VFS, _EMS, _ACT)},
+    (_CLOSING, _DMS): _reading(_CLOSING, _CLOSED),
+    **{(_PEER_CLOSED_STATE, call): _CLOSED_RECORDS for call in MESSAGE_CALLS},
+    (_PEER_CLOSED_STATE, _ACT): _control(_PEER_CLOSED_STATE),
+    **{(_CLOSED, call): _CLOSED_RECORDS for call in (*MESSAGE_CALLS, _ACT)},
+    # A stray ISC/ASC once our close_notify went out, or after the peer's (SHD-007).
+    **{
+        (state, call): _STRAY_LEG
+        for state in (_CLOSING, _PEER_CLOSED_STATE, _CLOSED)
+        for call in (_ISC, _ASC)
+    },
+    **{key: entry for state in _AFTER_HANDSHAKE for key, entry in _kept(state).items()},
+}
+
 CONTEXT_TABLE = Table(
     "security-context",
     CtxState,
@@ -434,6 +594,7 @@ CONTEXT_TABLE = Table(
         (CtxState.PARTIAL, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001", "LIF-004")),
         (CtxState.ESTABLISHED, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001",)),
         (CtxState.FAILED, _DEL): Transition({None: CtxState.DELETED}, ("DEL-001", "LIF-004")),
+        **_MESSAGE_ENTRIES,
     },
 )
 
@@ -454,6 +615,17 @@ CREDENTIAL_TABLE = Table(
             {Refs.LAST: CredState.RELEASED, Refs.HELD: CredState.ORPHANED},
             ("FCH-001",),
             outcome_rules={Refs.HELD: ("FCH-003",)},
+        ),
+        # QueryCredentialsAttributes reads a live credential (ATT-020).
+        (CredState.LIVE, Call.QUERY_CREDENTIALS_ATTRIBUTES): Transition(
+            {None: CredState.LIVE},
+            ("ATT-020",),
+            guards=(
+                Guard(
+                    "credential attribute not modelled",
+                    Refusal(SecStatus.SEC_E_UNSUPPORTED_FUNCTION, ("ATT-021",)),
+                ),
+            ),
         ),
         # A context created on the credential takes a reference (FCH-003).
         (CredState.LIVE, _ISC): Transition({None: CredState.LIVE}, ("FCH-003",)),
@@ -562,6 +734,9 @@ ASYNC_TABLE = Table(
         # Non-strict only: a second call queued on a context already pending (ASY-015) or
         # completed (ASY-014) completes after the first one did.
         (_COMPLETED, Call.COMPLETE): Transition({None: _COMPLETED}, ("ASY-006", "ASY-015")),
+        # ... and if the context was reinitialised in between, the straggler changes nothing:
+        # the context stays fresh and nobody is notified (ROB-010).
+        (_FRESH, Call.COMPLETE): Transition({None: _FRESH}, ("ASY-015", "ROB-010")),
         (_FRESH, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
         (_COMPLETED, Call.REINIT_ASYNC_CONTEXT): Transition({None: _FRESH}, ("ASY-011", "ASY-013")),
         # The NTSTATUS comes from the profile (ASY-012): the pages name no code.
@@ -675,6 +850,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_UNSUPPORTED_FUNCTION,
             SecStatus.SEC_E_WRONG_PRINCIPAL,
             SecStatus.SEC_E_OUT_OF_SEQUENCE,  # LIF-003, ISC-008
+            SecStatus.SEC_I_CONTEXT_EXPIRED,  # SHD-007
             SecStatus.SEC_E_BUFFER_TOO_SMALL,  # BUF-002
         }
     ),
@@ -697,6 +873,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_APPLICATION_PROTOCOL_MISMATCH,
             SecStatus.SEC_E_INCOMPLETE_CREDENTIALS,  # SCH-008
             SecStatus.SEC_E_OUT_OF_SEQUENCE,  # LIF-003, ASC-007
+            SecStatus.SEC_I_CONTEXT_EXPIRED,  # SHD-007
             SecStatus.SEC_E_BUFFER_TOO_SMALL,  # BUF-002
         }
     ),
@@ -715,6 +892,39 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
         {SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE, SecStatus.SEC_E_UNSUPPORTED_FUNCTION}
     ),
     Call.FREE_CONTEXT_BUFFER: frozenset({SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE}),
+    **{
+        call: frozenset(
+            {
+                SecStatus.SEC_E_OK,
+                SecStatus.SEC_E_INVALID_HANDLE,
+                SecStatus.SEC_E_INVALID_TOKEN,
+                SecStatus.SEC_E_MESSAGE_ALTERED,
+                SecStatus.SEC_E_OUT_OF_SEQUENCE,
+                SecStatus.SEC_E_QOP_NOT_SUPPORTED,
+                SecStatus.SEC_E_BUFFER_TOO_SMALL,
+                SecStatus.SEC_E_CONTEXT_EXPIRED,
+                SecStatus.SEC_E_UNSUPPORTED_FUNCTION,  # MSG-020: Schannel signatures
+                SecStatus.SEC_E_INCOMPLETE_MESSAGE,
+                SecStatus.SEC_E_DECRYPT_FAILURE,  # MSG-030: seen from Windows (curl#9879)
+                SecStatus.SEC_I_CONTEXT_EXPIRED,
+                SecStatus.SEC_I_RENEGOTIATE,
+            }
+        )
+        for call in MESSAGE_CALLS
+    },
+    Call.QUERY_CREDENTIALS_ATTRIBUTES: frozenset(
+        {SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE, SecStatus.SEC_E_UNSUPPORTED_FUNCTION}
+    ),
+    Call.APPLY_CONTROL_TOKEN: frozenset(
+        {
+            SecStatus.SEC_E_OK,
+            SecStatus.SEC_E_INVALID_HANDLE,
+            SecStatus.SEC_E_INVALID_TOKEN,
+            SecStatus.SEC_E_UNSUPPORTED_FUNCTION,
+            SecStatus.SEC_E_CONTEXT_EXPIRED,
+            SecStatus.SEC_E_OUT_OF_SEQUENCE,  # MSG-004 under messages-2025
+        }
+    ),
 }
 
 ASYNC_CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {

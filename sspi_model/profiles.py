@@ -36,6 +36,16 @@ class Profile:
     # SspiReinitAsyncContext on a context whose call is pending: "an error", says its page;
     # no code is documented or observed, so the model picks one (ASY-012, a model decision).
     reinit_pending_status: NtStatus = NtStatus.STATUS_INVALID_DEVICE_STATE
+    # A message function (or ApplyControlToken) on a context whose handshake is not complete:
+    # no page names a code (MSG-002). SEC_E_INVALID_HANDLE, as the only documented
+    # partial-context rule says for QueryContextAttributes (QCAW, QCA-002), or
+    # SEC_E_OUT_OF_SEQUENCE, as sspi-rs answers EncryptMessage (sspi-rs-probe.md) (MSG-004).
+    message_on_partial_status: SecStatus = SecStatus.SEC_E_INVALID_HANDLE
+    # The follow-up of SEC_I_RENEGOTIATE: the post-handshake message comes back as
+    # SECBUFFER_EXTRA for the caller to pass as the next ISC/ASC's TOKEN (RENEG/RECOG, 2019:
+    # SHD-001), or stays in the DATA buffer as DecryptMessage modified it, which the caller
+    # retypes to SECBUFFER_TOKEN (the DecryptMessage (Schannel) page of 2025-11: SHD-011).
+    renegotiate_returns_extra: bool = True
 
 
 DOCUMENTED = Profile(
@@ -60,7 +70,23 @@ STRICT_DELETE = attrs.evolve(
     delete_already_deleted=SecStatus.SEC_E_INVALID_HANDLE,
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (DOCUMENTED, KSECDD, STRICT_DELETE)}
+# Where the message functions' sources disagree: sspi-rs's answer on a partial context (MSG-004)
+# and the 2025 DecryptMessage page's SEC_I_RENEGOTIATE follow-up (SHD-011).
+MESSAGES_2025 = attrs.evolve(
+    DOCUMENTED,
+    name="messages-2025",
+    description=(
+        "As documented, but with the 2025 DecryptMessage (Schannel) page's renegotiation "
+        "follow-up (the DATA buffer as modified, retyped to TOKEN) and SEC_E_OUT_OF_SEQUENCE "
+        "for a message call on a partial context, as sspi-rs answers."
+    ),
+    message_on_partial_status=SecStatus.SEC_E_OUT_OF_SEQUENCE,
+    renegotiate_returns_extra=False,
+)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p for p in (DOCUMENTED, KSECDD, STRICT_DELETE, MESSAGES_2025)
+}
 
 
 def resolve_profile(profile: str | Profile) -> Profile:

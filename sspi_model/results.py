@@ -70,6 +70,29 @@ class SecurityContextResult:
 
 
 @attrs.frozen
+class MessageResult:
+    """MakeSignature / VerifySignature / EncryptMessage / DecryptMessage / ApplyControlToken.
+
+    `buffers` is the descriptor as the call left it (C writes into the caller's SecBuffers:
+    a signature into the TOKEN, sealed or unsealed bytes into DATA, buffers retyped to
+    STREAM_HEADER / EXTRA / MISSING ...). `qop` is what VerifySignature / DecryptMessage
+    report in pfQOP (None where the call has none or the package leaves it alone)."""
+
+    status: SecStatus
+    buffers: tuple[SecBuffer, ...] = ()
+    qop: int | None = None
+
+    def of_type(self, base_type: int) -> tuple[SecBuffer, ...]:
+        """The buffers of one type (attribute bits ignored), in descriptor order."""
+        return tuple(b for b in self.buffers if b.base_type == base_type)
+
+    @property
+    def data(self) -> bytes:
+        """The bytes of every SECBUFFER_DATA buffer, joined."""
+        return b"".join(b.data for b in self.of_type(1))
+
+
+@attrs.frozen
 class ContextNames:
     """SecPkgContext_Names; the name is package memory (free with FreeContextBuffer)."""
 
@@ -91,7 +114,148 @@ class ContextPackageInfo:
     allocation: int
 
 
-ContextAttribute = ContextSizes | ContextNames | ContextLifespan | ContextPackageInfo | StreamSizes
+@attrs.frozen
+class ContextNegotiationInfo:
+    """SecPkgContext_NegotiationInfo: the package chosen (package memory) and the state
+    (SECPKG_NEGOTIATION_COMPLETE 0, IN_PROGRESS 2)."""
+
+    package_info: PackageInfo
+    negotiation_state: int
+    allocation: int
+
+
+@attrs.frozen
+class ContextNativeNames:
+    """SecPkgContext_NativeNames: both names are package memory."""
+
+    client_name: str
+    server_name: str
+    client_allocation: int
+    server_allocation: int
+
+
+@attrs.frozen
+class ContextFlags:
+    """SecPkgContext_Flags: the context attributes granted (ISC_RET_* / ASC_RET_*)."""
+
+    flags: int
+
+
+@attrs.frozen
+class ContextKeyInfo:
+    """SecPkgContext_KeyInfo; the two names are package memory."""
+
+    signature_algorithm_name: str
+    encrypt_algorithm_name: str
+    key_size: int
+    signature_algorithm: int
+    encrypt_algorithm: int
+    signature_name_allocation: int
+    encrypt_name_allocation: int
+
+
+@attrs.frozen
+class ContextSessionKey:
+    """SecPkgContext_SessionKey; the key is package memory."""
+
+    session_key: bytes
+    allocation: int
+
+
+@attrs.frozen
+class ContextBindings:
+    """SecPkgContext_Bindings: SEC_CHANNEL_BINDINGS application data (package memory)."""
+
+    application_data: bytes
+    allocation: int
+
+
+@attrs.frozen
+class ApplicationProtocol:
+    """SecPkgContext_ApplicationProtocol (flat)."""
+
+    status: int  # SecApplicationProtocolNegotiationStatus_*
+    extension: int  # SecApplicationProtocolNegotiationExt_*
+    protocol_id: bytes
+
+
+@attrs.frozen
+class SessionInfo:
+    """SecPkgContext_SessionInfo (flat)."""
+
+    flags: int  # SSL_SESSION_RECONNECT when the session was resumed
+    session_id: bytes
+
+
+@attrs.frozen
+class ConnectionInfo:
+    """SecPkgContext_ConnectionInfo (flat)."""
+
+    protocol: int
+    cipher: int
+    cipher_strength: int
+    hash: int
+    hash_strength: int
+    exchange: int
+    exchange_strength: int
+
+
+ContextAttribute = (
+    ContextSizes
+    | ContextNames
+    | ContextLifespan
+    | ContextPackageInfo
+    | StreamSizes
+    | ContextNegotiationInfo
+    | ContextNativeNames
+    | ContextFlags
+    | ContextKeyInfo
+    | ContextSessionKey
+    | ContextBindings
+    | ApplicationProtocol
+    | SessionInfo
+    | ConnectionInfo
+)
+
+
+@attrs.frozen
+class CredentialNames:
+    """SecPkgCredentials_Names; the name is package memory (FreeContextBuffer)."""
+
+    user_name: str
+    allocation: int
+
+
+@attrs.frozen
+class SupportedAlgs:
+    """SecPkgCred_SupportedAlgs; the ALG_ID array is package memory."""
+
+    algorithms: tuple[int, ...]
+    allocation: int
+
+
+@attrs.frozen
+class CipherStrengths:
+    """SecPkgCred_CipherStrengths (flat)."""
+
+    minimum: int
+    maximum: int
+
+
+@attrs.frozen
+class SupportedProtocols:
+    """SecPkgCred_SupportedProtocols (flat): SP_PROT_* bits."""
+
+    protocols: int
+
+
+CredentialAttribute = CredentialNames | SupportedAlgs | CipherStrengths | SupportedProtocols
+
+
+@attrs.frozen
+class QueryCredentialsAttributesResult:
+    status: SecStatus
+    buffer: CredentialAttribute | None = None
 
 
 @attrs.frozen

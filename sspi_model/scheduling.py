@@ -7,9 +7,10 @@ One scheduler may serve several Sspi instances.
 
 from __future__ import annotations
 
-import queue
+import collections
 import random
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Protocol
 
@@ -116,7 +117,7 @@ class RandomScheduler:
         # pay for it (ARCHITECTURE: Hypothesis is imported only where it is used).
         from hypothesis import register_random
 
-        register_random(self.random)
+        register_random(self.random)  # ASY-073: every choice replays from the seed
         self.inline_probability = inline_probability
         self.completion_probability = completion_probability
         self._pending: list[Completable] = []
@@ -159,62 +160,136 @@ class RandomScheduler:
         return count
 
 
+class _Work:
+    """What a ThreadedScheduler shares with its worker thread. The worker holds this, never the
+    scheduler, so a scheduler nobody closed can still be collected, and its finalizer then
+    stops the thread (ROB-007)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls: collections.deque[Completable] = collections.deque()
+        self.unfinished = 0  # submitted calls not yet completed (queued or running)
+        self.closed = False
+        self.errors: collections.deque[BaseException] = collections.deque()
+        self.changed = threading.Condition(threading.Lock())
+        self.stopping = threading.Event()  # cuts a delay short at close
+
+    def take(self, block: bool) -> Completable | None:
+        with self.changed:
+            while block and not self.calls and not self.closed:
+                self.changed.wait()
+            return self.calls.popleft() if self.calls else None
+
+    def run(self, call: Completable) -> None:
+        try:
+            if self.delay and not self.stopping.is_set():
+                self.stopping.wait(self.delay)
+            call.complete()
+        except BaseException as error:  # kept for the test thread; the worker goes on
+            with self.changed:
+                self.errors.append(error)
+        finally:
+            with self.changed:
+                self.unfinished -= 1
+                self.changed.notify_all()
+
+    def work(self) -> None:
+        while True:
+            call = self.take(block=True)
+            if call is None:
+                return
+            self.run(call)
+            del call  # while waiting, hold nothing that reaches the scheduler (ROB-007)
+
+    def stop(self) -> None:
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+        self.stopping.set()
+
+
 class ThreadedScheduler:
     """A real worker thread completes calls in submission order, after an optional delay.
 
     For testing client code that is itself concurrent. Exceptions that escape a completion
-    (SspiMisuse from a callback) are kept and re-raised by `run_all()` / `close()`.
+    (SspiMisuse from a callback, ASY-027's errors) are kept and re-raised, one per call, by
+    `run_all()` / `close()` (ROB-006). `run_all()` from a callback completes the queued calls
+    on the worker itself (ROB-005); a call submitted after `close()` completes inline on the
+    submitting thread (ROB-004); a scheduler dropped without close() stops its thread when it
+    is collected (ROB-007).
     """
 
     def __init__(self, *, delay: float = 0.0) -> None:
         self.delay = delay
-        self._queue: queue.Queue[Completable | None] = queue.Queue()
-        self._errors: list[BaseException] = []
-        self._stopped = threading.Event()
+        self._work = _Work(delay)
         self._thread = threading.Thread(
-            target=self._work, name="sspi-model-completions", daemon=True
+            target=self._work.work, name="sspi-model-completions", daemon=True
         )
         self._thread.start()
+        weakref.finalize(self, self._work.stop)  # ROB-007: never a thread left behind
 
     def __repr__(self) -> str:
         return f"ThreadedScheduler(delay={self.delay!r})"
 
+    @property
+    def closed(self) -> bool:
+        return self._work.closed
+
+    @property
+    def pending_errors(self) -> int:
+        """Errors kept from completions and not yet re-raised (ROB-006)."""
+        return len(self._work.errors)
+
     def submit(self, call: Completable) -> None:
-        self._queue.put(call)
+        work = self._work
+        with work.changed:
+            if not work.closed:
+                work.calls.append(call)
+                work.unfinished += 1
+                work.changed.notify_all()
+                return
+        # ROB-004: no worker is left to complete it; the submitting thread does, at once.
+        call.complete()
 
     def on_api_entry(self) -> None:
         pass
 
-    def _work(self) -> None:
-        while True:
-            call = self._queue.get()
-            try:
-                if call is None:
-                    return
-                if self.delay:
-                    self._stopped.wait(self.delay)
-                call.complete()
-            except BaseException as error:  # kept for the test thread; the worker goes on
-                self._errors.append(error)
-            finally:
-                self._queue.task_done()
-
     def run_all(self) -> int:
-        """Wait until every submitted call (and any it queued) has completed."""
-        self._queue.join()
-        self._raise_errors()
+        """Wait until every submitted call (and any it queued) has completed, then re-raise
+        the oldest error a completion kept, if any (ROB-006)."""
+        work = self._work
+        if threading.current_thread() is self._thread:
+            # ROB-005: called by a callback on the worker, which cannot wait for itself: it
+            # completes what is queued here, and errors stay for the test thread.
+            while (call := work.take(block=False)) is not None:
+                work.run(call)
+            return 0
+        with work.changed:
+            while work.unfinished and self._thread.is_alive():
+                work.changed.wait(timeout=0.1)
+        self._raise_error()
         return 0
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=10)
-        self._raise_errors()
+        """Complete what is queued, stop the worker, then re-raise a kept error (ROB-006)."""
+        self._work.stop()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout=10)
+            self._raise_error()
 
-    def _raise_errors(self) -> None:
-        if self._errors:
-            error = self._errors.pop(0)
-            self._errors.clear()
-            raise error
+    def _raise_error(self) -> None:
+        errors = self._work.errors
+        with self._work.changed:
+            if not errors:
+                return
+            error = errors.popleft()
+            left = len(errors)
+        if left and hasattr(error, "add_note"):
+            error.add_note(
+                f"{left} more completion error(s) kept: each further run_all() or close() "
+                "re-raises the next (ROB-006)"
+            )
+        raise error
 
 
 AnyScheduler = ManualScheduler | InlineScheduler | RandomScheduler | ThreadedScheduler

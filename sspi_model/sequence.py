@@ -12,7 +12,8 @@ demo prints them (`sspi-model demo`), read from the live instances of the run:
     ...  # run something recorded by `recorder`
     print(sequence_diagram(recorder.trace(), notes.states))
 
-`replayed_states(trace)` gets the same notes for a trace file by replaying it on the model.
+`replayed_states(trace)` gets the same notes for a trace file by replaying it on the model
+(sspi_model.trace.ReplaySession).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sspi_model.trace import Record, Recorder, ReplayError, Trace, record_kind
+from sspi_model.async_api import AsyncContext
+from sspi_model.trace import Record, Recorder, ReplaySession, Trace, record_kind
 
 # What a state note is made of: seq -> {process: "states of its objects"}.
 States = Mapping[int, Mapping[str, str]]
@@ -216,38 +218,63 @@ def _split(lines: Sequence[str]) -> dict[str, str]:
     return found
 
 
+class _Remembering:
+    """A recorder as the narrator's state reading uses it, that also remembers which async
+    context each queued call was made on: a replay's streaming recorder keeps only live state
+    and forgets that, which the note after a completion needs (it shows the status published)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.contexts: dict[int, AsyncContext] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.recorder, name)
+
+    def pending_context(self, pending: int) -> AsyncContext | None:
+        return self.recorder.pending_context(pending) or self.contexts.get(pending)
+
+    def remember(self, record: Record) -> None:
+        name = record.get("pending")
+        symbol = self.recorder.symbol(name) if isinstance(name, str) else None
+        if symbol is None or "step" in record:
+            return
+        for target in self.recorder.processes.values():
+            calls = getattr(getattr(target, "_async", None), "pending_calls", {})
+            if symbol.value in calls:
+                self.contexts[symbol.value] = calls[symbol.value].async_context
+
+
 class StateNotes:
     """Listens to a Recorder and keeps, for every record, the states of every process's
     objects right after it (the demo's narration lines, from the live instances)."""
 
     def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
+        self.recorder = _Remembering(recorder)
         self.states: dict[int, dict[str, str]] = {}
         self.stop = recorder.listen(self._snapshot)
 
     def _snapshot(self, record: Record) -> None:
         from sspi_model.scenarios import _state_lines  # the narrator's own reading of states
 
+        self.recorder.remember(record)
         if isinstance(record.get("seq"), int):
-            self.states[record["seq"]] = _split(_state_lines(self.recorder, record, 10**6))
+            lines = _state_lines(self.recorder, record, 10**6)  # type: ignore[arg-type]
+            self.states[record["seq"]] = _split(lines)
 
 
 def replayed_states(trace: Trace, profile: str | None = None) -> dict[int, dict[str, str]]:
-    """The state notes of a trace: its records replayed on fresh model instances, the states
-    read after each one. A record the model does not reproduce ends the notes there."""
-    from sspi_model.trace.replay import _Replay  # the reference replayer's instances
-
-    replay = _Replay(trace.header, profile, None, None)
-    notes = StateNotes(replay.recorder)
+    """The state notes of a trace: its records replayed on fresh model instances (a
+    ReplaySession, as `sspi-model replay` runs it), the states read after each one. The replay
+    produces one record per trace record, in order; where it stops, the notes stop."""
+    session = ReplaySession(profile=profile)
+    produced: list[dict[str, str]] = []
+    notes = StateNotes(session.recorder)
+    session.recorder.listen(lambda record: produced.append(notes.states.get(record["seq"], {})))
     try:
-        replay.run(trace)
-    except ReplayError:  # a header the model cannot start from: no notes (the verdict says why)
-        pass
+        if trace.header is not None:
+            session.feed_value(1, trace.header, checked=True)
+        for number, record in zip(trace.lines, trace.records, strict=True):
+            session.feed_value(number, record, checked=True)
     finally:
-        replay.close()
-    by_trace_seq = {trace_seq: seq for trace_seq, seq in replay.seq_map.items()}
-    return {
-        trace_seq: notes.states[seq]
-        for trace_seq, seq in by_trace_seq.items()
-        if seq in notes.states
-    }
+        session.verdict()  # closes the session's instances
+    return {record["seq"]: states for record, states in zip(trace.records, produced, strict=False)}

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sspi_model.arguments import check_bool, check_handle, check_str, check_u32
+from sspi_model.arguments import check_bool, check_handle, check_str, check_text, check_u32
 from sspi_model.async_api import (
     AsyncContext,
     CallbackError,
@@ -26,7 +26,7 @@ from sspi_model.async_api import (
 )
 from sspi_model.async_calls import AsyncCalls
 from sspi_model.async_layer import AsyncLayer
-from sspi_model.buffers import SecBuffer, as_buffers
+from sspi_model.buffers import NullDescriptor, SecBuffer, as_buffers
 from sspi_model.envelope import api_call
 from sspi_model.events import Observer
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle, next_instance_number
@@ -37,7 +37,9 @@ from sspi_model.profiles import Profile, resolve_profile
 from sspi_model.results import (
     AcquireCredentialsResult,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
     Statistics,
@@ -75,13 +77,26 @@ def _describe_leg(
     output: Sequence[SecBuffer] | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
-    return {
+    args = {
         "credential": credential,
         "context": context,
         "target_name": target_name,
         "context_req": context_req,
         "input": as_buffers(input, "input"),
     }
+    return _leg_extras(args, output, target_data_rep)
+
+
+def _leg_extras(
+    args: dict[str, Any], output: Sequence[SecBuffer] | None, target_data_rep: int
+) -> dict[str, Any]:
+    """The output buffers and data representation a caller chose, so a trace replays them
+    (TRC-006); the defaults are left out, as the caller left them out."""
+    if output is not None:
+        args["output"] = as_buffers(output, "output")
+    if target_data_rep != 0x10:
+        args["target_data_rep"] = target_data_rep
+    return args
 
 
 def _describe_accept(
@@ -93,12 +108,13 @@ def _describe_accept(
     output: Sequence[SecBuffer] | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
-    return {
+    args = {
         "credential": credential,
         "context": context,
         "context_req": context_req,
         "input": as_buffers(input, "input"),
     }
+    return _leg_extras(args, output, target_data_rep)
 
 
 def _describe_complete(
@@ -177,7 +193,11 @@ class Sspi(AsyncCalls):
                         "accounts must map str user names to str passwords, got "
                         f"{type(name).__name__}: {type(password).__name__}"
                     )
+                check_text(name, "accounts user name", principal=True)  # ROB-003
+                check_text(password, "accounts password")
         check_str(logon_user, "logon_user")
+        if logon_user is not None:
+            check_text(logon_user, "logon_user", principal=True)  # ROB-003
         if packages is not None:
             if isinstance(packages, (str, bytes)) or not isinstance(packages, Sequence):
                 raise TypeError(f"packages must be a sequence, got {type(packages).__name__}")
@@ -437,6 +457,14 @@ class Sspi(AsyncCalls):
             raise TypeError(f"logon_id must be an int, got {type(logon_id).__name__}")
         return self._core.acquire(package, credential_use, auth_data, principal)
 
+    @api_call(Call.QUERY_CREDENTIALS_ATTRIBUTES)
+    def query_credentials_attributes(
+        self, credential: SecHandle | None, attribute: int
+    ) -> QueryCredentialsAttributesResult:
+        check_handle(credential, "credential")
+        check_u32(attribute, "attribute")
+        return self._core.query_credential(credential, attribute)
+
     @api_call(Call.FREE_CREDENTIALS_HANDLE)
     def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
         if credential.__class__ is not SecHandle:
@@ -454,7 +482,7 @@ class Sspi(AsyncCalls):
         context_req: int = 0,
         input: bytes | Sequence[SecBuffer] | None = None,
         *,
-        output: Sequence[SecBuffer] | None = None,
+        output: Sequence[SecBuffer] | NullDescriptor | None = None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         return self._core.leg(
@@ -469,7 +497,7 @@ class Sspi(AsyncCalls):
         input: bytes | Sequence[SecBuffer] | None = None,
         context_req: int = 0,
         *,
-        output: Sequence[SecBuffer] | None = None,
+        output: Sequence[SecBuffer] | NullDescriptor | None = None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         return self._core.leg(
@@ -517,3 +545,60 @@ class Sspi(AsyncCalls):
         check_handle(context, "context")
         check_u32(attribute, "attribute")
         return self._core.query(context, attribute)
+
+    # -- message functions and control tokens ------------------------------------------------
+    # MessageSeqNo is checked as a ULONG and otherwise unused: NTLM numbers connection-oriented
+    # messages itself and Schannel uses none (MSG-014).
+
+    @api_call(Call.MAKE_SIGNATURE)
+    def make_signature(
+        self,
+        context: SecHandle | None,
+        qop: int,
+        message: Sequence[SecBuffer] | None,
+        seq_no: int = 0,
+    ) -> MessageResult:
+        return self._message(Call.MAKE_SIGNATURE, context, qop, message, seq_no)
+
+    @api_call(Call.VERIFY_SIGNATURE)
+    def verify_signature(
+        self, context: SecHandle | None, message: Sequence[SecBuffer] | None, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message(Call.VERIFY_SIGNATURE, context, 0, message, seq_no)
+
+    @api_call(Call.ENCRYPT_MESSAGE)
+    def encrypt_message(
+        self,
+        context: SecHandle | None,
+        qop: int,
+        message: Sequence[SecBuffer] | None,
+        seq_no: int = 0,
+    ) -> MessageResult:
+        return self._message(Call.ENCRYPT_MESSAGE, context, qop, message, seq_no)
+
+    @api_call(Call.DECRYPT_MESSAGE)
+    def decrypt_message(
+        self, context: SecHandle | None, message: Sequence[SecBuffer] | None, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message(Call.DECRYPT_MESSAGE, context, 0, message, seq_no)
+
+    def _message(
+        self,
+        call: Call,
+        context: SecHandle | None,
+        qop: int,
+        message: Sequence[SecBuffer] | None,
+        seq_no: int,
+    ) -> MessageResult:
+        check_handle(context, "context")
+        check_u32(qop, "qop")
+        check_u32(seq_no, "seq_no")
+        return self._core.message(call, context, as_buffers(message, "message"), qop)
+
+    @api_call(Call.APPLY_CONTROL_TOKEN)
+    def apply_control_token(
+        self, context: SecHandle | None, input: Sequence[SecBuffer] | bytes | None
+    ) -> MessageResult:
+        """ApplyControlToken; `input` is pInput (bytes stand for one SECBUFFER_TOKEN)."""
+        check_handle(context, "context")
+        return self._core.apply_control_token(context, as_buffers(input, "input"))

@@ -32,6 +32,7 @@ class SecStatus(_ReprIntEnum):
     SEC_I_COMPLETE_AND_CONTINUE = 0x00090314
     SEC_I_LOCAL_LOGON = 0x00090315
     SEC_I_INCOMPLETE_CREDENTIALS = 0x00090320
+    SEC_I_CONTEXT_EXPIRED = 0x00090317
     SEC_I_RENEGOTIATE = 0x00090321
     SEC_I_NO_LSA_CONTEXT = 0x00090323
     SEC_I_ASYNC_CALL_PENDING = 0x00090368
@@ -43,6 +44,7 @@ class SecStatus(_ReprIntEnum):
     SEC_E_SECPKG_NOT_FOUND = 0x80090305
     SEC_E_NOT_OWNER = 0x80090306
     SEC_E_INVALID_TOKEN = 0x80090308
+    SEC_E_QOP_NOT_SUPPORTED = 0x8009030A
     SEC_E_LOGON_DENIED = 0x8009030C
     SEC_E_UNKNOWN_CREDENTIALS = 0x8009030D
     SEC_E_NO_CREDENTIALS = 0x8009030E
@@ -54,6 +56,7 @@ class SecStatus(_ReprIntEnum):
     SEC_E_INCOMPLETE_CREDENTIALS = 0x80090320
     SEC_E_BUFFER_TOO_SMALL = 0x80090321
     SEC_E_WRONG_PRINCIPAL = 0x80090322
+    SEC_E_DECRYPT_FAILURE = 0x80090330
     SEC_E_ALGORITHM_MISMATCH = 0x80090331
     SEC_E_SECURITY_QOS_FAILED = 0x80090332
     SEC_E_SHUTDOWN_IN_PROGRESS = 0x8009033F
@@ -92,6 +95,9 @@ MEANINGS: dict[int, str] = {
         "The server asked for client authentication and the credential has no acceptable "
         "certificate; acquire a new credential and call again."
     ),
+    SecStatus.SEC_I_CONTEXT_EXPIRED: (
+        "The peer closed the connection (TLS close_notify): run the shutdown procedure."
+    ),
     SecStatus.SEC_I_RENEGOTIATE: "The peer asked to renegotiate the context.",
     SecStatus.SEC_I_NO_LSA_CONTEXT: "There is no LSA-side context (kernel delete path).",
     SecStatus.SEC_I_ASYNC_CALL_PENDING: "The asynchronous call has been queued and has not completed.",
@@ -103,6 +109,9 @@ MEANINGS: dict[int, str] = {
     SecStatus.SEC_E_SECPKG_NOT_FOUND: "The requested security package does not exist.",
     SecStatus.SEC_E_NOT_OWNER: "The caller is not the owner of the desired credentials.",
     SecStatus.SEC_E_INVALID_TOKEN: "The token supplied to the function is not valid.",
+    SecStatus.SEC_E_QOP_NOT_SUPPORTED: (
+        "The quality of protection asked for is not supported by the security package."
+    ),
     SecStatus.SEC_E_LOGON_DENIED: "The logon attempt failed.",
     SecStatus.SEC_E_UNKNOWN_CREDENTIALS: "The credentials supplied to the package were not recognized.",
     SecStatus.SEC_E_NO_CREDENTIALS: "No credentials are available in the security package.",
@@ -118,6 +127,7 @@ MEANINGS: dict[int, str] = {
     ),
     SecStatus.SEC_E_BUFFER_TOO_SMALL: "The buffers supplied to the function were too small.",
     SecStatus.SEC_E_WRONG_PRINCIPAL: "The target principal name is incorrect.",
+    SecStatus.SEC_E_DECRYPT_FAILURE: "The specified data could not be decrypted.",
     SecStatus.SEC_E_ALGORITHM_MISMATCH: "The client and server cannot communicate: no common algorithm.",
     SecStatus.SEC_E_SECURITY_QOS_FAILED: "The security context could not provide the requested QOS.",
     SecStatus.SEC_E_SHUTDOWN_IN_PROGRESS: "A system shutdown is in progress.",

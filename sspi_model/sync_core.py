@@ -14,10 +14,18 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from sspi_model import lifecycle
-from sspi_model.arguments import check_handle, check_str, check_u32
-from sspi_model.buffers import SecBuffer, as_buffers, token_buffer
-from sspi_model.constants import ISC_REQ_ALLOCATE_MEMORY, TIMESTAMP_NEVER, SecPkgAttr
+from sspi_model.arguments import check_handle, check_str, check_u32, unsendable_text
+from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, as_buffers, token_buffer
+from sspi_model.constants import (
+    ISC_REQ_ALLOCATE_MEMORY,
+    SECPKG_NEGOTIATION_COMPLETE,
+    SECPKG_NEGOTIATION_IN_PROGRESS,
+    TIMESTAMP_NEVER,
+    SecPkgAttr,
+)
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle
 from sspi_model.lifecycle import (
     CONTEXT_TABLE,
@@ -26,25 +34,50 @@ from sspi_model.lifecycle import (
     CredState,
     CtxState,
     LegOutcome,
+    MessageOutcome,
     Misuse,
     Refs,
     Refusal,
     Transition,
 )
-from sspi_model.packages.base import Environment, LegResult, Package, Session
+from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
+from sspi_model.packages.ntlm import AuthIdentity
+from sspi_model.packages.schannel import SchannelCred
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
+    ContextAttribute,
+    ContextFlags,
     ContextLifespan,
     ContextNames,
+    ContextNativeNames,
+    ContextNegotiationInfo,
     ContextPackageInfo,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
 )
 from sspi_model.status import SecStatus
+
+
+def unsendable_credential(auth_data: Any) -> str | None:
+    """Why explicit credentials cannot be carried by the packages' messages, or None (ROB-001):
+    identity strings are UNICODE_STRINGs, a certificate subject a 16-bit-length UTF-8 field."""
+    if isinstance(auth_data, AuthIdentity):
+        for name in ("user", "domain", "password"):
+            problem = unsendable_text(getattr(auth_data, name))
+            if problem is not None:
+                return f"AuthIdentity.{name} {problem}"
+    elif isinstance(auth_data, SchannelCred) and auth_data.certificate is not None:
+        problem = unsendable_text(auth_data.certificate.subject, 0xFFFF, "utf-8")
+        if problem is not None:
+            return f"Certificate.subject {problem}"
+    return None
+
 
 _VALID_USE_BITS = 0x1 | 0x2 | 0x10 | 0x20
 _NEGOTIATE_ONLY_USE_BITS = 0x10 | 0x20
@@ -82,6 +115,50 @@ _FREE_CREDENTIAL_RULES = {
 }
 
 
+_MSG_REJECTED, _RENEGOTIATE = MessageOutcome.REJECTED, MessageOutcome.RENEGOTIATE
+
+
+def _renegotiate_in_place(
+    received: tuple[SecBuffer, ...], buffers: tuple[SecBuffer, ...]
+) -> tuple[SecBuffer, ...]:
+    """SEC_I_RENEGOTIATE's buffers under the 2025 DecryptMessage page (SHD-011): the unread
+    bytes (the last cbBuffer bytes of the input, the EXTRA buffer's count) stay in the DATA
+    buffer, for the caller to retype to SECBUFFER_TOKEN; no EXTRA buffer comes back."""
+    extra = next((b for b in buffers if b.base_type == 5), None)
+    data = next((b.data for b in received if b.base_type == 1), b"")
+    if extra is None or not extra.cb:
+        return buffers
+    unread = data[len(data) - extra.cb :]
+    return tuple(
+        SecBuffer(1, unread) if b.base_type == 1 else SecBuffer(0) if b.base_type == 5 else b
+        for b in buffers
+    )
+
+
+def _written(
+    outputs: tuple[SecBuffer, ...], token: SecBuffer, extra: tuple[SecBuffer, ...]
+) -> tuple[SecBuffer, ...]:
+    """The caller's output descriptor as a leg leaves it (BUF-006): the token in the first
+    SECBUFFER_TOKEN buffer (or, with none, the first SECBUFFER_EMPTY one, retyped, as curl's
+    ALLOCATE_MEMORY {EMPTY} expects; else appended), each extra output (an alert) in the first
+    buffer of its type (dropped when the caller passed none), the rest as passed."""
+    out = list(outputs)
+    slot = next((i for i, b in enumerate(out) if b.base_type == 2), None)
+    if slot is None:
+        slot = next((i for i, b in enumerate(out) if b.base_type == 0), None)
+    if slot is None:
+        out.append(token)
+    else:
+        out[slot] = token
+    for buffer in extra:
+        place = next(
+            (i for i, b in enumerate(out) if i != slot and b.base_type == buffer.base_type), None
+        )
+        if place is not None:
+            out[place] = buffer
+    return tuple(out)
+
+
 def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
     raise AssertionError(f"the synchronous tables define no misuse, got {misuse.rule}")
 
@@ -101,7 +178,16 @@ class _Credential:
 
 
 class _Context:
-    __slots__ = ("attr", "credential", "handle", "is_client", "package", "session", "state")
+    __slots__ = (
+        "attr",
+        "credential",
+        "handle",
+        "is_client",
+        "package",
+        "session",
+        "state",
+        "target",
+    )
     state: CtxState  # written by lifecycle.begin / lifecycle.enter alone
     handle: SecHandle  # issued once the first leg succeeds (LIF-001): unset before
 
@@ -112,6 +198,7 @@ class _Context:
         self.is_client = is_client
         lifecycle.begin(self, CONTEXT_TABLE)  # CtxState.NEW: no handle exists yet
         self.attr = 0
+        self.target: str | None = None  # the client's target name (SECPKG_ATTR_NATIVE_NAMES)
 
 
 class SyncCore:
@@ -263,6 +350,10 @@ class SyncCore:
         if not use & _BOTH_USE_BITS or use & ~_VALID_USE_BITS or not negotiate_bits_ok:
             self.last_rules = ("ACH-004",)
             return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
+        if auth_data is not None and unsendable_credential(auth_data) is not None:
+            # ROB-001: refused here, not mid-handshake when a package encodes the string.
+            self.last_rules = ("ROB-001",)
+            return AcquireCredentialsResult(SecStatus.SEC_E_UNKNOWN_CREDENTIALS)
         status, material, rules = package.acquire(use, principal, auth_data, self.env)
         if status != _OK:  # the package refused: CredState.NEW stays, no handle
             self.last_rules = (*_ACQUIRE_REJECTED_RULES, *rules)
@@ -285,6 +376,29 @@ class SyncCore:
         self.last_rules = _FREE_CREDENTIAL_RULES[outcome]
         return _OK
 
+    def query_credential(
+        self, handle: SecHandle | None, attribute: int
+    ) -> QueryCredentialsAttributesResult:
+        """QueryCredentialsAttributes: the table checks the attribute, the package answers."""
+        record = self.live_credential(handle)
+        if record is None:
+            self.last_rules = ("ATT-020", self.handle_rule(handle, _CRED))
+            return QueryCredentialsAttributesResult(_INVALID_HANDLE)
+        entry = CREDENTIAL_TABLE.entry(record.state, Call.QUERY_CREDENTIALS_ATTRIBUTES)
+        step = lifecycle.decide(entry, record, attribute, _no_misuse)
+        if isinstance(step, Refusal):
+            self.last_rules = step.rules
+            return QueryCredentialsAttributesResult(step.status)  # type: ignore[arg-type]
+        assert isinstance(step, Transition)
+        lifecycle.enter(record, step)
+        answer = getattr(record.package, "credential_attribute", None)
+        payload = None if answer is None else answer(record.material, attribute, self._allocate)
+        if payload is None:  # this package does not answer it (ATT-021)
+            self.last_rules = (*step.rules, "ATT-021")
+            return QueryCredentialsAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
+        self.last_rules = step.rules
+        return QueryCredentialsAttributesResult(_OK, payload)
+
     def _drop_reference(self, credential: _Credential) -> tuple[str, ...]:
         """A context of `credential` was deleted (FCH-003, FCH-004): the rules it applied."""
         credential.refs -= 1
@@ -304,7 +418,7 @@ class SyncCore:
         target_name: str | None,
         context_req: int,
         input: bytes | Sequence[SecBuffer] | None,
-        output: Sequence[SecBuffer] | None,
+        output: Sequence[SecBuffer] | NullDescriptor | None,
         target_data_rep: int = 0x10,
     ) -> SecurityContextResult:
         """One ISC (`call` INITIALIZE_SECURITY_CONTEXT) or ASC leg, arguments checked here.
@@ -321,11 +435,15 @@ class SyncCore:
         if target_name is not None and target_name.__class__ is not str:
             check_str(target_name, "target_name")
         inputs = None if input is None else as_buffers(input, "input")
-        outputs = None if output is None else as_buffers(output, "output")
+        # NULL_DESCRIPTOR (pOutput NULL) is the empty descriptor that nothing can be written to.
+        null_output = output is NULL_DESCRIPTOR
+        outputs = (
+            None if output is None else () if null_output else as_buffers(output, "output")  # type: ignore[arg-type]
+        )
         is_client = call is _ISC_CALL
         if context is None:
             return self._first_leg(
-                call, is_client, credential, target_name, context_req, inputs, outputs
+                call, is_client, credential, target_name, context_req, inputs, outputs, null_output
             )
         record = self.contexts.get(context.lower)
         if record is not None and record.handle.upper != context.upper:
@@ -362,7 +480,7 @@ class SyncCore:
         leg = record.session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
         if outputs is not None:
-            too_small = self._output_too_small(leg, context_req, outputs)
+            too_small = self._output_too_small(leg, context_req, outputs, null_output)
             if too_small is not None:
                 record.session = snapshot  # type: ignore[assignment]  # BUF-002: as it was
                 return too_small
@@ -371,7 +489,7 @@ class SyncCore:
             record.attr = leg.context_attr
             if self.rotate_context_handles:
                 self._rotate(record)
-        return self._context_result(record.handle, leg, context_req, state)
+        return self._context_result(record.handle, leg, context_req, state, outputs)
 
     def _rotate(self, record: _Context) -> None:
         """A new handle value for a context on every continuation leg (ROT-001): the old one
@@ -390,6 +508,7 @@ class SyncCore:
         context_req: int,
         inputs: tuple[SecBuffer, ...] | None,
         outputs: tuple[SecBuffer, ...] | None,
+        null_output: bool = False,
     ) -> SecurityContextResult:
         cred = self.live_credential(credential)
         if cred is None:
@@ -408,11 +527,12 @@ class SyncCore:
             else package.new_server(cred.material, self.env)
         )
         record = _Context(cred, session, is_client)
+        record.target = target_name
         step = _CONTEXT_STEP[(_NEW, call)]
         leg = session.step(inputs, context_req)
         self.last_rules = (*step.rules, *leg.rules)
         if outputs is not None:
-            too_small = self._output_too_small(leg, context_req, outputs)
+            too_small = self._output_too_small(leg, context_req, outputs, null_output)
             if too_small is not None:
                 return too_small
         state = lifecycle.enter(record, step, leg.outcome)
@@ -429,11 +549,19 @@ class SyncCore:
         self.last_rules += reference.rules
         self.contexts[handle.lower] = record
         self.ctx_limit = handle.lower + 1  # after the insertion (see Sspi.delete_security_context)
-        return self._context_result(handle, leg, context_req, state)
+        return self._context_result(handle, leg, context_req, state, outputs)
 
     def _output_too_small(
-        self, leg: LegResult, context_req: int, outputs: tuple[SecBuffer, ...]
+        self,
+        leg: LegResult,
+        context_req: int,
+        outputs: tuple[SecBuffer, ...],
+        null_output: bool = False,
     ) -> SecurityContextResult | None:
+        if null_output and leg.token:  # BUF-005: nowhere to write it, allocated or not
+            return SecurityContextResult(
+                self._refuse(SecStatus.SEC_E_BUFFER_TOO_SMALL, "BUF-005", "LIF-005")
+            )
         if context_req & ISC_REQ_ALLOCATE_MEMORY:
             return None
         for buffer in outputs:
@@ -450,15 +578,23 @@ class SyncCore:
         return None
 
     def _context_result(
-        self, handle: SecHandle, leg: LegResult, context_req: int, state: Any
+        self,
+        handle: SecHandle,
+        leg: LegResult,
+        context_req: int,
+        state: Any,
+        outputs: tuple[SecBuffer, ...] | None = None,
     ) -> SecurityContextResult:
         attr = leg.context_attr
         allocation = None
         if context_req & ISC_REQ_ALLOCATE_MEMORY and leg.token:
             allocation = self._allocate("output token")  # BUF-001
             attr |= 0x100  # ISC_RET_ALLOCATED_MEMORY == ASC_RET_ALLOCATED_MEMORY
-        # BUF-003: with no output buffers, a fresh SECBUFFER_TOKEN of exactly the token's size.
-        output = (token_buffer(leg.token, allocation), *leg.extra_output)
+        if outputs:
+            output = _written(outputs, token_buffer(leg.token, allocation), leg.extra_output)
+        else:
+            # BUF-003: with no output buffers, a fresh SECBUFFER_TOKEN of exactly the token's size.
+            output = (token_buffer(leg.token, allocation), *leg.extra_output)
         expiry = TIMESTAMP_NEVER if state is _ESTABLISHED else None  # ISC-006
         return SecurityContextResult(leg.status, handle, output, attr, expiry, leg.input_after)
 
@@ -479,6 +615,62 @@ class SyncCore:
         lifecycle.enter(record, step)
         self.last_rules = step.rules
         return _OK
+
+    # -- message functions and control tokens ----------------------------------------------------
+
+    def message(
+        self, call: Call, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None, qop: int
+    ) -> MessageResult:
+        """MakeSignature, VerifySignature, EncryptMessage or DecryptMessage (`call`): the table
+        decides whether the context's state allows it, the package does the rest."""
+        return self._context_call(call, context, buffers, qop)
+
+    def apply_control_token(
+        self, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None
+    ) -> MessageResult:
+        return self._context_call(Call.APPLY_CONTROL_TOKEN, context, buffers, 0)
+
+    def _context_call(
+        self, call: Call, context: SecHandle | None, buffers: tuple[SecBuffer, ...] | None, qop: int
+    ) -> MessageResult:
+        record = self.live_context(context)
+        if record is None:  # never issued, deleted, of another process (MSG-005)
+            self.last_rules = ("MSG-005", self.handle_rule(context, _CTX))
+            return MessageResult(_INVALID_HANDLE)
+        step = lifecycle.decide(CONTEXT_TABLE.entry(record.state, call), record, None, _no_misuse)
+        if isinstance(step, Refusal):
+            self.last_rules = step.rules
+            status = lifecycle.refusal_status(step, self.profile)
+            return MessageResult(status, buffers or ())
+        assert isinstance(step, Transition)
+        if buffers is None:  # a NULL pMessage / pInput: no descriptor to work on (MSG-011)
+            leg = MessageLeg(SecStatus.SEC_E_INVALID_TOKEN, _MSG_REJECTED, (), rules=("MSG-011",))
+        else:
+            leg = self._package_message(record, call, buffers, qop)
+        lifecycle.enter(record, step, leg.outcome)
+        decided = lifecycle.rules_of(step, leg.outcome)
+        self.last_rules = (*decided, *(rule for rule in leg.rules if rule not in decided))
+        return MessageResult(leg.status, leg.buffers, leg.qop)
+
+    def _package_message(
+        self, record: _Context, call: Call, buffers: tuple[SecBuffer, ...], qop: int
+    ) -> MessageLeg:
+        if call is Call.APPLY_CONTROL_TOKEN:
+            control = getattr(record.session, "apply_control_token", None)
+            if control is None:  # "supported only by the Schannel SSP" (SHD-010)
+                status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+                return MessageLeg(status, _MSG_REJECTED, buffers, rules=("SHD-010",))
+            leg: MessageLeg = control(buffers)
+            return leg
+        protect = getattr(record.session, "message", None)
+        if protect is None:  # a package without message support (MSG-005)
+            status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+            return MessageLeg(status, _MSG_REJECTED, buffers, rules=("MSG-005",))
+        leg = protect(call, buffers, qop)
+        if leg.outcome is _RENEGOTIATE and not self.profile.renegotiate_returns_extra:
+            # SHD-011: the post-handshake record stays in DATA as DecryptMessage left it.
+            leg = attrs.evolve(leg, buffers=_renegotiate_in_place(buffers, leg.buffers))
+        return leg
 
     def delete(self, context: SecHandle | None) -> SecStatus:
         record = None if context is None else self.contexts.get(context.lower)
@@ -524,8 +716,34 @@ class SyncCore:
             return QueryContextAttributesResult(_OK, names)
         if attribute == SecPkgAttr.SECPKG_ATTR_LIFESPAN:
             return QueryContextAttributesResult(_OK, ContextLifespan(0, TIMESTAMP_NEVER))
-        stream_sizes = getattr(record.session, "stream_sizes", None)  # SECPKG_ATTR_STREAM_SIZES
-        if stream_sizes is None:
+        payload = self._attribute(record, attribute)
+        if payload is None:  # this package does not answer it (QCA-004)
             self.last_rules = ("QCA-004",)
             return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
-        return QueryContextAttributesResult(_OK, stream_sizes())
+        return QueryContextAttributesResult(_OK, payload)
+
+    def _attribute(self, record: _Context, attribute: int) -> ContextAttribute | None:
+        """The attributes past SIZES / NAMES / LIFESPAN / PACKAGE_INFO (ATT rules); every
+        variable-sized member is one allocation for FreeContextBuffer (ATT-007)."""
+        session = record.session
+        if attribute == SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO:
+            # ATT-001: the package chosen (Negotiate's mechanism), and whether it is settled.
+            chosen = getattr(session, "mechanism", record.package.info)
+            done = record.state is not CtxState.PARTIAL
+            state = SECPKG_NEGOTIATION_COMPLETE if done else SECPKG_NEGOTIATION_IN_PROGRESS
+            return ContextNegotiationInfo(chosen, state, self._allocate("SecPkgInfo"))
+        if attribute == SecPkgAttr.SECPKG_ATTR_FLAGS:
+            return ContextFlags(record.attr)  # ATT-003
+        if attribute == SecPkgAttr.SECPKG_ATTR_STREAM_SIZES:
+            stream_sizes = getattr(session, "stream_sizes", None)
+            return None if stream_sizes is None else stream_sizes()
+        if attribute == SecPkgAttr.SECPKG_ATTR_NATIVE_NAMES:
+            native_names = getattr(session, "native_names", None)  # ATT-004
+            if native_names is None:
+                return None
+            client, server = native_names(record.target, self.env.logon_user)
+            return ContextNativeNames(
+                client, server, self._allocate("client name"), self._allocate("server name")
+            )
+        query = getattr(session, "query_attribute", None)
+        return None if query is None else query(attribute, self._allocate)

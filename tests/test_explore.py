@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -205,3 +207,17 @@ def test_hypothesis_finds_the_overview_race() -> None:
 
     with pytest.raises(SanitizerError, match="ASY-052"):
         check()
+
+
+def test_the_shortest_race_replays_and_names_its_misuse(tmp_path: Path) -> None:
+    """Issue 14: `explore overview --trace T` then `replay T` reports the misuse with its rule."""
+    from sspi_model.cli import main
+
+    trace = tmp_path / "race.jsonl"
+    assert main(["explore", "overview", "--trace", str(trace)]) == 1
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["replay", str(trace)]) == 0
+    text = out.getvalue()
+    assert "OK: the model allows all" in text
+    assert "misuse ASY-052 in SspiGetAsyncCallStatus (server)" in text

@@ -22,7 +22,7 @@ def _delete_twice(sspi: Sspi) -> tuple[SecStatus, SecStatus]:
 
 @pytest.mark.rule("PRF-001")
 def test_profile_names_and_default(make_sspi: Callable[..., Sspi]) -> None:
-    assert set(PROFILES) == {"documented", "ksecdd", "strict-delete"}
+    assert set(PROFILES) == {"documented", "ksecdd", "strict-delete", "messages-2025"}
     assert make_sspi().profile is DOCUMENTED
     assert make_sspi(profile="ksecdd").profile is KSECDD
     assert make_sspi(profile=STRICT_DELETE).profile is STRICT_DELETE
@@ -32,7 +32,7 @@ def test_profile_names_and_default(make_sspi: Callable[..., Sspi]) -> None:
 
 @pytest.mark.rule("PRF-001")
 def test_unknown_profile(make_sspi: Callable[..., Sspi]) -> None:
-    with pytest.raises(ValueError, match="documented, ksecdd, strict-delete"):
+    with pytest.raises(ValueError, match="documented, ksecdd, messages-2025, strict-delete"):
         make_sspi(profile="Documented")
     with pytest.raises(TypeError, match=r"^profile"):
         make_sspi(profile=None)

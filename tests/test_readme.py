@@ -3,8 +3,10 @@
 Every ```python block runs alone in a fresh interpreter. Every command of a ```console block (the
 lines after `$ `) and of a ```bash block (each line that is not a comment) runs in a fresh shell
 in a scratch directory, and must exit as README says (0 unless listed in EXIT_STATUS). Commands
-that cannot run here are listed in SKIPPED with the reason; a SKIPPED entry that no longer
-matches a README command fails, so the list cannot rot.
+that cannot run here (they install, reach the network, need Wine or run for minutes) are listed
+in SKIPPED with the reason; one that looks like it installs or connects (UNSAFE) and is not
+listed fails instead of running; a SKIPPED entry that no longer matches a README command fails,
+so the list cannot rot.
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ SKIPPED = {
     "sspi-model check --backend mypkg": "mypkg is the reader's own backend, a placeholder",
     "sspi-model explore mypkg": "mypkg is the reader's own scenario module, a placeholder",
     "HYPOTHESIS_PROFILE=thorough": "a long campaign, the point of the 'Long campaigns' section",
+    "apt-get install": "installs system packages (Wine and MinGW for the agent)",
+    "sspi-model check --backend wine": "a campaign of minutes under Wine (tests/test_wine.py)",
+    "pytest --sspi-backend wine": "the kit under Wine, tests/test_wine.py runs it",
+    "sspi-model check --backend agent:": "a Windows host reached over ssh: the network",
+    "python -m sspi_model.explore.fuzz --calls 1000000": "a million-call soak, 'for a long run'",
 }
+# A command that installs or reaches the network must be in SKIPPED: the test refuses to run one
+# that is not, rather than install or connect because the README gained a line.
+UNSAFE = re.compile(
+    r"""(^|[\s;&|("':])(apt-get|apt|pip|pip3|npm|ssh|scp|curl|wget|git clone)(\s|$)"""
+)
 # The exit status README's text promises for a command, when it is not 0: the explorer exits
 # 1 when a schedule finds misuse, which is what the overview's race does.
 EXIT_STATUS = {"sspi-model explore": 1}
@@ -116,6 +128,10 @@ def test_each_command_block_runs_alone(
     for at, command in steps:
         if _skipped(command) is not None:
             continue
+        assert not UNSAFE.search(command), (
+            f"README.md line {at}: `{command}` installs or reaches the network: add it to "
+            "SKIPPED with the reason"
+        )
         expected = next((c for start, c in EXIT_STATUS.items() if command.startswith(start)), 0)
         done = subprocess.run(
             ["bash", "-c", command],
@@ -140,3 +156,18 @@ def test_every_skip_names_a_command_of_the_readme() -> None:
     every = [command for _, steps in COMMANDS for _, command in steps]
     stale = [start for start in SKIPPED if not any(c.startswith(start) for c in every)]
     assert not stale, f"SKIPPED entries match no README command any more: {stale}"
+
+
+@pytest.mark.parametrize(
+    ("command", "unsafe"),
+    [
+        ("apt-get install -y wine", True),
+        ('sspi-model check --backend agent:"ssh winbox C:\\\\agent.exe"', True),
+        ("python -m pip install sspilib", True),
+        ("cd x && curl -O https://example.invalid/a", True),
+        ("sspi-model explore curl-cache", False),
+        ("sspi-model demo --trace t.jsonl && sspi-model replay t.jsonl", False),
+    ],
+)
+def test_the_guard_stops_commands_that_install_or_connect(command: str, unsafe: bool) -> None:
+    assert bool(UNSAFE.search(command)) is unsafe

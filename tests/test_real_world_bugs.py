@@ -151,20 +151,17 @@ def test_row7_curl_credential_refcount_race() -> None:
 # -- 8: curl's shutdown after teardown (#3412) -----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="missing rule: Schannel ApplyControlToken(SCHANNEL_SHUTDOWN) and the shutdown "
-    "state of a context are not modelled, so no rule can say 'no call on a context after "
-    "its shutdown completed' (the fifth sanitizer invariant of issue 14)",
-)
+@rule("SAN-004", "MSG-005")
 def test_row8_curl_shutdown_after_teardown() -> None:
     sanitizer, (client, server) = processes("curl", "server")
     server_credential, client_credential = schannel_credentials(server, client)
     client_context, _server = handshake(client, client_credential, server, server_credential)
     client.delete_security_context(client_context)  # the connection lost its owner first
-    apply = client.apply_control_token  # type: ignore[attr-defined]
-    apply(client_context, b"\x01\x00\x00\x00")  # SCHANNEL_SHUTDOWN after teardown
-    assert any(finding.rule.startswith("SAN-") for finding in sanitizer.check())
+    result = client.apply_control_token(client_context, b"\x01\x00\x00\x00")  # SHUTDOWN
+    assert result.status == SecStatus.SEC_E_INVALID_HANDLE
+    assert client.last_rules == ("MSG-005", "HDL-003")
+    found = [finding for finding in sanitizer.check() if finding.rule == "SAN-004"]
+    assert found and "ApplyControlToken" in found[0].message
 
 
 # -- 9: curl leaks the contexts of failed handshakes (#7877) --------------------------------

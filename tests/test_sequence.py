@@ -64,7 +64,7 @@ def test_misuse_is_highlighted_with_its_rule(capsys: pytest.CaptureFixture[str])
 
 
 @rule("CLI-016")
-@pytest.mark.parametrize("name", ["async-delete", "overview", "ntlm"])
+@pytest.mark.parametrize("name", list(scenarios.SCENARIOS))
 def test_replay_draws_a_trace_as_the_demo_draws_the_run(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -45,7 +45,6 @@ from sspi_model.constants import ISC_REQ_ALLOCATE_MEMORY
 from sspi_model.events import CallEvent
 from sspi_model.handles import ULONG_PTR_MAX, HandleClass, HandleKind
 from sspi_model.lifecycle import CALL_CODES, CredState
-from sspi_model.results import ContextNames, ContextPackageInfo
 
 OK = SecStatus.SEC_E_OK
 INVALID = SecStatus.SEC_E_INVALID_HANDLE
@@ -398,10 +397,12 @@ class SyncMachine(RuleBasedStateMachine):
         result = self.procs[ctx.process].query_context_attributes(ctx.handle, attribute)
         if ctx not in self.live_ctxs:
             assert result.status == INVALID
-        elif attribute == 10:
-            assert result.status == OK  # QCA-005
-        if isinstance(result.buffer, (ContextNames, ContextPackageInfo)):
-            self._allocated(ctx.process, result.buffer.allocation)
+        elif attribute in (10, 12):
+            assert result.status == OK  # QCA-005, ATT-001
+        if result.buffer is not None:  # every variable-sized member is an allocation (ATT-007)
+            for field in attrs.fields(type(result.buffer)):
+                if field.name.endswith("allocation"):
+                    self._allocated(ctx.process, getattr(result.buffer, field.name))
 
     @rule(ctx=contexts)
     def delete(self, ctx: Ctx) -> None:

@@ -21,6 +21,7 @@ import attrs
 import pytest
 
 from sspi_model import ManualScheduler, Out, SecStatus, Sspi, SspiMisuse
+from sspi_model.buffers import SecBuffer
 from sspi_model.constants import SecPkgAttr
 from sspi_model.handles import HandleKind, SecHandle
 from sspi_model.lifecycle import (
@@ -28,12 +29,14 @@ from sspi_model.lifecycle import (
     ASYNC_TABLE,
     CONTEXT_TABLE,
     CREDENTIAL_TABLE,
+    MESSAGE_CALLS,
     AsyncOutcome,
     AsyncState,
     Call,
     CredState,
     CtxState,
     LegOutcome,
+    MessageOutcome,
     Misuse,
     Outcome,
     Refs,
@@ -44,7 +47,7 @@ from sspi_model.lifecycle import (
     rules_of,
     verdicts,
 )
-from sspi_model.packages.base import LegResult
+from sspi_model.packages.base import LegResult, MessageLeg
 from sspi_model.results import ContextSizes, PackageInfo
 
 OK = SecStatus.SEC_E_OK
@@ -74,6 +77,24 @@ class _ScriptedSession:
 
     def sizes(self) -> ContextSizes:
         return ContextSizes(16, 16, 0, 16)
+
+    def message(self, call: Call, buffers: Any, qop: int) -> MessageLeg:
+        """A message call whose first buffer names its outcome."""
+        outcome = MessageOutcome(buffers[0].data.decode())
+        return MessageLeg(_MESSAGE_STATUS[outcome], outcome, buffers)
+
+    def apply_control_token(self, buffers: Any) -> MessageLeg:
+        return self.message(Call.APPLY_CONTROL_TOKEN, buffers, 0)
+
+
+_MESSAGE_STATUS = {
+    MessageOutcome.DONE: OK,
+    MessageOutcome.REJECTED: SecStatus.SEC_E_MESSAGE_ALTERED,
+    MessageOutcome.FAILED: SecStatus.SEC_E_MESSAGE_ALTERED,
+    MessageOutcome.RENEGOTIATE: SecStatus.SEC_I_RENEGOTIATE,
+    MessageOutcome.PEER_CLOSED: SecStatus.SEC_I_CONTEXT_EXPIRED,
+    MessageOutcome.SHUTDOWN: OK,
+}
 
 
 class _ScriptedPackage:
@@ -134,8 +155,34 @@ class Situation:
         return state
 
 
+def _message_buffers(outcome: str) -> list[SecBuffer]:
+    return [SecBuffer(1, outcome.encode())]
+
+
+# The states past the handshake, reached from an established context: (call, outcome) pairs.
+_AFTER: dict[CtxState, tuple[tuple[Call, str], ...]] = {
+    CtxState.RENEGOTIATING: ((Call.DECRYPT_MESSAGE, "renegotiate"),),
+    CtxState.PEER_CLOSED: ((Call.DECRYPT_MESSAGE, "peer closed"),),
+    CtxState.SHUTDOWN: ((Call.APPLY_CONTROL_TOKEN, "shutdown"),),
+    CtxState.CLOSING: ((Call.APPLY_CONTROL_TOKEN, "shutdown"), (Call.COMPLETE, "continue")),
+    CtxState.CLOSED: ((Call.APPLY_CONTROL_TOKEN, "shutdown"), (Call.COMPLETE, "established")),
+}
+
+
 def context_in(state: CtxState, *, server: bool = False, script: str = "") -> Situation:
     """A context in `state`, made as a client (ISC, scripted by `script`) or a server."""
+    if state in _AFTER:
+        situation = context_in(CtxState.ESTABLISHED, server=server)
+        sspi, handle = situation.sspi, situation.subject
+        for call, outcome in _AFTER[state]:
+            if call is Call.DECRYPT_MESSAGE:
+                sspi.decrypt_message(handle, _message_buffers(outcome))
+            elif call is Call.APPLY_CONTROL_TOKEN:
+                sspi.apply_control_token(handle, _message_buffers(outcome))
+            else:  # the leg that follows the shutdown (COMPLETE stands for "the next leg")
+                _next_leg(sspi, situation.credential, handle, server, outcome)
+        assert situation.state() is state
+        return situation
     sspi = _model()
     cred = _credential(sspi)
     if state is CtxState.NEW:
@@ -295,10 +342,19 @@ for _state, _call in (
 # Security contexts: queries, CompleteAuthToken, delete. ----------------------------------------
 
 _SIZES, _INFO = int(SecPkgAttr.SECPKG_ATTR_SIZES), int(SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO)
-for _state in (CtxState.PARTIAL, CtxState.ESTABLISHED, CtxState.FAILED):
+for _state in (
+    CtxState.PARTIAL,
+    CtxState.ESTABLISHED,
+    CtxState.FAILED,
+    CtxState.RENEGOTIATING,
+    CtxState.SHUTDOWN,
+    CtxState.CLOSING,
+    CtxState.PEER_CLOSED,
+    CtxState.CLOSED,
+):
     for _path, _verdict_entry in verdicts(CONTEXT_TABLE[(_state, Call.QUERY_CONTEXT_ATTRIBUTES)]):
         _attribute = {
-            "": _SIZES if _state is CtxState.ESTABLISHED else _INFO,
+            "": _INFO if _state in (CtxState.PARTIAL, CtxState.FAILED) else _SIZES,
             "guard: attribute not modelled": 0xDEAD,
             "guard: attribute needs an established context": _SIZES,
         }[_path]
@@ -360,6 +416,24 @@ for _outcome, _count in ((Refs.LAST, 0), (Refs.HELD, 1)):
 
     CASES.append(
         Case(CREDENTIAL_TABLE, CredState.LIVE, Call.FREE_CREDENTIALS_HANDLE, "", _outcome, _free)
+    )
+
+for _path, _attribute in (("", 1), ("guard: credential attribute not modelled", 0xDEAD)):
+
+    def _query_credential(attribute: int = _attribute) -> Any:
+        situation = credential_in(CredState.LIVE)
+        result = situation.sspi.query_credentials_attributes(situation.subject, attribute)
+        return situation, result
+
+    CASES.append(
+        Case(
+            CREDENTIAL_TABLE,
+            CredState.LIVE,
+            Call.QUERY_CREDENTIALS_ATTRIBUTES,
+            _path,
+            None if not _path else "refusal",
+            _query_credential,
+        )
     )
 
 for _call in (Call.INITIALIZE_SECURITY_CONTEXT, Call.ACCEPT_SECURITY_CONTEXT):
@@ -454,10 +528,10 @@ for _state in (AsyncState.FRESH, AsyncState.PENDING, AsyncState.COMPLETED, Async
 
                 CASES.append(Case(ASYNC_TABLE, _state, _op, _path, _kind, _async_op))
 
-for _state in (AsyncState.PENDING, AsyncState.FREED, AsyncState.COMPLETED):
+for _state in (AsyncState.PENDING, AsyncState.FREED, AsyncState.COMPLETED, AsyncState.FRESH):
 
     def _completion(state: AsyncState = _state) -> Any:
-        if state is AsyncState.COMPLETED:  # non-strict: a second call queued on a pending one
+        if state in (AsyncState.COMPLETED, AsyncState.FRESH):  # non-strict: a second call
             situation = async_in(AsyncState.PENDING, profile="ksecdd", callback=False)
             _queue(
                 situation.sspi,
@@ -466,6 +540,8 @@ for _state in (AsyncState.PENDING, AsyncState.FREED, AsyncState.COMPLETED):
                 AsyncOutcome.QUEUED,
             )
             situation.sspi.scheduler.run_one(0)  # type: ignore[attr-defined]
+            if state is AsyncState.FRESH:  # reinitialised before the second completes (ROB-010)
+                situation.sspi.reinit_async_context(situation.subject)
         else:
             situation = async_in(AsyncState.PENDING, callback=state is AsyncState.PENDING)
             if state is AsyncState.FREED:
@@ -502,6 +578,65 @@ for _state in (AsyncState.FRESH, AsyncState.PENDING, AsyncState.COMPLETED, Async
                     return situation, make(situation.sspi, situation.subject)
 
                 CASES.append(Case(ASYNC_TABLE, _state, _call, _path, _kind, _context_call))
+
+# Security contexts: message functions, ApplyControlToken, and the states past the handshake. --
+
+
+def _next_leg(sspi: Sspi, credential: Any, handle: Any, server: bool, outcome: str) -> Any:
+    """A continuation leg whose input names its outcome."""
+    if server:
+        return sspi.accept_security_context(credential, handle, outcome.encode())
+    return sspi.initialize_security_context(credential, handle, None, 0, outcome.encode())
+
+
+def _message_call(sspi: Sspi, call: Call, handle: Any, outcome: str) -> Any:
+    buffers = _message_buffers(outcome)
+    if call is Call.MAKE_SIGNATURE:
+        return sspi.make_signature(handle, 0, buffers)
+    if call is Call.VERIFY_SIGNATURE:
+        return sspi.verify_signature(handle, buffers)
+    if call is Call.ENCRYPT_MESSAGE:
+        return sspi.encrypt_message(handle, 0, buffers)
+    if call is Call.DECRYPT_MESSAGE:
+        return sspi.decrypt_message(handle, buffers)
+    return sspi.apply_control_token(handle, buffers)
+
+
+_MESSAGE_STATES = (CtxState.PARTIAL, CtxState.ESTABLISHED, CtxState.FAILED, *_AFTER)
+for _state in _MESSAGE_STATES:
+    for _call in (*MESSAGE_CALLS, Call.APPLY_CONTROL_TOKEN):
+        for _path, _item in verdicts(CONTEXT_TABLE[(_state, _call)]):
+            _kinds: list[Any] = list(_item.next) if isinstance(_item, Transition) else ["refusal"]
+            for _kind in _kinds:
+
+                def _message_case(
+                    state: CtxState = _state, call: Call = _call, kind: Any = _kind
+                ) -> Any:
+                    situation = context_in(state)
+                    outcome = kind.value if isinstance(kind, MessageOutcome) else "done"
+                    return situation, _message_call(
+                        situation.sspi, call, situation.subject, outcome
+                    )
+
+                CASES.append(Case(CONTEXT_TABLE, _state, _call, _path, _kind, _message_case))
+
+for _state in _AFTER:
+    for _call in (Call.INITIALIZE_SECURITY_CONTEXT, Call.ACCEPT_SECURITY_CONTEXT):
+        _entry = CONTEXT_TABLE[(_state, _call)]
+        _kinds = list(_entry.next) if isinstance(_entry, Transition) else ["refusal"]
+        for _kind in _kinds:
+
+            def _late_leg(state: CtxState = _state, call: Call = _call, kind: Any = _kind) -> Any:
+                server = call is Call.ACCEPT_SECURITY_CONTEXT
+                situation = context_in(state, server=server)
+                outcome = kind.value if isinstance(kind, LegOutcome) else "established"
+                result = _next_leg(
+                    situation.sspi, situation.credential, situation.subject, server, outcome
+                )
+                return situation, result
+
+            CASES.append(Case(CONTEXT_TABLE, _state, _call, "", _kind, _late_leg))
+
 
 # -- the checks --------------------------------------------------------------------------------
 

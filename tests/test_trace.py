@@ -295,3 +295,43 @@ def test_a_misuse_in_strict_mode_still_raises_while_recorded() -> None:
     with pytest.raises(SspiMisuse):
         sspi.get_async_call_status(context)
     assert recorder.records[-1]["rule"] == "ASY-052"
+
+
+@pytest.mark.rule("TRC-006")
+def test_output_buffers_and_target_data_rep_are_recorded_and_replayed() -> None:
+    from sspi_model import SecBuffer, SecBufferType
+    from sspi_model.constants import SECURITY_NETWORK_DREP
+    from sspi_model.scheduling import ManualScheduler
+
+    recorder = Recorder()
+    client = recorder.attach(Sspi(accounts=ACCOUNTS), "client")
+    server = recorder.attach(Sspi(accounts=ACCOUNTS, scheduler=ManualScheduler()), "server")
+    capacity = (SecBuffer(SecBufferType.SECBUFFER_TOKEN, b"", 8192),)
+    client_cred = client.acquire_credentials_handle("NTLM", CredentialUse.OUTBOUND).credential
+    server_cred = server.acquire_credentials_handle("NTLM", CredentialUse.INBOUND).credential
+    isc = client.initialize_security_context(
+        client_cred, None, "HOST/srv", 0, output=capacity, target_data_rep=SECURITY_NETWORK_DREP
+    )
+    async_context = server.create_async_context()
+    server.set_async_notify_callback(async_context, lambda context, data: None, None)
+    out = Out()
+    server.accept_security_context_async(
+        async_context, credential=server_cred, input=isc.output_token, output=capacity, out=out
+    )
+    server.scheduler.run_all()  # type: ignore[attr-defined]
+    records = [json.loads(json.dumps(record)) for record in recorder.trace()]
+    legs = [r for r in records if r.get("call", "").startswith(("Accept", "Initialize", "Sspi"))]
+    legs = [r for r in legs if "SecurityContext" in r["call"] and "args" in r]
+    isc_args, asc_args = legs[0]["args"], legs[1]["args"]
+    assert isc_args["target_data_rep"] == SECURITY_NETWORK_DREP
+    assert isc_args["output"] == [{"type": "SECBUFFER_TOKEN", "data": "", "size": 8192}]
+    assert asc_args["output"] == isc_args["output"] and "target_data_rep" not in asc_args
+    for record in records:
+        assert check_record(record, first=record_kind(record) == "header") == []
+    verdict = validate(records)
+    assert verdict.ok, str(verdict)
+    # A plain leg writes neither (the caller left both at their defaults).
+    plain = client.initialize_security_context(client_cred, None, "HOST/srv", 0)
+    assert plain.status >= 0
+    last = recorder.records[-1]["args"]
+    assert "output" not in last and "target_data_rep" not in last

@@ -36,6 +36,8 @@ SYNC_CALLS = (
     "query_context_attributes",
     "free_context_buffer",
 )
+# The message functions a backend may also speak (MSG rules); declared in Capabilities.calls.
+MESSAGE_CALLS = ("make_signature", "verify_signature", "encrypt_message", "decrypt_message")
 
 
 @attrs.frozen

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sspi_model.backends.base import Capabilities
+from sspi_model.backends.base import MESSAGE_CALLS, SYNC_CALLS, Capabilities
 from sspi_model.buffers import SecBuffer
 from sspi_model.handles import SecHandle
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     QueryContextAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
@@ -39,6 +40,7 @@ class ModelBackend:
         self.capabilities = Capabilities(
             name="model",
             packages=frozenset(p.name for p in self.sspi.enumerate_security_packages().packages),
+            calls=frozenset(SYNC_CALLS + MESSAGE_CALLS),
             async_api=True,
         )
 
@@ -117,3 +119,23 @@ class ModelBackend:
 
     def free_context_buffer(self, buffer: int | None) -> SecStatus:
         return self.sspi.free_context_buffer(buffer)
+
+    def make_signature(
+        self, context: SecHandle | None, qop: int, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self.sspi.make_signature(context, qop, message, seq_no)
+
+    def verify_signature(
+        self, context: SecHandle | None, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self.sspi.verify_signature(context, message, seq_no)
+
+    def encrypt_message(
+        self, context: SecHandle | None, qop: int, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self.sspi.encrypt_message(context, qop, message, seq_no)
+
+    def decrypt_message(
+        self, context: SecHandle | None, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self.sspi.decrypt_message(context, message, seq_no)

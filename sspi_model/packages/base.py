@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import attrs
 
 from sspi_model.buffers import SecBuffer
-from sspi_model.lifecycle import LegOutcome
+from sspi_model.lifecycle import LegOutcome, MessageOutcome
 from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
 
@@ -23,6 +23,19 @@ class LegResult:
     extra_output: tuple[SecBuffer, ...] = ()  # e.g. SECBUFFER_ALERT
     input_after: tuple[SecBuffer, ...] | None = None  # input as the call left it (MISSING, EXTRA)
     rules: tuple[str, ...] = ()  # the rule IDs that decided this result
+
+
+@attrs.frozen
+class MessageLeg:
+    """What a package did with one message call or control token: the status, how the
+    context is left, the descriptor as the call left it (C writes into the caller's buffers),
+    and for VerifySignature / DecryptMessage the quality of protection found."""
+
+    status: SecStatus
+    outcome: MessageOutcome
+    buffers: tuple[SecBuffer, ...]
+    qop: int | None = None
+    rules: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -57,6 +70,8 @@ class Session(Protocol):
     # Optional (looked up with getattr by sspi.py):
     #   stream_sizes() -> StreamSizes           answers SECPKG_ATTR_STREAM_SIZES (else unsupported)
     #   use_credential(material) -> None        a continuation leg passed a (new) live credential
+    #   message(call, buffers, qop) -> MessageLeg   MakeSignature .. DecryptMessage (else MSG-005)
+    #   apply_control_token(buffers) -> MessageLeg  ApplyControlToken (else SHD-010)
 
 
 class Package(Protocol):

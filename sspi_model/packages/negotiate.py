@@ -9,15 +9,17 @@ lifecycle (NEG-001..NEG-004).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from sspi_model.buffers import SecBuffer, first_token, token
-from sspi_model.lifecycle import LegOutcome
+from sspi_model.lifecycle import Call, LegOutcome
 from sspi_model.packages.base import (
     Environment,
     LegResult,
+    MessageLeg,
 )
 from sspi_model.packages.ntlm import (
     SIGNATURE,
@@ -65,6 +67,21 @@ class NegotiateClientSession:
     def sizes(self) -> ContextSizes:
         return NEGOTIATE_SIZES
 
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        # The message functions follow the chosen mechanism, NTLM (MSG-009).
+        return self._inner.message(call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        return self._inner.query_attribute(attribute, allocate)  # the mechanism's (ATT-002)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        return self._inner.native_names(target, local)
+
+    @property
+    def mechanism(self) -> PackageInfo:
+        """The package chosen, for SECPKG_ATTR_NEGOTIATION_INFO (ATT-001): NTLM."""
+        return NtlmPackage.info
+
     def restart(self) -> None:
         self._leg = 0
         self._inner.restart()
@@ -104,6 +121,21 @@ class NegotiateServerSession:
 
     def sizes(self) -> ContextSizes:
         return NEGOTIATE_SIZES
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        # The message functions follow the chosen mechanism, NTLM (MSG-009).
+        return self._inner.message(call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        return self._inner.query_attribute(attribute, allocate)  # the mechanism's (ATT-002)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        return self._inner.native_names(target, local)
+
+    @property
+    def mechanism(self) -> PackageInfo:
+        """The package chosen, for SECPKG_ATTR_NEGOTIATION_INFO (ATT-001): NTLM."""
+        return NtlmPackage.info
 
     def restart(self) -> None:
         self._leg = 0
@@ -169,6 +201,11 @@ class NegotiatePackage:
         self, use: int, principal: str | None, auth_data: Any, env: Environment
     ) -> tuple[SecStatus, Any, tuple[str, ...]]:
         return self._ntlm.acquire(use, principal, auth_data, env)
+
+    def credential_attribute(
+        self, material: Any, attribute: int, allocate: Callable[[str], int]
+    ) -> Any:
+        return self._ntlm.credential_attribute(material, attribute, allocate)  # ATT-022
 
     def new_client(
         self, material: Any, target_name: str | None, env: Environment

@@ -16,18 +16,28 @@ from __future__ import annotations
 import hashlib
 import itertools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from sspi_model.buffers import SecBuffer, first_token
-from sspi_model.constants import CredentialUse
-from sspi_model.lifecycle import LegOutcome
+from sspi_model.constants import CredentialUse, SecPkgAttr
+from sspi_model.lifecycle import Call, LegOutcome
+from sspi_model.packages import ntlm_messages
 from sspi_model.packages.base import (
     Environment,
     LegResult,
+    MessageLeg,
 )
-from sspi_model.results import ContextSizes, PackageInfo
+from sspi_model.packages.protection import Channel, derive_key
+from sspi_model.results import (
+    ContextKeyInfo,
+    ContextSessionKey,
+    ContextSizes,
+    CredentialNames,
+    PackageInfo,
+)
 from sspi_model.status import SecStatus
 
 SIGNATURE = b"NTLMSSP\x00"
@@ -40,6 +50,9 @@ NTLM_CAPABILITIES = 0x1 | 0x2 | 0x4 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x20
 # ISC_REQ/ASC_REQ bits NTLM can grant; DELEGATE and MUTUAL_AUTH never are (NTLM-009).
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x8000 | 0x20000
+# ATT-005: what the model's NTLM reports for SECPKG_ATTR_KEY_INFO (model values: HMAC-MD5
+# signatures, RC4 sealing, as MS-NLMP's extended session security uses them).
+NTLM_KEY_INFO = ("HMAC_MD5", "RC4", 128, 0xFFFFFF76, 0x17)  # KERB_CHECKSUM_HMAC_MD5, RC4_HMAC
 # NTLM-008
 NTLM_SIZES = ContextSizes(max_token=2888, max_signature=16, block_size=0, security_trailer=16)
 
@@ -93,6 +106,12 @@ def proof(domain: str, user: str, password: str, challenge: bytes) -> bytes:
     return hashlib.sha256(
         b"model-ntlm|" + who + b"|" + password.encode("utf-8") + b"|" + challenge
     ).digest()
+
+
+def session_key(challenge: bytes, proof_bytes: bytes) -> bytes:
+    """The key both sides derive once the AUTHENTICATE proof verified (MSG-006): it differs for
+    every context, since every context has its own challenge."""
+    return derive_key(b"ntlm", challenge, proof_bytes)
 
 
 def authenticate_message(
@@ -151,9 +170,7 @@ _CLIENT_REJECTED = LegResult(
 _SERVER_REJECTED = LegResult(
     SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NTLM-005", "ASC-004")
 )
-_DENIED = LegResult(
-    SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007")
-)
+_DENIED = LegResult(SecStatus.SEC_E_LOGON_DENIED, LegOutcome.FAILED, rules=("NTLM-004", "NTLM-007"))
 _NEGOTIATE_RESULTS: dict[int, LegResult] = {}  # granted ISC flags -> the first client leg
 _ACCEPTED_RESULTS: dict[int, LegResult] = {}  # granted ASC flags -> the last server leg
 
@@ -192,15 +209,52 @@ class NtlmCredential:
     password: str | None  # None: the logged-on user's secret is not known to this process
 
 
+def query_attribute(channel: Channel | None, attribute: int, allocate: Callable[[str], int]) -> Any:
+    """KEY_INFO (ATT-005) and SESSION_KEY (ATT-006) of an established NTLM context."""
+    if channel is None:  # pragma: no cover - the table lets only established contexts here
+        return None
+    if attribute == SecPkgAttr.SECPKG_ATTR_KEY_INFO:
+        sign, seal, size, sign_alg, seal_alg = NTLM_KEY_INFO
+        names = allocate("signature algorithm name"), allocate("encrypt algorithm name")
+        return ContextKeyInfo(sign, seal, size, sign_alg, seal_alg, *names)
+    if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_KEY:
+        return ContextSessionKey(channel.key[:16], allocate("session key"))
+    return None
+
+
+# A session's keys: None before the AUTHENTICATE proof, then (challenge, proof) until the first
+# message call or key query opens the channel.
+_Keys = Channel | tuple[bytes, bytes] | None
+
+
+def _opened(keys: _Keys, is_client: bool) -> Channel | None:
+    if keys is None or isinstance(keys, Channel):
+        return keys
+    return Channel.for_side(session_key(*keys), is_client)  # MSG-007: counters from 0
+
+
 class NtlmClientSession:
     """Client legs: 1 NEGOTIATE out -> CONTINUE; 2 CHALLENGE in, AUTHENTICATE out -> OK."""
 
-    __slots__ = ("_cred", "_flags", "_leg")
+    __slots__ = ("_channel", "_cred", "_flags", "_leg")
 
     def __init__(self, cred: NtlmCredential) -> None:
         self._cred = cred
         self._leg = 0
         self._flags = 0
+        self._channel: _Keys = None
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        self._channel = channel = _opened(self._channel, is_client=True)
+        return ntlm_messages.message(channel, call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        self._channel = channel = _opened(self._channel, is_client=True)
+        return query_attribute(channel, attribute, allocate)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        """(client, server) for SECPKG_ATTR_NATIVE_NAMES (ATT-004)."""
+        return self._cred.principal, target or ""
 
     @property
     def user_name(self) -> str:
@@ -232,19 +286,19 @@ class NtlmClientSession:
             return _CLIENT_REJECTED
         domain, user = split_principal(self._cred.principal)
         # The client cannot know the password is wrong: only the server's last leg decides.
-        message = authenticate_message(
-            flags, domain, user, "MODEL-WS", self._cred.password or "", challenge
-        )
+        password = self._cred.password or ""
+        message = authenticate_message(flags, domain, user, "MODEL-WS", password, challenge)
+        # MSG-006: the key comes from the challenge and the proof (the message's last bytes);
+        # the channel is opened at its first use, so a handshake costs no key derivation.
+        self._channel = (challenge, message[-PROOF_LEN:])
         self._leg = 2
-        return LegResult(
-            _SEC_E_OK, _ESTABLISHED, message, self._flags, rules=("NTLM-002",)
-        )
+        return LegResult(_SEC_E_OK, _ESTABLISHED, message, self._flags, rules=("NTLM-002",))
 
 
 class NtlmServerSession:
     """Server legs: 1 NEGOTIATE in, CHALLENGE out -> CONTINUE; 2 AUTHENTICATE in -> OK/DENIED."""
 
-    __slots__ = ("_challenge", "_env", "_flags", "_leg", "_user")
+    __slots__ = ("_challenge", "_channel", "_env", "_flags", "_leg", "_user")
 
     def __init__(self, env: Environment) -> None:
         self._env = env
@@ -252,6 +306,19 @@ class NtlmServerSession:
         self._challenge = b""
         self._flags = 0
         self._user = ""
+        self._channel: _Keys = None
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        self._channel = channel = _opened(self._channel, is_client=False)
+        return ntlm_messages.message(channel, call, buffers, qop)
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        self._channel = channel = _opened(self._channel, is_client=False)
+        return query_attribute(channel, attribute, allocate)
+
+    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
+        """(client, server) for SECPKG_ATTR_NATIVE_NAMES (ATT-004)."""
+        return self._user, local
 
     @property
     def user_name(self) -> str:
@@ -303,6 +370,7 @@ class NtlmServerSession:
             return _DENIED
         self._user = principal
         self._leg = 2
+        self._channel = (self._challenge, claimed)  # opened at first use (MSG-006)
         return _accepted_result(self._flags)
 
 
@@ -341,8 +409,16 @@ class NtlmPackage:
         return (
             _SEC_E_OK,
             NtlmCredential(use, auth_data.principal, auth_data.password),
-            ("ACH-001",),
+            (),  # nothing of NTLM's own: the table's ACH-001 is the whole story
         )
+
+    def credential_attribute(
+        self, material: Any, attribute: int, allocate: Callable[[str], int]
+    ) -> CredentialNames | None:
+        """SECPKG_CRED_ATTR_NAMES: the credential's principal (ATT-022); nothing else."""
+        if attribute == 1:
+            return CredentialNames(material.principal, allocate("credential name"))
+        return None
 
     def new_client(
         self, material: Any, target_name: str | None, env: Environment

@@ -7,7 +7,8 @@ Wire shape (big endian, TLS-like so dumps look familiar). Every message is its o
     0x15 alert                u8 level (2 = fatal) + u8 description
 Handshake messages (TLS type numbers; str is u16 length + UTF-8):
     1  ClientHello          u16 highest version offered (0x0303 TLS 1.2, 0x0304 TLS 1.3)
-    2  ServerHello          u16 chosen version
+    2  ServerHello          u16 chosen version, 32-byte server random (so every handshake,
+                            and every context's record key, differs: MSG-006)
     8  EncryptedExtensions  (TLS 1.3 only) no fields
     11 Certificate          str subject ("" = the client has no certificate to send)
     13 CertificateRequest   no fields
@@ -48,6 +49,7 @@ A single TOKEN buffer (the bytes shorthand) stands for the TOKEN + EMPTY pair Sc
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -59,16 +61,42 @@ from sspi_model.buffers import (
     SECBUFFER_EMPTY,
     SECBUFFER_EXTRA,
     SECBUFFER_MISSING,
+    SECBUFFER_TOKEN,
     SecBuffer,
     first_token,
 )
-from sspi_model.constants import CredentialUse
-from sspi_model.lifecycle import LegOutcome
+from sspi_model.constants import (
+    CALG_AES_256,
+    CALG_ECDH_EPHEM,
+    CALG_SHA_384,
+    SCHANNEL_SESSION,
+    SCHANNEL_SHUTDOWN,
+    CredentialUse,
+    SecPkgAttr,
+)
+from sspi_model.lifecycle import Call, LegOutcome, MessageOutcome
+from sspi_model.packages import alpn, tls_records
 from sspi_model.packages.base import (
     Environment,
     LegResult,
+    MessageLeg,
 )
-from sspi_model.results import ContextSizes, PackageInfo, StreamSizes
+from sspi_model.packages.protection import Channel, derive_key
+from sspi_model.results import (
+    ApplicationProtocol,
+    CipherStrengths,
+    ConnectionInfo,
+    ContextBindings,
+    ContextKeyInfo,
+    ContextSessionKey,
+    ContextSizes,
+    CredentialNames,
+    PackageInfo,
+    SessionInfo,
+    StreamSizes,
+    SupportedAlgs,
+    SupportedProtocols,
+)
 from sspi_model.status import SecStatus
 
 HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT = 0x16, 0x14, 0x15
@@ -80,10 +108,14 @@ PROTOCOLS = {"tls1.2": TLS12, "tls1.3": TLS13}
 CLIENT_HELLO, SERVER_HELLO, ENCRYPTED_EXTENSIONS = 1, 2, 8
 CERTIFICATE, CERTIFICATE_REQUEST, SERVER_HELLO_DONE = 11, 13, 14
 CLIENT_KEY_EXCHANGE, FINISHED = 16, 20
+NEW_SESSION_TICKET, KEY_UPDATE = 4, 24  # TLS 1.3 post-handshake messages
 CCS = 0x100  # the message key of a change_cipher_spec record (not a handshake type)
 # Alert descriptions (RFC 5246 / RFC 8446).
 UNEXPECTED_MESSAGE, HANDSHAKE_FAILURE, BAD_CERTIFICATE = 10, 40, 42
 DECODE_ERROR, DECRYPT_ERROR, PROTOCOL_VERSION, CERTIFICATE_REQUIRED = 50, 51, 70, 116
+NO_APPLICATION_PROTOCOL = 120
+# SCHANNEL_SESSION_TOKEN.dwFlags: SSL_SESSION_ENABLE_RECONNECTS 1, SSL_SESSION_DISABLE_RECONNECTS 2
+_SESSION_FLAGS = ((1).to_bytes(4, "little"), (2).to_bytes(4, "little"))
 
 # SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
 # ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
@@ -103,6 +135,11 @@ MUTUAL_AUTH = 0x2  # ISC_REQ/ASC_REQ/_RET_MUTUAL_AUTH; Schannel: a client certif
 # MUTUAL_AUTH is granted only when a client certificate was exchanged.
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x8000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x10000
+
+
+# Server randoms are deterministic (a counter through a digest) so every run replays.
+_random_serial = itertools.count(1)
+RANDOM_LEN = 32
 
 
 class TokenError(Exception):
@@ -140,6 +177,8 @@ class SchannelCred:
         default="tls1.2",
         validator=[attrs.validators.instance_of(str), attrs.validators.in_(tuple(PROTOCOLS))],
     )
+    # A server that sends a TLS 1.3 NewSessionTicket after its last leg (SHD-012).
+    session_tickets: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 @attrs.frozen
@@ -255,6 +294,27 @@ class _Flight:
         self.take(FINISHED)
 
 
+def _offered_protocols(fields: bytes) -> tuple[bytes, ...]:
+    """The ALPN names after ClientHello's version: u16 length + the 8-bit-prefixed names."""
+    if not fields:
+        return ()
+    if len(fields) < 2 or int.from_bytes(fields[:2], "big") != len(fields) - 2:
+        raise TokenError("bad ALPN extension")
+    try:
+        return alpn.decode_names(fields[2:])
+    except alpn.MalformedProtocols as error:
+        raise TokenError(str(error)) from None
+
+
+def _chosen_protocol(fields: bytes, offer: tuple[bytes, ...] | None) -> bytes | None:
+    """The protocol after ServerHello's random (u8 length + name); one never offered is bad."""
+    if not fields:
+        return None
+    if fields[0] + 1 != len(fields) or not offer or fields[1:] not in offer:
+        raise TokenError("the server chose a protocol not offered", NO_APPLICATION_PROTOCOL)
+    return fields[1:]
+
+
 def _with_buffer(buffers: tuple[SecBuffer, ...], new: SecBuffer) -> tuple[SecBuffer, ...]:
     """The input with its (first) SECBUFFER_EMPTY replaced by `new`; appended if there is none."""
     for index, buffer in enumerate(buffers):
@@ -315,12 +375,194 @@ def _process(
 
 
 class _Session:
-    """What both sides share: the leg, the transcript, the version and the peer's subject."""
+    """What both sides share: the leg, the transcript, the version and the peer's subject;
+    after the handshake, the record channel and where the connection is in its shutdown."""
 
-    __slots__ = ("_leg", "_peer", "_transcript", "_version")
+    __slots__ = (
+        "_alpn",
+        "_channel",
+        "_is_client",
+        "_leg",
+        "_peer",
+        "_peer_closed",
+        "_renegotiating",
+        "_shutdown",
+        "_transcript",
+        "_version",
+    )
+    _is_client: bool
 
     def restart(self) -> None:
         self._leg, self._peer, self._transcript, self._version = 0, "", b"", TLS12
+        self._channel: Channel | None = None
+        self._renegotiating = self._shutdown = self._peer_closed = False
+        self._alpn: bytes | None = None  # the application protocol agreed (ATT-010)
+
+    # -- attributes (ATT rules) ---------------------------------------------------------------
+
+    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
+        """The payload of a Schannel-answered attribute on an established context, or None."""
+        channel = self._channel
+        if channel is None:  # pragma: no cover - the table lets only established contexts here
+            return None
+        if attribute == SecPkgAttr.SECPKG_ATTR_APPLICATION_PROTOCOL:  # ATT-010
+            if self._alpn is None:
+                return ApplicationProtocol(0, 0, b"")
+            return ApplicationProtocol(1, 2, self._alpn)  # Success, ALPN
+        if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_INFO:  # ATT-011: no resumption modelled
+            return SessionInfo(0, hashlib.sha256(b"session-id|" + self._transcript).digest())
+        if attribute == SecPkgAttr.SECPKG_ATTR_CONNECTION_INFO:  # ATT-012
+            tls13 = self._version == TLS13
+            bits = (0x2000 if tls13 else 0x800) if self._is_client else (0x1000 if tls13 else 0x400)
+            return ConnectionInfo(bits, CALG_AES_256, 256, CALG_SHA_384, 384, CALG_ECDH_EPHEM, 256)
+        if attribute == SecPkgAttr.SECPKG_ATTR_KEY_INFO:  # ATT-005
+            return ContextKeyInfo(
+                "SHA384",
+                "AES",
+                256,
+                CALG_SHA_384,
+                CALG_AES_256,
+                allocate("signature algorithm name"),
+                allocate("encrypt algorithm name"),
+            )
+        if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_KEY:  # ATT-006
+            return ContextSessionKey(channel.key, allocate("session key"))
+        if attribute == SecPkgAttr.SECPKG_ATTR_ENDPOINT_BINDINGS:  # ATT-013 (RFC 5929)
+            server = self._peer if self._is_client else self._server_subject()
+            digest = hashlib.sha256(server.encode("utf-8")).digest()
+            return ContextBindings(b"tls-server-end-point:" + digest, allocate("bindings"))
+        if attribute == SecPkgAttr.SECPKG_ATTR_UNIQUE_BINDINGS:  # ATT-013
+            digest = hashlib.sha256(b"tls-unique|" + self._transcript).digest()[:12]
+            return ContextBindings(b"tls-unique:" + digest, allocate("bindings"))
+        return None
+
+    def _server_subject(self) -> str:
+        return ""
+
+    def __copy__(self) -> Any:
+        """A snapshot for the core's rollback of a leg whose output did not fit (BUF-002): the
+        record channel is copied too, so its counters roll back with the rest."""
+        twin = object.__new__(type(self))
+        for cls in type(self).__mro__:
+            for slot in getattr(cls, "__slots__", ()):
+                if hasattr(self, slot):
+                    setattr(twin, slot, getattr(self, slot))
+        if self._channel is not None:
+            twin._channel = attrs.evolve(self._channel)
+        return twin
+
+    def _established_keys(self) -> None:
+        """Both sides saw the same handshake: the record key comes from it (MSG-006)."""
+        self._channel = Channel.for_side(derive_key(b"tls", self._transcript), self._is_client)
+
+    # -- after the handshake ----------------------------------------------------------------
+
+    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
+        channel = self._channel
+        assert channel is not None, "the table lets message calls reach established contexts"
+        if call is Call.MAKE_SIGNATURE or call is Call.VERIFY_SIGNATURE:
+            # "not supported by the Schannel SSP" (MSG-020)
+            status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("MSG-020",))
+        if call is Call.ENCRYPT_MESSAGE:
+            return tls_records.encrypt(channel, buffers, qop)
+        return self._decrypt(channel, buffers)
+
+    def _decrypt(self, channel: Channel, buffers: tuple[SecBuffer, ...]) -> MessageLeg:
+        shape = tls_records.stream_shape(buffers)
+        if shape is None:  # DATA + 3 EMPTY (MSG-031)
+            status = SecStatus.SEC_E_INVALID_TOKEN
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("MSG-031",))
+        data, empty = shape
+        received = buffers[data].data
+        opened = tls_records.open_record(channel, received)
+        if isinstance(opened, tls_records.Short):
+            return tls_records.incomplete(buffers, empty, opened.missing)
+        if isinstance(opened, SecStatus):  # a bad record is fatal in TLS (MSG-030)
+            return MessageLeg(opened, MessageOutcome.FAILED, buffers, rules=("MSG-030",))
+        unread = len(received) - opened.length
+        if opened.inner_type == tls_records.HANDSHAKE and not self._shutdown:
+            # A post-handshake message: left unread for the follow-up ISC/ASC (SHD-001).
+            self._renegotiating = True
+            out = tls_records.stream_result(
+                buffers, data, empty, received, None, b"", len(received)
+            )
+            status = SecStatus.SEC_I_RENEGOTIATE
+            return MessageLeg(status, MessageOutcome.RENEGOTIATE, out, rules=("SHD-001",))
+        channel.receive_seq += 1  # MSG-007
+        out = tls_records.stream_result(buffers, data, empty, received, opened, b"", unread)
+        if opened.inner_type == tls_records.ALERT and opened.plaintext == tls_records.CLOSE_NOTIFY:
+            self._peer_closed = True  # SHD-003
+            status = SecStatus.SEC_I_CONTEXT_EXPIRED
+            return MessageLeg(status, MessageOutcome.PEER_CLOSED, out, rules=("SHD-003",))
+        if opened.inner_type == tls_records.HANDSHAKE:  # after our shutdown: dropped (SHD-005)
+            return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.DONE, out, rules=("SHD-005",))
+        if opened.inner_type != tls_records.APPLICATION_DATA:  # another alert: fatal (MSG-030)
+            status = SecStatus.SEC_E_DECRYPT_FAILURE
+            return MessageLeg(status, MessageOutcome.FAILED, buffers, rules=("MSG-030",))
+        out = tls_records.stream_result(
+            buffers, data, empty, received, opened, opened.plaintext, unread
+        )
+        return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.DONE, out, rules=("MSG-036",))
+
+    def apply_control_token(self, buffers: tuple[SecBuffer, ...]) -> MessageLeg:
+        tokens = [b for b in buffers if b.base_type == SECBUFFER_TOKEN]
+        if len(buffers) != 1 or len(tokens) != 1:  # one TOKEN buffer (SHD-009)
+            status = SecStatus.SEC_E_INVALID_TOKEN
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-009",))
+        data = tokens[0].data
+        kind = int.from_bytes(data[:4], "little") if len(data) >= 4 else None
+        if kind == SCHANNEL_SESSION and len(data) == 8 and data[4:] in _SESSION_FLAGS:
+            # SHD-013: reconnects of Session ID-based resumption, which the model never does.
+            return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.DONE, buffers, rules=("SHD-013",))
+        if kind != SCHANNEL_SHUTDOWN:
+            # SHUTDOWN and SESSION are modelled; RENEGOTIATE and ALERT are not (SHD-009).
+            status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-009",))
+        self._shutdown = True
+        return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.SHUTDOWN, buffers, rules=("SHD-004",))
+
+    def _after_handshake(self, input: tuple[SecBuffer, ...] | None) -> LegResult | None:
+        """The ISC/ASC legs past the handshake: the close_notify after ApplyControlToken
+        (SHD-005), or the follow-up of SEC_I_RENEGOTIATE (SHD-002); None for a handshake leg."""
+        channel = self._channel
+        if channel is None:
+            return None
+        if self._shutdown:
+            token = tls_records.record(channel, tls_records.ALERT, tls_records.CLOSE_NOTIFY)
+            # CONTINUE: the peer's close_notify is still to come; ESTABLISHED: it came.
+            outcome = LegOutcome.ESTABLISHED if self._peer_closed else LegOutcome.CONTINUE
+            return LegResult(SecStatus.SEC_E_OK, outcome, token, rules=("SHD-005",))
+        if not self._renegotiating:
+            return None
+        return self._post_handshake(channel, input)
+
+    def _post_handshake(self, channel: Channel, input: tuple[SecBuffer, ...] | None) -> LegResult:
+        data = first_token(input)
+        if input is None or data is None:
+            status = SecStatus.SEC_E_INVALID_TOKEN
+            return LegResult(status, LegOutcome.REJECTED, rules=("SHD-002",))
+        opened = tls_records.open_record(channel, data)
+        if isinstance(opened, tls_records.Short):
+            missing = _with_buffer(input, SecBuffer(SECBUFFER_MISSING, b"", size=opened.missing))
+            status = SecStatus.SEC_E_INCOMPLETE_MESSAGE
+            return LegResult(status, LegOutcome.REJECTED, input_after=missing, rules=("SHD-002",))
+        kinds = (NEW_SESSION_TICKET, KEY_UPDATE)  # the post-handshake messages (SHD-002)
+        if (
+            isinstance(opened, SecStatus)
+            or opened.inner_type != tls_records.HANDSHAKE
+            or opened.plaintext[:1] not in [bytes([k]) for k in kinds]
+        ):
+            return LegResult(SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.FAILED, rules=("SHD-002",))
+        channel.receive_seq += 1
+        self._renegotiating = False
+        leftover = len(data) - opened.length
+        after: tuple[SecBuffer, ...] | None = None
+        if leftover:  # the records after it go back to DecryptMessage (SCH-005)
+            after = _with_buffer(input, SecBuffer(SECBUFFER_EXTRA, b"", size=leftover))
+        return LegResult(
+            SecStatus.SEC_E_OK, LegOutcome.ESTABLISHED, input_after=after, rules=("SHD-002",)
+        )
 
     @property
     def user_name(self) -> str:
@@ -337,17 +579,19 @@ class _Session:
 class SchannelClientSession(_Session):
     """The ISC side; see the module docstring for the legs."""
 
-    __slots__ = ("_cred", "_mine", "_retry", "_target")
+    __slots__ = ("_cred", "_mine", "_offer", "_retry", "_target")
 
     def __init__(self, material: SchannelCredential, target_name: str | None) -> None:
         self._cred = material.cred
         self._target = target_name
+        self._is_client = True
         self.restart()
 
     def restart(self) -> None:
         super().restart()
         self._retry = False  # SEC_I_INCOMPLETE_CREDENTIALS was returned; the next try goes on
         self._mine: str | None = None  # the client certificate subject sent, None if none asked
+        self._offer: tuple[bytes, ...] | None = None  # the ALPN names offered (ATT-010)
 
     def use_credential(self, material: Any) -> None:
         """A continuation leg passed a credential: its certificate is used from now on."""
@@ -358,11 +602,25 @@ class SchannelClientSession(_Session):
         return (context_req & _GRANTABLE_ISC) | (MUTUAL_AUTH if self._mine else 0)
 
     def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
+        after = self._after_handshake(input)
+        if after is not None:
+            return after
         if context_req & (ISC_REQ_DELEGATE | ISC_REQ_PROMPT_FOR_CREDS):
             return _unsupported()
         if self._leg == 0:
+            try:
+                offer = alpn.offered(input)  # ATT-010: the caller's ALPN list, if any
+            except alpn.MalformedProtocols:
+                return LegResult(
+                    SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("ATT-010",)
+                )
             self._version = PROTOCOLS[self._cred.protocols]
-            hello = handshake(CLIENT_HELLO, struct.pack(">H", self._version))
+            self._offer = offer
+            fields = struct.pack(">H", self._version)
+            if offer:
+                names = alpn.encode_names(offer)
+                fields += struct.pack(">H", len(names)) + names
+            hello = handshake(CLIENT_HELLO, fields)
             self._transcript = hello
             self._leg = 1
             rule = "SCH-009" if self._version == TLS13 else "SCH-012"
@@ -372,7 +630,11 @@ class SchannelClientSession(_Session):
         return _process(input, self._transcript, lambda flight: leg(flight, context_req))
 
     def _server_flight(self, flight: _Flight, context_req: int) -> LegResult:
-        version = _version(flight.take(SERVER_HELLO))
+        hello = flight.take(SERVER_HELLO)
+        if len(hello) < 2 + RANDOM_LEN:
+            raise TokenError("bad ServerHello")
+        version = _version(hello[:2])
+        chosen = _chosen_protocol(hello[2 + RANDOM_LEN :], self._offer)
         if version not in (TLS12, TLS13) or version > self._version:
             raise TokenError("server chose a version not offered", PROTOCOL_VERSION)
         if version == TLS13:
@@ -400,9 +662,10 @@ class SchannelClientSession(_Session):
             out += handshake(CLIENT_KEY_EXCHANGE)
         done = finished(b"client", flight.transcript + out)
         self._transcript = flight.transcript + out + done
-        self._version, self._peer, self._mine = version, subject, mine
+        self._version, self._peer, self._mine, self._alpn = version, subject, mine, chosen
         if version == TLS13:
             self._leg = 3
+            self._established_keys()
             return _established(out + done, self._attr(context_req), "SCH-009", *rules)
         self._leg = 2
         token = out + CHANGE_CIPHER_SPEC + done
@@ -413,42 +676,71 @@ class SchannelClientSession(_Session):
         flight.take_finished(b"server")
         self._transcript = flight.transcript
         self._leg = 3
+        self._established_keys()
         return _established(b"", self._attr(context_req), "SCH-012")
 
 
 class SchannelServerSession(_Session):
     """The ASC side; see the module docstring for the legs."""
 
-    __slots__ = ("_max", "_requested", "_subject")
+    __slots__ = ("_max", "_protocols", "_requested", "_subject", "_tickets")
 
     def __init__(self, material: SchannelCredential) -> None:
         certificate = material.cred.certificate
         self._subject = certificate.subject if certificate else ""
         self._max = PROTOCOLS[material.cred.protocols]
+        self._tickets = material.cred.session_tickets
+        self._is_client = False
         self.restart()
 
     def restart(self) -> None:
         super().restart()
         self._requested = False
+        self._protocols: tuple[bytes, ...] | None = None  # the server's ALPN list (ATT-010)
+
+    def _server_subject(self) -> str:
+        return self._subject
 
     def _attr(self, context_req: int) -> int:
         return (context_req & _GRANTABLE_ASC) | (MUTUAL_AUTH if self._peer else 0)
 
     def step(self, input: tuple[SecBuffer, ...] | None, context_req: int) -> LegResult:
+        after = self._after_handshake(input)
+        if after is not None:
+            return after
         if context_req & ASC_REQ_DELEGATE:
             return _unsupported()
+        if self._leg == 0:
+            try:
+                self._protocols = alpn.offered(input)  # ATT-010
+            except alpn.MalformedProtocols:
+                return LegResult(
+                    SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("ATT-010",)
+                )
         legs = {0: self._client_hello, 1: self._client_flight}
         leg = legs.get(self._leg, _unexpected)
         return _process(input, self._transcript, lambda flight: leg(flight, context_req))
 
     def _client_hello(self, flight: _Flight, context_req: int) -> LegResult:
-        offered = _version(flight.take(CLIENT_HELLO))
+        fields = flight.take(CLIENT_HELLO)
+        offered = _version(fields[:2])
         if offered < TLS12:
             raise TokenError("no common protocol version", PROTOCOL_VERSION)
+        client_protocols = _offered_protocols(fields[2:])
+        chosen = None
+        if client_protocols and self._protocols is not None:
+            # ATT-010: the server's most preferred protocol the client offered (RFC 7301 3.2).
+            chosen = next((p for p in self._protocols if p in client_protocols), None)
+            if chosen is None:
+                status = SecStatus.SEC_E_APPLICATION_PROTOCOL_MISMATCH
+                return _fatal(status, NO_APPLICATION_PROTOCOL, "ATT-010")
         version = min(offered, self._max)
         requested = bool(context_req & MUTUAL_AUTH)
         request = handshake(CERTIFICATE_REQUEST) if requested else b""
-        out = handshake(SERVER_HELLO, struct.pack(">H", version))
+        random = hashlib.sha256(b"server-random|%d" % next(_random_serial)).digest()
+        selected = b"" if chosen is None else bytes([len(chosen)]) + chosen
+        out = handshake(SERVER_HELLO, struct.pack(">H", version) + random + selected)
+        self._alpn = chosen
         if version == TLS13:
             out += handshake(ENCRYPTED_EXTENSIONS) + request + certificate_message(self._subject)
             out += finished(b"server", flight.transcript + out)
@@ -471,9 +763,17 @@ class SchannelServerSession(_Session):
         self._peer, self._leg = client, 2
         if self._version == TLS13:
             self._transcript = flight.transcript
-            return _established(b"", self._attr(context_req), "SCH-009")
+            self._established_keys()
+            if not self._tickets:
+                return _established(b"", self._attr(context_req), "SCH-009")
+            # SHD-012: a NewSessionTicket follows the handshake, protected like any record.
+            assert self._channel is not None
+            ticket = bytes([NEW_SESSION_TICKET]) + b"model-ticket"
+            token = tls_records.record(self._channel, tls_records.HANDSHAKE, ticket)
+            return _established(token, self._attr(context_req), "SCH-009", "SHD-012", "ASC-009")
         done = finished(b"server", flight.transcript)
         self._transcript = flight.transcript + done
+        self._established_keys()
         # SEC_E_OK with a token the caller must still send (ASC-009).
         token = CHANGE_CIPHER_SPEC + done
         return _established(token, self._attr(context_req), "SCH-012", "ASC-009")
@@ -512,6 +812,25 @@ class SchannelPackage:
         if use & CredentialUse.INBOUND and cred.certificate is None:
             return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
         return SecStatus.SEC_E_OK, SchannelCredential(use, cred), ("SCH-001",)
+
+    def credential_attribute(
+        self, material: Any, attribute: int, allocate: Callable[[str], int]
+    ) -> Any:
+        """QueryCredentialsAttributes on a Schannel credential (ATT-022, ATT-023)."""
+        cred, inbound = material.cred, bool(material.use & CredentialUse.INBOUND)
+        if attribute == 1:  # SECPKG_CRED_ATTR_NAMES: the certificate subject, if any
+            subject = cred.certificate.subject if cred.certificate else ""
+            return CredentialNames(subject, allocate("credential name"))
+        if attribute == 0x56:  # SUPPORTED_ALGS
+            algorithms = (CALG_AES_256, CALG_SHA_384, CALG_ECDH_EPHEM)
+            return SupportedAlgs(algorithms, allocate("ALG_ID array"))
+        if attribute == 0x57:  # CIPHER_STRENGTHS
+            return CipherStrengths(128, 256)
+        if attribute != 0x58:  # pragma: no cover - the table lets only these four through
+            return None
+        # SUPPORTED_PROTOCOLS: TLS 1.2, and TLS 1.3 where the credential asks for it.
+        tls12, tls13 = (0x400, 0x1000) if inbound else (0x800, 0x2000)
+        return SupportedProtocols(tls12 | (tls13 if cred.protocols == "tls1.3" else 0))
 
     def new_client(
         self, material: Any, target_name: str | None, env: Environment

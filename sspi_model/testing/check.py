@@ -31,7 +31,7 @@ from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_f
 from sspi_model.testing.divergence import Divergence, KnownDivergence, known_for
 from sspi_model.testing.guard import guarded
 
-BUILTIN_BACKENDS = ("model", "sspi-rs", "secur32")
+BUILTIN_BACKENDS = ("model", "sspi-rs", "secur32", "wine", "agent:COMMAND")
 
 
 class BackendUnavailable(Exception):
@@ -58,6 +58,8 @@ def backend_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
         elif actual != spec:
             raise BackendUnavailable(f"{spec} is not available here (found {actual})")
         return spec, lambda: NativeBackend(timeout=DIFFERENTIAL_TIMEOUT)
+    if spec == "wine" or spec.startswith("agent:"):
+        return _agent_factory(spec)
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(
@@ -73,6 +75,26 @@ def backend_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
             f"{type(error).__name__}: {error}"
         ) from error
     return attribute, factory
+
+
+def _agent_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
+    """`wine` (the agent under Wine) or `agent:COMMAND` (any command starting an agent)."""
+    from sspi_model.backends.agent import AgentBackend, AgentUnavailable
+    from sspi_model.backends.wine import WINE_TIMEOUT, wine_backend
+
+    command = spec.removeprefix("agent:")
+
+    def make() -> Backend:
+        if spec == "wine":
+            return wine_backend()
+        return AgentBackend(command, timeout=WINE_TIMEOUT)
+
+    try:
+        probe = make()  # fails here, once, naming what is missing; warms a spare agent
+    except (AgentUnavailable, ValueError) as error:
+        raise BackendUnavailable(str(error)) from error
+    probe.close()
+    return probe.capabilities.name, make
 
 
 # A native call answers in well under a millisecond; half a second is a hang, and keeps the

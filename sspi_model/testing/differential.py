@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 
 from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.model import ModelBackend
+from sspi_model.buffers import SecBuffer
 from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.handles import HandleClass, HandleKind, SecHandle
 from sspi_model.packages.ntlm import AuthIdentity
@@ -482,6 +483,53 @@ class DifferentialMachine(RuleBasedStateMachine):
             lambda b: b.query_context_attributes(context.subject, attribute),
             compare=("status", "value"),
         )
+
+    # -- the message functions (MSG rules), where both backends speak them ---------------------
+
+    def _speaks_messages(self) -> bool:
+        return all(
+            "encrypt_message" in getattr(backend.capabilities, "calls", ())
+            for backend in (self.model, self.subject)
+        )
+
+    @precondition(lambda self: not self.stopped and self._speaks_messages())
+    @rule(
+        sender=contexts,
+        receiver=contexts,
+        data=st.sampled_from([b"ping", b""]),
+        replay=st.booleans(),
+    )
+    def protect(self, sender: Sym, receiver: Sym, data: bytes, replay: bool) -> None:
+        """EncryptMessage {TOKEN(16), DATA} on one context, then DecryptMessage of what each
+        side sealed on another (or the same) context, and with `replay` once more (MSG-008)."""
+        if sender.deleted or receiver.deleted:
+            return  # a message call on a deleted sspi-rs context hangs its thread (probe §4)
+
+        def message() -> list[SecBuffer]:
+            return [SecBuffer(2, size=16), SecBuffer(1, data)]
+
+        sealed = self._run(
+            "EncryptMessage",
+            repr(sender),
+            self._situation(context=sender),
+            lambda b: b.encrypt_message(sender.model, 0, message()),  # type: ignore[attr-defined]
+            lambda b: b.encrypt_message(sender.subject, 0, message()),  # type: ignore[attr-defined]
+            compare=("status",),
+        )
+        if sealed is None or _status_value(sealed[0]) != 0:
+            return
+        by_model, by_subject = sealed
+        for attempt in ("", ", replayed")[: 2 if replay else 1]:
+            opened = self._run(
+                "DecryptMessage",
+                f"{receiver!r}, sealed by {sender!r}{attempt}",
+                self._situation(context=receiver, sealed_by=sender) + attempt.replace(", ", ","),
+                lambda b: b.decrypt_message(receiver.model, by_model.buffers),  # type: ignore[attr-defined]
+                lambda b: b.decrypt_message(receiver.subject, by_subject.buffers),  # type: ignore[attr-defined]
+                compare=("status",),
+            )
+            if opened is None:
+                return
 
     # -- handles that are not what they should be --------------------------------------------
 

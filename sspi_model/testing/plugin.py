@@ -3,7 +3,8 @@
 Registered as the `sspi_model` pytest11 entry point, so it is active wherever sspi-model is
 installed (from a source tree that is not installed: `-p sspi_model.testing.plugin`).
 
-    --sspi-backend SPEC   model (the default), sspi-rs, secur32 or MODULE:FACTORY, where FACTORY
+    --sspi-backend SPEC   model (the default), sspi-rs, secur32, wine, agent:COMMAND (an SSPI
+                          agent, specs/agent-protocol.md) or MODULE:FACTORY, where FACTORY
                           is a zero-argument callable (a class, a function) returning a Backend
     --sspi-known FILE     a TOML list of the backend's known divergences (repeatable); the kit
                           xfails them (besides the shipped list and `known_divergences`)
@@ -43,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sspi-backend",
         metavar="SPEC",
         default="model",
-        help="backend under test: model (default), sspi-rs, secur32 or MODULE:FACTORY",
+        help="backend under test: model (default), sspi-rs, secur32, wine, agent:COMMAND or "
+        "MODULE:FACTORY",
     )
     group.addoption(
         "--sspi-known",

@@ -264,10 +264,14 @@ class Lockstep:
         call = C_NAMES.get(method, method)
         want, got = expected.split(", "), observed.split(", ")
         aspect, want_text, got_text = "status", want[0], got[0]
-        if want[0] == got[0] and len(want) > 1 and len(got) > 1 and want[1] != got[1]:
-            # A handle (or a token) where the model made none: as check compares it.
-            aspect = "handle" if "handle" in want[1] else "token"
-            want_text, got_text = str(want[1].startswith("a ")), str(got[1].startswith("a "))
+        if want[0] == got[0]:
+            # The same status: the first part that differs (a handle, then a token) where one
+            # side made none, as check compares it.
+            for wanted, gotten in zip(want[1:], got[1:], strict=False):
+                if wanted != gotten:
+                    aspect = "handle" if "handle" in wanted else "token"
+                    want_text, got_text = str(wanted.startswith("a ")), str(gotten.startswith("a "))
+                    break
         found = Divergence(call, "", situation, aspect, want_text, got_text)
         candidate = classify(found, self.known)
         if candidate.known is not None:

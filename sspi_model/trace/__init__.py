@@ -16,22 +16,24 @@ of an earlier record, so a trace replays on a backend whose tokens differ byte f
 
 `validate` replays a trace the way TLA+ trace validation does: it executes the trace's actions
 (calls and completion steps) on fresh instances, records what those instances do with a second
-Recorder, and compares the two record streams line by line. The verdict names the first line
-the model does not allow.
+(streaming) Recorder, and compares the two record streams line by line. The verdict names the
+first line the model does not allow. `validate`, `validate_lines` and `validate_file` are one
+ReplaySession fed a record at a time: memory is bounded by the trace's live handles, not its
+length, and any input, however malformed, gets a verdict.
 
 The modules, in the order a trace meets them:
 
     format.py   record kinds, statuses, symbols, value encodings: what every other module shares
-    record.py   Recorder, the observer that writes records
-    files.py    write_trace, read_trace, parse_lines: JSON Lines to checked records
+    record.py   Recorder, the observer that writes records (and, streaming, a replay's)
+    files.py    write_trace, read_trace, parse_lines, file_lines: JSON Lines to checked records
     check.py    check_record, the structural rules of the JSON Schema
-    replay.py   replay_trace, the reference replayer
-    fast.py     validate: the streaming fast path, falling back to replay_trace
     verdict.py  Verdict, and how a verdict describes records
+    compare.py  Comparison: a trace record against the replay's, symbols bound by position
+    replay.py   ReplaySession, the replayer: executes actions, compares, keeps live state only
+    streams.py  validate, validate_lines, validate_file: a trace from memory, lines or a file
 """
 
 from sspi_model.trace.check import Issue, check_record
-from sspi_model.trace.fast import validate
 from sspi_model.trace.files import Problem, Trace, as_trace, parse_lines, read_trace, write_trace
 from sspi_model.trace.format import (
     FORMAT,
@@ -47,6 +49,8 @@ from sspi_model.trace.format import (
     status_value,
 )
 from sspi_model.trace.record import Recorder, Symbol
+from sspi_model.trace.replay import ReplaySession
+from sspi_model.trace.streams import validate, validate_file, validate_lines
 from sspi_model.trace.verdict import Verdict, describe, label
 
 __all__ = [
@@ -60,6 +64,7 @@ __all__ = [
     "Record",
     "Recorder",
     "ReplayError",
+    "ReplaySession",
     "Symbol",
     "Trace",
     "Verdict",
@@ -74,5 +79,7 @@ __all__ = [
     "status_name",
     "status_value",
     "validate",
+    "validate_file",
+    "validate_lines",
     "write_trace",
 ]

@@ -6,7 +6,8 @@ specs/trace.schema.json states the same rules; tests/test_trace.py holds both to
 from __future__ import annotations
 
 import base64
-import binascii
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from sspi_model.buffers import SecBufferType
@@ -61,6 +62,13 @@ _OUT_KEYS = frozenset(
     }
 )
 Issue = tuple[str, str]
+_BUFFER_NAMES = frozenset(SecBufferType.__members__)
+_BUFFER_KEYS = frozenset({"type", "data", "size", "allocation"})
+_ALLOWED = {kind: required | optional for kind, (required, optional) in _FIELDS.items()}
+
+
+def _is_symbol(value: Any) -> bool:
+    return isinstance(value, str) and SYMBOL.match(value) is not None
 
 
 def _symbol_issue(value: Any, what: str, *, nullable: bool = False) -> list[Issue]:
@@ -72,14 +80,23 @@ def _symbol_issue(value: Any, what: str, *, nullable: bool = False) -> list[Issu
     return [(expected, _show(value))]
 
 
-def _status_issue(value: Any) -> list[Issue]:
+@functools.lru_cache(maxsize=1024)
+def _known_status(text: str) -> bool:
     try:
-        if isinstance(value, str):
-            status_value(value)
-            return []
+        status_value(text)
     except ValueError:
-        pass
+        return False
+    return True
+
+
+def _status_issue(value: Any) -> list[Issue]:
+    if isinstance(value, str) and _known_status(value):
+        return []
     return [("a status macro name (such as SEC_E_OK) or a 0x-hex value", _show(value))]
+
+
+def _is_data(value: Any) -> bool:
+    return not _data_issue(value, "")
 
 
 def _data_issue(value: Any, where: str) -> list[Issue]:
@@ -89,7 +106,7 @@ def _data_issue(value: Any, where: str) -> list[Issue]:
         try:
             base64.b64decode(value, validate=True)
             return []
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character that is not ASCII
             pass
     return [(f'{where} as base64 or {{"from": SEQ}}', _show(value))]
 
@@ -103,23 +120,15 @@ def _buffers_issue(value: Any, where: str, *, shorthand: bool) -> list[Issue]:
         return [(f"{where} as a list of buffers", _show(value))]
     issues: list[Issue] = []
     for item in value:
-        if (
-            not isinstance(item, dict)
-            or "type" not in item
-            or not set(item)
-            <= {
-                "type",
-                "data",
-                "size",
-                "allocation",
-            }
-        ):
+        if not isinstance(item, dict) or "type" not in item or not item.keys() <= _BUFFER_KEYS:
             issues.append((f'{where} buffers like {{"type": ..., "data": ...}}', _show(item)))
             continue
         kind = item["type"]
-        if not (_is_int(kind) or (isinstance(kind, str) and kind in SecBufferType.__members__)):
+        if not (_is_int(kind) or (isinstance(kind, str) and kind in _BUFFER_NAMES)):
             issues.append(("a SECBUFFER_* type name or number", _show(kind)))
-        issues += _data_issue(item.get("data", ""), f"{where} data")
+        data = item.get("data", "")
+        if not (data == "" or _is_data(data)):
+            issues += _data_issue(data, f"{where} data")
         if "size" in item and not _is_int(item["size"]):
             issues.append(("a buffer size as an integer", _show(item["size"])))
         if "allocation" in item:
@@ -132,6 +141,10 @@ def _args_issue(args: Any) -> list[Issue]:
         return [("args as an object", _show(args))]
     issues: list[Issue] = []
     for key, value in args.items():
+        if value is None:
+            continue  # every argument may be null
+        if key in ("credential", "context", "async_context") and _is_symbol(value):
+            continue
         if key in ("credential", "context"):
             literal = isinstance(value, dict) and set(value) == {"lower", "upper"}
             if not literal or not all(_is_int(part) for part in value.values()):
@@ -149,11 +162,11 @@ def _out_issue(out: Any) -> list[Issue]:
     if not isinstance(out, dict):
         return [("out as an object", _show(out))]
     issues: list[Issue] = []
-    unknown = sorted(set(out) - _OUT_KEYS)
+    unknown = [] if out.keys() <= _OUT_KEYS else sorted(out.keys() - _OUT_KEYS)
     if unknown:
         issues.append((f"out fields among {', '.join(sorted(_OUT_KEYS))}", ", ".join(unknown)))
     for key in ("credential", "context", "allocation"):
-        if key in out:
+        if key in out and not (out[key] is None or _is_symbol(out[key])):
             issues += _symbol_issue(out[key], f"out.{key}", nullable=True)
     for key in ("output", "input_after"):
         if key in out:
@@ -184,11 +197,39 @@ def _header_issue(record: Record) -> list[Issue]:
         isinstance(value, dict) for value in processes.values()
     ):
         issues.append(("processes as an object of name -> settings", _show(processes)))
+        return issues
+    for name, settings in processes.items():
+        for key, (expected, valid) in _SETTINGS.items():  # ROB-008: typed before any replay
+            if key in settings and not valid(settings[key]):
+                issues.append((f"processes.{name}.{key} as {expected}", _show(settings[key])))
     return issues
 
 
+_SETTINGS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "logon_user": ("a string or null", lambda v: v is None or isinstance(v, str)),
+    "strict": ("true or false", lambda v: isinstance(v, bool)),
+    "async_any_package": ("true or false", lambda v: isinstance(v, bool)),
+    "packages": (
+        "a list of package names or null",
+        lambda v: v is None or (isinstance(v, list) and all(isinstance(n, str) for n in v)),
+    ),
+    "profile": ("a profile name", lambda v: isinstance(v, str)),
+    "scheduler": ("a scheduler repr", lambda v: isinstance(v, str)),
+}
+
+
 def check_record(record: Any, *, first: bool = False) -> list[Issue]:
-    """(expected, found) pairs for everything malformed in one line's value; [] if fine."""
+    """(expected, found) pairs for everything malformed in one line's value; [] if fine.
+
+    Any value gets an answer (TRC-005): a check that cannot even look at it says so.
+    """
+    try:
+        return _check(record, first)
+    except (RecursionError, ValueError, TypeError) as error:
+        return [("a trace record", f"{type(error).__name__}: {error}"[:80])]
+
+
+def _check(record: Any, first: bool) -> list[Issue]:
     if not isinstance(record, dict):
         return [("a JSON object", type(record).__name__)]
     kind = record_kind(record)
@@ -198,19 +239,21 @@ def check_record(record: Any, *, first: bool = False) -> list[Issue]:
         return [("a record (the header may only be the first line)", "a header")]
     required, optional = _FIELDS[kind]
     issues: list[Issue] = []
-    missing = sorted(required - set(record))
-    if missing:
-        issues.append((f"{', '.join(missing)} (required in a {kind} record)", "missing"))
-    extra = sorted(set(record) - required - optional)
-    if extra:
-        issues.append((f"only the fields of a {kind} record", ", ".join(extra)))
+    keys = record.keys()
+    if not (required <= keys and keys <= _ALLOWED[kind]):
+        missing = sorted(required - keys)
+        if missing:
+            issues.append((f"{', '.join(missing)} (required in a {kind} record)", "missing"))
+        extra = sorted(keys - required - optional)
+        if extra:
+            issues.append((f"only the fields of a {kind} record", ", ".join(extra)))
     if kind == "header":
         return issues + _header_issue(record)
     if "seq" in record and (not _is_int(record["seq"]) or record["seq"] < 1):
         issues.append(("seq as a positive integer", _show(record["seq"])))
     if "process" in record and not (isinstance(record["process"], str) and record["process"]):
         issues.append(("a process name", _show(record["process"])))
-    if "call" in record and record["call"] not in _CALLS:
+    if "call" in record and not (isinstance(record["call"], str) and record["call"] in _CALLS):
         issues.append(("the C name of an SSPI function", _show(record["call"])))
     if "status" in record:
         issues += _status_issue(record["status"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +45,74 @@ def write_trace(path: str | Path, records: Recorder | Iterable[Record]) -> int:
     return len(rows)
 
 
+LINE_LIMIT = 1 << 24  # bytes in one line (TRC-005); a recorded record is well under 64 KiB
+BLANK: Any = object()  # what decode_line returns for a blank line
+
+
+def decode_line(number: int, text: str | bytes) -> Any:
+    """The JSON value of one line, BLANK for a blank line, or a Problem (TRC-005): a line that
+    is not UTF-8, not JSON, nested too deeply or holding an integer Python will not convert
+    is the trace's problem, never an exception."""
+    if len(text) > LINE_LIMIT:
+        return Problem(number, f"a line of at most {LINE_LIMIT} bytes", "a longer line")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            found = (
+                f"a byte that is not UTF-8 (0x{text[error.start]:02X} at column {error.start + 1})"
+            )
+            return Problem(number, "UTF-8 text", found)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if not text.strip():
+            return BLANK
+        found = f"invalid JSON ({error.msg} at column {error.colno})"
+    except RecursionError:
+        found = "JSON nested too deeply to read"
+    except ValueError as error:  # an integer of more digits than int() converts
+        found = f"unreadable JSON ({str(error)[:60]})"
+    return Problem(number, "one JSON object per line", found)
+
+
+def file_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """A trace file's lines as bytes, numbered from 1, without holding more than one line.
+
+    A line longer than LINE_LIMIT is not read into memory: it is yielded as its first
+    LINE_LIMIT + 1 bytes (decode_line then reports it) and the rest is skipped.
+    """
+    with Path(path).open("rb") as handle:
+        number = 0
+        while True:
+            line = handle.readline(LINE_LIMIT + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > LINE_LIMIT and not line.endswith(b"\n"):
+                while True:  # the rest of the huge line, discarded a piece at a time
+                    rest = handle.readline(LINE_LIMIT)
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield number, line  # LINE_LIMIT + 1 bytes: decode_line reports it
+                continue
+            yield number, line
+
+
 def read_trace(path: str | Path) -> Trace:
     """Read a trace, checking every line; malformed lines become Problems, the rest is kept."""
-    with Path(path).open(encoding="utf-8") as handle:
-        return parse_lines(handle)
+    return parse_lines(line for _number, line in file_lines(path))
 
 
-def parse_lines(lines: Iterable[str]) -> Trace:
+def parse_lines(lines: Iterable[str | bytes]) -> Trace:
     parsed: list[tuple[int, Any]] = []
     problems: list[Problem] = []
     for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            parsed.append((number, json.loads(text)))
-        except json.JSONDecodeError as error:
-            found = f"invalid JSON ({error.msg} at column {error.colno})"
-            problems.append(Problem(number, "one JSON object per line", found))
+        value = decode_line(number, text)
+        if isinstance(value, Problem):
+            problems.append(value)
+        elif value is not BLANK:
+            parsed.append((number, value))
     return _checked(parsed, problems)
 
 

@@ -44,10 +44,19 @@ _TOKEN_KEYS = frozenset({"input", "token", "output"})
 # -- statuses and small values ---------------------------------------------------------------
 
 
+_STATUS_NAMES: dict[tuple[type, int], str] = {}  # (enum or int, value) -> name, for members
+
+
 def status_name(value: int) -> str:
     """The macro name of a status, or 0x-hex for a value no macro names (a poisoned read)."""
+    key = (value.__class__, int(value))  # an enum member's own hash is Python code: not used
+    name = _STATUS_NAMES.get(key)
+    if name is not None:
+        return name
     if isinstance(value, (SecStatus, NtStatus)):
-        return value.name
+        name = value.name
+        _STATUS_NAMES[key] = name  # bounded: one entry per member
+        return name
     info = lookup(int(value))
     return info.name if info.family != "unknown" else f"0x{info.value:08X}"
 
@@ -79,9 +88,17 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+_BUFFER_TYPE_NAMES = {int(member): member.name for member in SecBufferType}  # canonical names
+BUFFER_TYPE_VALUES = {name: member.value for name, member in SecBufferType.__members__.items()}
+
+
 def _buffer_type(value: int) -> str | int:
-    if not value & SECBUFFER_ATTRMASK and value in SecBufferType._value2member_map_:
-        return SecBufferType(value).name
+    """A buffer type as its SECBUFFER_* name, or its number when it has attribute bits."""
+    number = int(value)  # an enum member hashes in Python code: look up its int
+    if not number & SECBUFFER_ATTRMASK:
+        name = _BUFFER_TYPE_NAMES.get(number)
+        if name is not None:
+            return name
     return value
 
 
@@ -142,7 +159,13 @@ class ReplayError(Exception):
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    """A value in at most 60 characters of JSON, for messages; never raises (TRC-005)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # bytes, a huge int, deep nesting
+        text = f"a {type(value).__name__} that JSON cannot show"
+    # A lone surrogate (a "\\ud800" escape) cannot be printed: it is shown escaped.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
@@ -49,6 +50,11 @@ class Symbol:
     value: Any  # SecHandle, AsyncContext, pending id or allocation address
 
 
+_TOKEN = int(SecBufferType.SECBUFFER_TOKEN)  # a plain int: comparing enum members runs Python
+_CREATE = Call.CREATE_ASYNC_CONTEXT
+_REQUIRES_NOTIFY = Call.ASYNC_CONTEXT_REQUIRES_NOTIFY
+_FREE_ASYNC = Call.FREE_ASYNC_CONTEXT
+TOKEN_WINDOW = 4096  # output tokens a streaming recorder keeps (TRC-002)
 _PREFIXES = {
     "credential": "cred",
     "context": "ctx",
@@ -64,10 +70,16 @@ class Recorder:
     `recorder.attach(sspi, "client")` names a process and makes the recorder its observer;
     `Sspi(observer=recorder)` works too (processes are then named process1, process2, ...).
     Records are plain dicts in causal order: `recorder.trace()` is [header, *records].
+
+    `Recorder(stream=True)` is the replay's recorder: records go to listeners only and are not
+    kept, calls carry no args (a replay compares none), only the last TOKEN_WINDOW output tokens
+    are kept, and `forget(name)` drops a symbol, so its memory is that of the live objects.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, stream: bool = False) -> None:
         self._lock = threading.RLock()
+        self._stream = stream
+        self._count = 0  # records made
         self._records: list[Record] = []
         self._names: dict[int, str] = {}  # id(instance) -> process name
         self._targets: dict[str, Any] = {}  # process name -> the first instance registered
@@ -75,7 +87,7 @@ class Recorder:
         self._keys: dict[tuple[str, str, Any], Symbol] = {}
         self._symbols: dict[str, Symbol] = {}
         self._counts: dict[str, int] = {}
-        self._tokens: dict[int, bytes] = {}  # seq -> its output token
+        self._tokens: OrderedDict[int, bytes] = OrderedDict()  # seq -> its output token
         self._token_seq: dict[bytes, int] = {}  # token -> latest seq that output it
         self._pending_context: dict[int, AsyncContext] = {}
         self._listeners: list[Callable[[Record], None]] = []
@@ -157,6 +169,16 @@ class Recorder:
     def symbol(self, name: str) -> Symbol | None:
         return self._symbols.get(name)
 
+    def forget(self, name: str) -> None:
+        """Drop a symbol: a later sight of its object mints a new one (TRC-001)."""
+        with self._lock:
+            symbol = self._symbols.pop(name, None)
+            if symbol is None:
+                return
+            key = id(symbol.value) if symbol.kind == "async" else symbol.value
+            scope = "" if symbol.kind in ("async", "pending") else symbol.process
+            self._keys.pop((symbol.kind, scope, key), None)
+
     def pending_context(self, pending: int) -> AsyncContext | None:
         """The async context a queued call was made on."""
         return self._pending_context.get(pending)
@@ -218,9 +240,9 @@ class Recorder:
 
     def __call__(self, event: Any) -> None:
         with self._lock:
-            if self._ignored(event):
+            if self._async_only and self._ignored(event):
                 return
-            seq = len(self._records) + 1
+            seq = self._count + 1
             if isinstance(event, CallEvent):
                 record = self._call(seq, event)
             elif isinstance(event, CompletionEvent):
@@ -231,46 +253,73 @@ class Recorder:
                 record = self._misuse(seq, event)
             else:
                 return
-            self._records.append(record)
-            listeners = list(self._listeners)
+            self._count = seq
+            if not self._stream:
+                self._records.append(record)
+            listeners = tuple(self._listeners)
+        for listener in listeners:
+            listener(record)
+
+    def record_call(self, target: Any, call: Call, args: Mapping[str, Any], result: Any) -> None:
+        """What `recorder(CallEvent(target, call, args, result))` does, without the event: a
+        replayer reports the calls it made on an instance that has no observer this way."""
+        with self._lock:
+            seq = self._count + 1
+            record = self._call_record(seq, target, call, args, result, None)
+            self._count = seq
+            if not self._stream:
+                self._records.append(record)
+            listeners = tuple(self._listeners)
         for listener in listeners:
             listener(record)
 
     def _ignored(self, event: Any) -> bool:
         return (
-            isinstance(event, CallEvent)
-            and event.call in SYNC_CALLS
+            bool(self._async_only)
+            and isinstance(event, CallEvent)
             and id(event.sspi) in self._async_only
+            and event.call in SYNC_CALLS
         )
 
     def _call(self, seq: int, event: CallEvent) -> Record:
-        process = self._process(event.sspi)
-        call: Call = event.call
+        return self._call_record(
+            seq, event.sspi, event.call, event.args, event.result, event.pending
+        )
+
+    def _call_record(
+        self,
+        seq: int,
+        target: Any,
+        call: Call,
+        args: Mapping[str, Any],
+        result: Any,
+        pending: int | None,
+    ) -> Record:
+        process = self._process(target)
         record: Record = {
             "seq": seq,
             "process": process,
-            "call": call.value,
-            "args": self._args(process, event.args),
+            "call": call._value_,  # the raw value: Enum.value is a Python-level property
+            "args": {} if self._stream else self._args(process, args),
         }
-        result = event.result
-        if call is Call.CREATE_ASYNC_CONTEXT:
+        if call is _CREATE:
             record["result"] = (
                 None if result is None else self._bind("async", process, id(result), result)
             )
-        elif call is Call.ASYNC_CONTEXT_REQUIRES_NOTIFY:
+        elif call is _REQUIRES_NOTIFY:
             record["result"] = bool(result)
-        elif call is Call.FREE_ASYNC_CONTEXT:
+        elif call is _FREE_ASYNC:
             pass  # void
         elif isinstance(result, int):
             record["status"] = status_name(result)
         else:
             record["status"] = status_name(result.status)
             record["out"] = self._result(seq, process, result)
-        if event.pending is not None:
-            record["pending"] = self._bind("pending", process, event.pending, event.pending)
-            context = event.args.get("async_context")
-            if isinstance(context, AsyncContext):
-                self._pending_context[event.pending] = context
+        if pending is not None:
+            record["pending"] = self._bind("pending", process, pending, pending)
+            context = args.get("async_context")
+            if isinstance(context, AsyncContext) and not self._stream:
+                self._pending_context[pending] = context
         return record
 
     def _completion(self, seq: int, event: CompletionEvent) -> Record:
@@ -326,7 +375,7 @@ class Recorder:
             "message": event.message,
             "raised": raised,
         }
-        if raised:
+        if raised and not self._stream:
             # The call raises before its CallEvent, so this record stands for the call.
             args = getattr(event, "args", None)
             if args is None:
@@ -399,9 +448,16 @@ class Recorder:
         return None if address is None else self._bind("buffer", process, address, address)
 
     def _remember(self, seq: int, output: Sequence[SecBuffer]) -> None:
-        token = next((b.data for b in output if b.base_type == SecBufferType.SECBUFFER_TOKEN), b"")
+        token = b""
+        for buffer in output:
+            if buffer.base_type == _TOKEN:
+                token = buffer.data
+                break
         self._tokens[seq] = token
-        if token:
+        if self._stream:
+            if len(self._tokens) > TOKEN_WINDOW:
+                self._tokens.popitem(last=False)
+        elif token:
             self._token_seq[token] = seq
 
     def _leg_out(
@@ -461,8 +517,10 @@ class Recorder:
             return None
         fields: Record = {"type": type(value).__name__}
         for name, item in attrs.asdict(value, recurse=False).items():
-            if name == "allocation":
+            if name.endswith("allocation"):  # ContextNativeNames has two (ATT-007)
                 fields[name] = self._allocation(process, item)
+            elif isinstance(item, bytes):  # session keys, bindings, protocol ids
+                fields[name] = self._data(item, reference=False)
             elif name == "package_info":
                 fields["package"] = item.name  # names only: comments and sizes are per library
             else:

@@ -1,25 +1,28 @@
-"""Replay: execute a trace's actions on fresh instances and compare what they record.
+"""The replayer: a session that takes a trace one record at a time and judges it.
 
-This is TLA+-style trace validation: a second Recorder watches the replaying instances, and
-the two record streams are compared line by line; the Verdict names the first line the model
-(or a backend) does not allow.
+This is TLA+-style trace validation: fresh instances (one per process) execute the trace's
+actions (calls and completion steps), a streaming Recorder watches them, and each trace record
+is compared (trace/compare.py) with the record the replay produced; the Verdict names the first
+line the model (or a backend) does not allow.
+
+`ReplaySession` streams: it holds the records read but not yet compared (usually one; at most
+PENDING_LIMIT, TRC-004), the live symbol bindings (TRC-001), the last output tokens (TRC-002)
+and at most PROBLEM_LIMIT problems (TRC-003). Its input can be hostile: every line gets a
+verdict (TRC-005), never an exception.
 """
 
 from __future__ import annotations
 
 import base64
 import collections
-import contextlib
 import inspect
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from sspi_model.async_api import Out, SspiMisuse
-from sspi_model.buffers import SecBuffer, SecBufferType
-from sspi_model.events import CallEvent
+from sspi_model.buffers import SecBuffer
+from sspi_model.events import MisuseReport
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import Call
 from sspi_model.packages import default_packages
@@ -27,36 +30,60 @@ from sspi_model.packages.base import Package
 from sspi_model.profiles import Profile, resolve_profile
 from sspi_model.scheduling import ManualScheduler
 from sspi_model.sspi import Sspi
-from sspi_model.trace.files import Trace, as_trace
+from sspi_model.trace.check import check_record
+from sspi_model.trace.compare import RETIRED_WINDOW, SEQ_WINDOW, Comparison, same_status
+from sspi_model.trace.files import BLANK, Problem, decode_line
 from sspi_model.trace.format import (
     _CALLS,
     _TOKEN_KEYS,
+    BUFFER_TYPE_VALUES,
     SYNC_CALLS,
     Record,
     ReplayError,
-    _show,
     decode_auth,
     record_kind,
-    status_value,
 )
 from sspi_model.trace.record import Recorder
-from sspi_model.trace.verdict import Verdict, _failed, _status_text, describe
+from sspi_model.trace.verdict import Verdict, _failed, describe
+
+PENDING_LIMIT = 4096  # records read ahead while waiting for an action (TRC-004)
+PROBLEM_LIMIT = 1000  # malformed lines a verdict lists (TRC-003)
+Factory = Callable[..., Any]
+Adapter = Callable[[Any], Any]
+
+# What a matched call record retires (TRC-001): call -> the argument naming the object, for
+# calls that end an object's life when they succeed.
+_RETIRES = {
+    Call.DELETE_SECURITY_CONTEXT.value: "context",
+    Call.FREE_CREDENTIALS_HANDLE.value: "credential",
+    Call.FREE_CONTEXT_BUFFER.value: "buffer",
+}
+# C name -> (Call, Sspi method, is it a sync call); keyed by text: hashing a Call runs Python.
+_CALL_INFO = {call.value: (call, call.name.lower(), call in SYNC_CALLS) for call in Call}
+_FREE_ASYNC = Call.FREE_ASYNC_CONTEXT.value
+_DELETE_ASYNC = Call.DELETE_SECURITY_CONTEXT_ASYNC.value
+_SETTLING = frozenset({*_RETIRES, _FREE_ASYNC, _DELETE_ASYNC})  # the calls _settle looks at
 
 
-@attrs.frozen
-class _Mismatch:
-    what: str
-    found: str
-    expected: str
-
-
-@attrs.define
 class _Process:
-    name: str
-    sync: Any
-    asynchronous: Any | None
-    synthesize: bool  # sync calls go to a backend that has no observer
-    closer: Callable[[], None] | None = None
+    """One replaying process: the object taking its sync calls and the one taking async ones."""
+
+    def __init__(
+        self,
+        sync: Any,
+        asynchronous: Any | None,
+        *,
+        synthesize: bool,
+        quiet: bool = False,
+        closer: Callable[[], None] | None = None,
+    ) -> None:
+        self.sync = sync
+        self.asynchronous = asynchronous
+        self.synthesize = synthesize  # sync calls go to a backend that has no observer
+        # A model instance observed only during async actions: its sync calls run as for any
+        # caller without an observer, and their events are synthesized (see _execute).
+        self.quiet = quiet
+        self.closer = closer
 
 
 def _is_action(record: Record) -> bool:
@@ -65,8 +92,8 @@ def _is_action(record: Record) -> bool:
     A misuse record with args stands for a call that raised SspiMisuse (strict mode), so it is
     executed too. Without args it is observed: the next action must report it.
     """
-    kind = record_kind(record)
-    return kind in ("call", "complete") or (kind == "misuse" and "args" in record)
+    # A callback never has args; a call and a completion step have no "event".
+    return "event" not in record or "args" in record
 
 
 def _is_async(record: Record) -> bool:
@@ -76,7 +103,7 @@ def _is_async(record: Record) -> bool:
     )
 
 
-def _construct(factory: Callable[..., Any], options: Record) -> Any:
+def _construct(factory: Factory, options: Record) -> Any:
     """Call a backend factory with the settings it accepts (accounts, profile, ...)."""
     try:
         parameters = inspect.signature(factory).parameters.values()
@@ -99,31 +126,162 @@ def _default_async(backend: Any) -> Any | None:
     return None
 
 
-class _Replay:
-    """Drives fresh instances through a trace and compares what they record with the trace."""
+def _packages(names: Any) -> tuple[Package, ...] | None:
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise ReplayError(f"the header's packages are not a list of names: {names!r:.60}")
+    available = {package.info.name: package for package in default_packages()}
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise ReplayError(
+            f"the header names packages the model does not have: {', '.join(unknown)}"
+        )
+    return tuple(available[name] for name in names)
+
+
+# TRC-005: header settings of the wrong type are the trace's fault: a verdict names them.
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "logon_user": (str, type(None)),
+    "strict": (bool,),
+    "async_any_package": (bool,),
+}
+
+
+class ReplaySession:
+    """Replays a trace fed one line (or record) at a time; `verdict()` ends it.
+
+    `profile` overrides the header's. `backend` is a factory of Backend objects (called with
+    the header's settings it accepts); sync calls go through it, async calls through
+    `async_adapter(backend)` or, by default, the Sspi of a backend declaring async support.
+    Malformed lines fail the verdict but the rest is still replayed.
+    """
 
     def __init__(
         self,
-        header: Record | None,
-        profile: str | Profile | None,
-        backend: Callable[..., Any] | None,
-        async_adapter: Callable[[Any], Any] | None,
+        *,
+        profile: str | Profile | None = None,
+        backend: Factory | None = None,
+        async_adapter: Adapter | None = None,
     ) -> None:
-        self.header = header or {}
         self.profile = profile
         self.backend = backend
         self.async_adapter = async_adapter
-        self.recorder = Recorder()
+        self.header: Record = {}
+        self.recorder = Recorder(stream=True)
         self.produced: collections.deque[Record] = collections.deque()
         self.recorder.listen(self.produced.append)
+        self.compare = Comparison(forget=self.recorder.forget)
         self.processes: dict[str, _Process] = {}
-        self.t2m: dict[str, str] = {}  # trace symbol -> replay symbol
-        self.m2t: dict[str, str] = {}
-        self.seq_map: dict[int, int] = {}  # trace seq -> replay seq
-        self.notifications: list[tuple[Any, Any]] = []
-        self.against = "model"
+        # (line, record, is it an action) read but not yet compared
+        self._pending: collections.deque[tuple[int, Record, bool]] = collections.deque()
+        self._actions = 0  # actions among _pending
+        self._deleting: dict[str, Any] = {}  # pending symbol -> the context its delete names
+        self._problems: list[Problem] = []
+        self._dropped = 0  # problems beyond PROBLEM_LIMIT
+        self._values = 0  # non-blank lines seen
+        self._last_seq = 0
+        self._last_line = 0  # the line of the last well-formed record
+        self._replayed = 0
+        self._failure: Verdict | None = None
+        self._unsupported: Verdict | None = None
+        self._closed = False
 
-    # -- processes ---------------------------------------------------------------------------
+    @property
+    def against(self) -> str:
+        return self.compare.against
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def feed_line(self, number: int, text: str | bytes) -> None:
+        """Line `number` of a JSON Lines trace (blank lines are skipped)."""
+        value = decode_line(number, text)
+        if isinstance(value, Problem):
+            self._problem(value)
+        elif value is not BLANK:
+            self.feed_value(number, value)
+
+    def feed_object(self, number: int, record: Any) -> None:
+        """A record from memory: it is what its JSON would read as (TRC-005: a value JSON
+        cannot carry, such as an integer too long to print, is a problem like a bad line)."""
+        try:
+            value = json.loads(json.dumps(record))
+        except (TypeError, ValueError, RecursionError) as error:
+            what = f"{type(error).__name__}: {error}"[:80]
+            self._values += 1
+            self._problem(Problem(number, "a record JSON can carry", what))
+            return
+        self.feed_value(number, value)
+
+    def feed_value(self, number: int, value: Any, *, checked: bool = False) -> None:
+        """The parsed value of line `number`; `checked` when it was checked already (a Trace's
+        records: check_record passed them and their seq problems are the Trace's)."""
+        first = self._values == 0
+        self._values += 1
+        if not checked:
+            issues = check_record(value, first=first)
+            if issues:
+                for expected, found in issues:
+                    self._problem(Problem(number, expected, found))
+                return
+        if "trace" in value:  # the header (record_kind)
+            if first:
+                self._start_header(value)
+            return
+        seq = value["seq"]
+        if seq <= self._last_seq and not checked:
+            self._problem(Problem(number, f"a seq greater than {self._last_seq}", f"seq {seq}"))
+        self._last_seq = max(self._last_seq, seq)
+        self._last_line = number
+        self._record(number, value)
+
+    def add_problems(self, problems: Any) -> None:
+        for problem in problems:
+            self._problem(problem)
+
+    def _problem(self, problem: Problem) -> None:
+        if len(self._problems) < PROBLEM_LIMIT:  # TRC-003
+            self._problems.append(problem)
+        else:
+            self._dropped += 1
+
+    def _start_header(self, header: Record) -> None:
+        self.header = header
+        if self._failure is None:
+            processes = header.get("processes") or {}
+            for name in processes:
+                if isinstance(name, str) and not self._start_or_fail(name):
+                    return
+
+    def _start_or_fail(self, name: str) -> bool:
+        try:
+            self.process(name)
+        except ReplayError as error:  # the header cannot be replayed: nothing is
+            self._failure = Verdict(False, 0, 1, None, str(error))
+            return False
+        return True
+
+    def _record(self, number: int, record: Record) -> None:
+        if self.backend is not None and self._unsupported is None and _is_async(record):
+            self._check_async_support(number, record)
+        if self._failure is not None:
+            return
+        name = record.get("process")
+        if isinstance(name, str) and name not in self.processes and not self._start_or_fail(name):
+            return
+        if len(self._pending) >= PENDING_LIMIT:  # TRC-004
+            what = (
+                f"more than {PENDING_LIMIT} callback and misuse records follow one another "
+                "with no call: the replay reads no further ahead"
+            )
+            self._failure = _failed(self._replayed, number, record, what)
+            return
+        action = _is_action(record)
+        self._pending.append((number, record, action))
+        self._actions += action
+        self._advance(final=False)
+
+    # -- processes -----------------------------------------------------------------------------
 
     def _settings(self, name: str) -> Record:
         processes = self.header.get("processes") or {}
@@ -133,8 +291,13 @@ class _Replay:
             resolved = resolve_profile(profile or "documented")
         except (TypeError, ValueError) as error:
             raise ReplayError(f"process {name}: {error}") from None
+        for key, types in _SETTING_TYPES.items():
+            if key in settings and not isinstance(settings[key], types):
+                wanted = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+                raise ReplayError(f"process {name}: {key} must be {wanted}: {settings[key]!r:.60}")
+        accounts = self.header.get("accounts") or {}
         return {
-            "accounts": dict(self.header.get("accounts") or {}),
+            "accounts": dict(accounts),
             "profile": resolved,
             "logon_user": settings.get("logon_user"),
             "strict": settings.get("strict", True),
@@ -154,32 +317,70 @@ class _Replay:
         # Completion steps need a scheduler that completes nothing on its own.
         settings["scheduler"] = ManualScheduler()
         if self.backend is None:
-            sspi = Sspi(**settings)
-            self.recorder.attach(sspi, name)
-            return _Process(name, sspi, sspi, synthesize=False)
+            try:
+                sspi = Sspi(**settings)
+            except (TypeError, ValueError) as error:  # TRC-005: settings the header got wrong
+                raise ReplayError(f"process {name}: {error}") from None
+            self.recorder.register(sspi, name)
+            return _Process(sspi, sspi, synthesize=True, quiet=True)
         if settings["packages"] is None:
             del settings["packages"]
         backend = _construct(self.backend, settings)
-        self.against = str(getattr(getattr(backend, "capabilities", None), "name", "backend"))
+        self.compare.against = str(
+            getattr(getattr(backend, "capabilities", None), "name", "backend")
+        )
         self.recorder.register(backend, name)
         target = (self.async_adapter or _default_async)(backend)
         if target is not None:
             self.recorder.attach(target, name, async_only=True)
-        closer = getattr(backend, "close", None)
-        return _Process(name, backend, target, synthesize=True, closer=closer)
+        return _Process(backend, target, synthesize=True, closer=getattr(backend, "close", None))
+
+    def _check_async_support(self, number: int, record: Record) -> None:
+        """An unsupported verdict when an async record meets a backend that cannot run it."""
+        if self.async_adapter is not None:
+            self._unsupported = Verdict(True, 0)  # checked: supported
+            return
+        assert self.backend is not None
+        probe = _construct(self.backend, {})
+        try:
+            supported = _default_async(probe) is not None
+            name = getattr(getattr(probe, "capabilities", None), "name", repr(probe))
+        finally:
+            closer = getattr(probe, "close", None)
+            if closer is not None:
+                closer()
+        if supported:
+            self._unsupported = Verdict(True, 0)
+            return
+        what = (
+            f"backend {name} has no async support, and the trace has async records "
+            f"(the first at line {number}); replay it on the model instead"
+        )
+        self._unsupported = Verdict(False, 0, number, record["seq"], what, unsupported=True)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         for process in self.processes.values():
             if process.closer is not None:
                 process.closer()
 
-    # -- symbols and arguments ---------------------------------------------------------------
+    # -- symbols and arguments -----------------------------------------------------------------
 
-    def _object(self, symbol: str) -> Any:
-        replayed = self.t2m.get(symbol)
+    def _object(self, symbol: Any) -> Any:
+        if not isinstance(symbol, str):
+            raise ReplayError(f"{symbol!r:.60} is not a symbol")
+        replayed = self.compare.replay_symbol(symbol)
         found = self.recorder.symbol(replayed) if replayed is not None else None
         if found is None:
-            raise ReplayError(f"{symbol} is used before any record bound it")
+            forgotten = self.compare.forgotten
+            later = (
+                f" (or was retired more than {RETIRED_WINDOW} retirements ago, TRC-001)"
+                if forgotten
+                else ""
+            )
+            raise ReplayError(f"{symbol} is used before any record bound it{later}")
         return found.value
 
     def _handle(self, value: Any) -> SecHandle | None:
@@ -195,9 +396,14 @@ class _Replay:
     def _data(self, value: Any) -> bytes:
         if isinstance(value, dict):
             source = value["from"]
-            replayed = self.seq_map.get(source)
+            replayed = self.compare.replay_seq(source)
             token = None if replayed is None else self.recorder.token(replayed)
             if token is None:
+                if source <= self.compare.forgotten_seq:
+                    raise ReplayError(
+                        f"the input refers to seq {source}, further back than the last "
+                        f"{SEQ_WINDOW} records the replay remembers (TRC-002)"
+                    )
                 raise ReplayError(f"the input refers to seq {source}, which has no output token")
             return token
         return base64.b64decode(value)
@@ -210,13 +416,12 @@ class _Replay:
         buffers = []
         for item in value:
             kind = item["type"]
-            number = SecBufferType[kind].value if isinstance(kind, str) else kind
+            number = BUFFER_TYPE_VALUES[kind] if isinstance(kind, str) else kind
             buffers.append(SecBuffer(number, self._data(item.get("data", "")), item.get("size")))
         return tuple(buffers)
 
     def _notify(self, async_context: Any, data: Any) -> None:
-        # The NotifyEvent the model published before this call is what gets compared.
-        self.notifications.append((async_context, data))
+        """The replay's notify callback: the NotifyEvent published before it is compared."""
 
     def _arg(self, key: str, value: Any) -> Any:
         if key in ("credential", "context"):
@@ -235,25 +440,59 @@ class _Replay:
             return self._object(value)
         return value
 
-    # -- actions -----------------------------------------------------------------------------
+    # -- actions -------------------------------------------------------------------------------
 
-    def execute(self, record: Record) -> None:
-        if record_kind(record) == "complete":
+    def _execute(self, record: Record) -> None:
+        if "step" in record:  # a completion step (record_kind "complete")
             self._complete(record["pending"])
             return
-        call = _CALLS[record["call"]]
+        call, method, sync = _CALL_INFO[record["call"]]
         process = self.process(record["process"])
-        kwargs = {key: self._arg(key, value) for key, value in record.get("args", {}).items()}
-        method = call.name.lower()
-        if call in SYNC_CALLS and process.synthesize:
+        arg = self._arg
+        kwargs = {
+            key: value if value is None else arg(key, value)  # _arg keeps every None
+            for key, value in record.get("args", {}).items()
+        }
+        if sync and process.synthesize:
             target = process.sync
-            result = getattr(target, method)(**kwargs)
-            self.recorder(CallEvent(target, call, kwargs, result))
+            if not process.quiet:
+                result = getattr(target, method)(**kwargs)
+                self.recorder.record_call(target, call, kwargs, result)
+                return
+            # The events an observer would get: the misuse reports (published before the
+            # call's own event, which a call that raises never publishes), then the CallEvent.
+            log = target.misuse_events
+            before = len(log) + log.dropped
+            try:
+                result = getattr(target, method)(**kwargs)
+            except SspiMisuse:
+                self._misuse_reports(target, before)
+                return
+            if len(log) + log.dropped != before:
+                self._misuse_reports(target, before)
+            self.recorder.record_call(target, call, kwargs, result)
             return
-        target = process.asynchronous if call not in SYNC_CALLS else process.sync
-        # A misuse is reported to the recorder before it is raised; the comparison decides.
-        with contextlib.suppress(SspiMisuse):
+        target = process.sync if sync else process.asynchronous
+        if target is None:
+            raise ReplayError(f"the {self.against} has no async API for {call.value}")
+        self._observe(process, True)
+        try:
             getattr(target, method)(**kwargs)
+        except SspiMisuse:
+            pass  # reported to the recorder before it was raised; the comparison decides
+        finally:
+            self._observe(process, False)
+
+    def _misuse_reports(self, sspi: Any, before: int) -> None:
+        log = sspi.misuse_events
+        new = len(log) + log.dropped - before
+        for event in log[len(log) - min(new, len(log)) :] if new else ():
+            self.recorder(MisuseReport(sspi, event.call, event.rule, event.message, None))
+
+    def _observe(self, process: _Process, on: bool) -> None:
+        """The recorder observes a quiet process for the length of one async action."""
+        if process.quiet:
+            process.sync.observer = self.recorder if on else None
 
     def _complete(self, symbol: str) -> None:
         wanted = self._object(symbol)
@@ -263,256 +502,142 @@ class _Replay:
             for index, call in enumerate(pending):
                 if call.id == wanted:
                     assert scheduler is not None
-                    with contextlib.suppress(SspiMisuse):
+                    self._observe(process, True)
+                    try:
                         scheduler.run_one(index)
+                    except SspiMisuse:
+                        pass  # recorded as it was raised
+                    finally:
+                        self._observe(process, False)
                     return
         raise ReplayError(f"the {self.against} has no pending call {symbol} to complete")
 
-    # -- comparison --------------------------------------------------------------------------
+    def _settle(self, record: Record) -> None:
+        """After a matched record: retire what it ended (TRC-001)."""
+        if "call" in record and "args" in record and "event" not in record:
+            call, args = record["call"], record["args"]
+            if call == _FREE_ASYNC:
+                self.compare.retire(args.get("async_context"))
+            elif call in _RETIRES and _succeeded(record):
+                self.compare.retire(args.get(_RETIRES[call]))
+            elif call == _DELETE_ASYNC and "pending" in record:
+                self._deleting[record["pending"]] = args.get("context")
+        elif "step" in record:
+            pending = record["pending"]
+            context = self._deleting.pop(pending, None)
+            if context is not None and _succeeded(record):
+                self.compare.retire(context)
+            self.compare.retire(pending)
 
-    def _name(self, symbol: Any) -> str:
-        return self.m2t.get(symbol, symbol) if isinstance(symbol, str) else json.dumps(symbol)
+    # -- the loop ------------------------------------------------------------------------------
 
-    def _bind(self, what: str, trace: Any, model: Any) -> _Mismatch | None:
-        if trace is None or model is None:
-            if trace is None and model is None:
-                return None
-            return _Mismatch(f"{what} differs", _show(trace), self._name(model))
-        bound = self.t2m.get(trace)
-        if bound is None and model not in self.m2t:
-            self.t2m[trace] = model
-            self.m2t[model] = trace
-            return None
-        if bound == model:
-            return None
-        return _Mismatch(f"{what} differs", trace, f"{self._name(model)} (another object)")
+    def _advance(self, *, final: bool) -> None:
+        """Compare the records read with what the replay produces, executing actions as needed.
 
-    def _buffers_match(self, what: str, trace: Any, model: Any) -> _Mismatch | None:
-        if not isinstance(trace, list) or not isinstance(model, list):
-            if trace is None and model is None:
-                return None
-            return _Mismatch(f"{what} differs", _show(trace), _show(model))
-        if [item.get("type") for item in trace] != [item.get("type") for item in model]:
-            types_t = [item.get("type") for item in trace]
-            types_m = [item.get("type") for item in model]
-            return _Mismatch(f"{what} buffer types differ", _show(types_t), _show(types_m))
-        for index, (left, right) in enumerate(zip(trace, model, strict=True)):
-            where = f"{what}[{index}]"
-            # Token bytes carry nonces: only whether a buffer holds data is compared.
-            if "data" in left and bool(left["data"]) != bool(right.get("data")):
-                empty = {True: "data", False: "no data"}
-                found, expected = empty[bool(left["data"])], empty[bool(right.get("data"))]
-                return _Mismatch(f"{where} differs", found, expected)
-            if "size" in left and left["size"] != right.get("size"):
-                return _Mismatch(
-                    f"{where}.size differs", _show(left["size"]), _show(right.get("size"))
-                )
-            if "allocation" in left:
-                mismatch = self._bind(
-                    f"{where}.allocation", left["allocation"], right.get("allocation")
-                )
-                if mismatch:
-                    return mismatch
-        return None
-
-    def _out_match(self, trace: Record, model: Record) -> _Mismatch | None:
-        for key, value in trace.items():
-            where = f"out.{key}"
-            if key not in model:
-                return _Mismatch(f"{where} is not returned", _show(value), "no such field")
-            other = model[key]
-            if key in ("credential", "context", "allocation"):
-                mismatch = self._bind(where, value, other)
-            elif key in ("output", "input_after"):
-                mismatch = self._buffers_match(where, value, other)
-            elif key == "expiry":
-                # Real libraries return real times: only whether there is one is compared.
-                same = (value is None) == (other is None)
-                mismatch = (
-                    None if same else _Mismatch(f"{where} differs", _show(value), _show(other))
-                )
-            elif key == "attribute" and isinstance(value, dict) and isinstance(other, dict):
-                mismatch = self._out_match(value, other)
-            else:
-                mismatch = (
-                    None
-                    if value == other
-                    else _Mismatch(f"{where} differs", _show(value), _show(other))
-                )
-            if mismatch:
-                return mismatch
-        return None
-
-    def match(self, trace: Record, model: Record) -> _Mismatch | None:
-        kind, other = record_kind(trace), record_kind(model)
-        if kind != other:
-            return _Mismatch(
-                f"the {self.against} records a {other} here", describe(trace), self.describe(model)
-            )
-        for key in ("process", "call"):
-            if key in trace and trace[key] != model.get(key):
-                return _Mismatch(f"{key} differs", _show(trace[key]), _show(model.get(key)))
-        if "status" in trace:
-            found, expected = status_value(trace["status"]), model.get("status")
-            if expected is None or found != status_value(expected):
-                return _Mismatch(
-                    "status differs", _status_text(trace["status"]), _status_text(expected)
-                )
-        checks: list[_Mismatch | None] = []
-        if "result" in trace:
-            if trace.get("call") == Call.CREATE_ASYNC_CONTEXT.value:
-                checks.append(self._bind("result", trace["result"], model.get("result")))
-            elif trace["result"] != model.get("result"):
-                checks.append(
-                    _Mismatch("result differs", _show(trace["result"]), _show(model.get("result")))
-                )
-        for key in ("pending", "async_context"):
-            if key in trace:
-                checks.append(self._bind(key, trace[key], model.get(key)))
-        if "out" in trace:
-            checks.append(self._out_match(trace["out"], model.get("out") or {}))
-        if kind == "callback" and "data" in trace and trace["data"] != model.get("data"):
-            checks.append(
-                _Mismatch("callback data differs", _show(trace["data"]), _show(model.get("data")))
-            )
-        if kind == "misuse":
-            for key in ("rule", "raised"):
-                if key in trace and trace[key] != model.get(key):
-                    checks.append(
-                        _Mismatch(f"misuse {key} differs", _show(trace[key]), _show(model.get(key)))
-                    )
-        mismatch = next((check for check in checks if check is not None), None)
-        if mismatch is None:
-            self.seq_map[trace["seq"]] = model["seq"]
-        return mismatch
-
-    def describe(self, record: Record) -> str:
-        """A replay record described with the trace's symbols where they are known."""
-        renamed = {
-            key: self._name(value) if isinstance(value, str) and value.startswith("$") else value
-            for key, value in record.items()
-        }
-        return describe(renamed)
-
-    # -- the loop ----------------------------------------------------------------------------
-
-    def run(self, trace: Trace) -> Verdict:
-        # Start every process first, outside the per-record error handling: a backend that
-        # cannot start (no library) is the environment's problem, not the trace's.
-        named = [*(self.header.get("processes") or {}), *(r.get("process") for r in trace.records)]
-        for name in dict.fromkeys(name for name in named if isinstance(name, str)):
-            self.process(name)
-        items = list(zip(trace.lines, trace.records, strict=True))
-        replayed = 0
-        index = 0
-        while index < len(items):
-            line, record = items[index]
-            if not self.produced:
-                action = next(
-                    (i for i in range(index, len(items)) if _is_action(items[i][1])), None
-                )
-                if action is None:
-                    return _failed(
-                        replayed,
-                        line,
-                        record,
-                        f"the {self.against} produces no such record",
-                        describe(record),
-                        "nothing",
-                    )
-                action_line, action_record = items[action]
+        An observed record (a callback, an unraised misuse) is compared with what the next
+        action produces, so the records up to that action are read first.
+        """
+        pending, produced = self._pending, self.produced
+        while pending and self._failure is None:
+            line, record, action = pending[0]
+            if not produced:
+                if not self._actions:
+                    if final:
+                        self._failure = _failed(
+                            self._replayed,
+                            line,
+                            record,
+                            f"the {self.against} produces no such record",
+                            describe(record),
+                            "nothing",
+                        )
+                    return
+                if action:
+                    action_line, action_record = line, record
+                else:
+                    action_line, action_record, _ = next(item for item in pending if item[2])
                 try:
-                    self.execute(action_record)
+                    self._execute(action_record)
                 except ReplayError as error:
-                    return _failed(replayed, action_line, action_record, str(error))
+                    self._failure = _failed(self._replayed, action_line, action_record, str(error))
+                    return
                 except Exception as error:  # a backend crash or an argument the API rejects
-                    what = f"the call raised {type(error).__name__}: {error}"
-                    return _failed(replayed, action_line, action_record, what)
-                if not self.produced:
+                    what = f"the call raised {type(error).__name__}: {_words(error)}"
+                    self._failure = _failed(self._replayed, action_line, action_record, what)
+                    return
+                if not produced:
                     what = "executing this record produced no record to compare"
-                    return _failed(replayed, action_line, action_record, what)
+                    self._failure = _failed(self._replayed, action_line, action_record, what)
+                    return
                 continue
-            model = self.produced.popleft()
-            mismatch = self.match(record, model)
+            model = produced.popleft()
+            try:
+                mismatch = self.compare.match(record, model)
+            except Exception as error:  # TRC-005: a value no check foresaw is still a verdict
+                what = f"the replay cannot compare this record ({type(error).__name__})"
+                self._failure = _failed(self._replayed, line, record, what)
+                return
             if mismatch is not None:
-                return _failed(
-                    replayed, line, record, mismatch.what, mismatch.found, mismatch.expected
+                self._failure = _failed(
+                    self._replayed, line, record, mismatch.what, mismatch.found, mismatch.expected
                 )
-            replayed += 1
-            index += 1
-        if self.produced:
+                return
+            self._replayed += 1
+            pending.popleft()
+            self._actions -= action
+            if record.get("call") in _SETTLING or "step" in record:
+                self._settle(record)
+
+    def verdict(self) -> Verdict:
+        """The verdict on everything fed; the session's instances are closed."""
+        try:
+            self._advance(final=True)
+        finally:
+            self.close()
+        verdict = self._failure
+        if verdict is None and self.produced:
             extra = self.produced[0]
-            last = trace.lines[-1] + 1 if trace.lines else 1
             what = f"the trace ends, but the {self.against} records more"
-            return Verdict(
-                False, replayed, last, None, what, self.describe(extra), "the end of the trace"
+            verdict = Verdict(
+                False,
+                self._replayed,
+                self._last_line + 1,
+                None,
+                what,
+                self.compare.describe(extra),
+                "the end of the trace",
             )
-        return Verdict(True, replayed)
-
-
-def _packages(names: Any) -> tuple[Package, ...] | None:
-    if names is None:
-        return None
-    available = {package.info.name: package for package in default_packages()}
-    unknown = [name for name in names if name not in available]
-    if unknown:
-        raise ReplayError(
-            f"the header names packages the model does not have: {', '.join(unknown)}"
+        if verdict is None:
+            verdict = Verdict(True, self._replayed)
+        if self._unsupported is not None and self._unsupported.unsupported:
+            verdict = self._unsupported
+        problems = sorted(self._problems, key=lambda problem: problem.line)
+        if self._dropped:
+            last = problems[-1].line if problems else 0
+            problems.append(
+                Problem(last, f"at most {PROBLEM_LIMIT} problems listed", f"{self._dropped} more")
+            )
+        ok = verdict.ok and not problems
+        return Verdict(
+            ok,
+            verdict.replayed,
+            verdict.line,
+            verdict.seq,
+            verdict.what,
+            verdict.expected,
+            verdict.found,
+            tuple(problems),
+            verdict.unsupported,
+            self.against,
         )
-    return tuple(available[name] for name in names)
 
 
-def replay_trace(
-    records: Trace | Iterable[Record],
-    *,
-    profile: str | Profile | None = None,
-    backend: Callable[..., Any] | None = None,
-    async_adapter: Callable[[Any], Any] | None = None,
-) -> Verdict:
-    """The reference replay: fresh instances, one per process, every record judged.
+def _succeeded(record: Record) -> bool:
+    return "status" in record and same_status(record["status"], "SEC_E_OK")
 
-    `profile` overrides the header's. `backend` is a factory of Backend objects (called with
-    the header's settings it accepts); sync calls go through it, async calls through
-    `async_adapter(backend)` or, by default, the Sspi of a backend declaring async support.
-    Malformed lines (a Trace's problems) fail the verdict but the rest is still replayed.
-    `sspi_model.trace.validate` tries the streaming fast path first and falls back here.
-    """
-    trace = as_trace(records)
-    if backend is not None:
-        verdict = _async_support(trace, backend, async_adapter)
-        if verdict is not None:
-            return attrs.evolve(verdict, problems=trace.problems)
-    replay = _Replay(trace.header, profile, backend, async_adapter)
+
+def _words(error: BaseException) -> str:
     try:
-        verdict = replay.run(trace)
-    except ReplayError as error:
-        verdict = Verdict(False, 0, 1, None, str(error))
-    finally:
-        replay.close()
-    ok = verdict.ok and not trace.problems
-    return attrs.evolve(verdict, ok=ok, problems=trace.problems, against=replay.against)
-
-
-def _async_support(
-    trace: Trace, backend: Callable[..., Any], adapter: Callable[[Any], Any] | None
-) -> Verdict | None:
-    """An unsupported verdict when the trace has async records the backend cannot run."""
-    first = next((i for i, record in enumerate(trace.records) if _is_async(record)), None)
-    if first is None or adapter is not None:
-        return None
-    probe = _construct(backend, {})
-    try:
-        if _default_async(probe) is not None:
-            return None
-        name = getattr(getattr(probe, "capabilities", None), "name", repr(probe))
-    finally:
-        closer = getattr(probe, "close", None)
-        if closer is not None:
-            closer()
-    what = (
-        f"backend {name} has no async support, and the trace has async records "
-        f"(the first at line {trace.lines[first]}); replay it on the model instead"
-    )
-    return Verdict(
-        False, 0, trace.lines[first], trace.records[first]["seq"], what, unsupported=True
-    )
+        return str(error)
+    except Exception:  # a str() that fails (a huge int in the message)
+        return repr(type(error))

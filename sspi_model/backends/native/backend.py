@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sspi_model.backends.base import Capabilities
+from sspi_model.backends.base import MESSAGE_CALLS, SYNC_CALLS, Capabilities
 from sspi_model.backends.native.calls import Buffers, Handle, NativeCalls, Package
 from sspi_model.backends.native.discovery import find_library
 from sspi_model.backends.native.worker import Supervisor
@@ -40,6 +40,7 @@ from sspi_model.results import (
     ContextPackageInfo,
     ContextSizes,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
     QuerySecurityPackageInfoResult,
@@ -82,10 +83,21 @@ def _text(value: Any, parameter: str) -> str | None:
     return None if value is None else str(value)
 
 
+# The worker puts at least cbBuffer bytes behind each buffer it passes (calls.py), as a C
+# caller's allocation would be; above this it refuses instead of allocating gigabytes (ROB-009).
+MAX_CALLER_BUFFER = 1 << 24
+
+
 def _buffers(value: bytes | Sequence[SecBuffer] | None, parameter: str) -> Buffers:
     buffers = as_buffers(value, parameter)
     if buffers is None:
         return None
+    for buffer in buffers:
+        if buffer.cb > max(len(buffer.data), MAX_CALLER_BUFFER):  # ROB-009
+            raise ValueError(
+                f"{parameter}: SecBuffer.size {buffer.cb} is more than the {MAX_CALLER_BUFFER} "
+                "bytes the native backend allocates behind a caller's buffer (ROB-009)"
+            )
     return tuple((int(b.buffer_type), bytes(b.data), int(b.cb)) for b in buffers)
 
 
@@ -138,6 +150,7 @@ class NativeBackend:
         self.capabilities = Capabilities(
             name=_library_name(self.library),
             packages=frozenset(name for name, *_ in packages),
+            calls=frozenset(SYNC_CALLS + MESSAGE_CALLS),
             async_api=False,
         )
 
@@ -276,6 +289,41 @@ class NativeBackend:
             "query_context_attributes", _handle(context, "context"), _u32(attribute, "attribute")
         )
         return QueryContextAttributesResult(status_of(status), _attribute(decoded))
+
+    # -- message functions (MSG rules) --------------------------------------------------------
+
+    def _message(
+        self, call: str, context: SecHandle | None, qop: int, message: Any, seq_no: int
+    ) -> MessageResult:
+        status, written, found = self._call(
+            "message",
+            call,
+            _handle(context, "context"),
+            _u32(qop, "qop"),
+            _buffers(message, "message"),
+            _u32(seq_no, "seq_no"),
+        )
+        return MessageResult(status_of(status), _sec_buffers(written), found)
+
+    def make_signature(
+        self, context: SecHandle | None, qop: int, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message("MakeSignature", context, qop, message, seq_no)
+
+    def verify_signature(
+        self, context: SecHandle | None, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message("VerifySignature", context, 0, message, seq_no)
+
+    def encrypt_message(
+        self, context: SecHandle | None, qop: int, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message("EncryptMessage", context, qop, message, seq_no)
+
+    def decrypt_message(
+        self, context: SecHandle | None, message: Any, seq_no: int = 0
+    ) -> MessageResult:
+        return self._message("DecryptMessage", context, 0, message, seq_no)
 
     # -- lifetime ----------------------------------------------------------------------------
 

@@ -86,6 +86,13 @@ class _Descriptor:
             return None
         return tuple((kind, self._read(pointer, cb), cb) for cb, kind, pointer in after)
 
+    def now(self) -> tuple[Buffer, ...]:
+        """Every buffer as the call left it (a message call writes in place, so the pointers
+        and sizes may not change while the bytes do)."""
+        return tuple(
+            (b.BufferType, self._read(b.pvBuffer, b.cbBuffer), b.cbBuffer) for b in self.array
+        )
+
     def _read(self, pointer: int | None, cb: int) -> bytes:
         # Only memory this process owns is read: a pointer into one of our copies.
         for store in self.storage:
@@ -288,6 +295,24 @@ class NativeCalls:
             package = self._package(info[0])
             return status, ("package_info", (package, self._release(info) or 0))
         return status, None
+
+    def message(
+        self, call: str, context: Handle, qop: int, buffers: Buffers, seq: int
+    ) -> tuple[int, tuple[Buffer, ...], int | None]:
+        """MakeSignature / VerifySignature / EncryptMessage / DecryptMessage -> (status, the
+        buffers as the call left them, pfQOP or None)."""
+        function = getattr(self.lib, call, None)
+        if function is None:  # the library does not export it
+            return 0x80090302, (), None  # SEC_E_UNSUPPORTED_FUNCTION
+        descriptor, pointer = _descriptor(buffers)
+        handle = _handle_pointer(context)
+        found = s.ULONG(0xFFFFFFFF)  # still there: the library did not write pfQOP
+        if call in ("MakeSignature", "EncryptMessage"):
+            status = function(handle, qop, pointer, seq)
+        else:
+            status = function(handle, pointer, seq, ctypes.byref(found))
+        written = () if descriptor is None else descriptor.now()
+        return int(status), written, None if found.value == 0xFFFFFFFF else found.value
 
     def free_context_buffer(self, address: int | None) -> int:
         pending = self._released.get(address or 0, 0)

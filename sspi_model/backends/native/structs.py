@@ -136,7 +136,15 @@ PROTOTYPES: dict[str, tuple[Any, ...]] = {
     "FreeContextBuffer": (_VOIDP,),
     "EnumerateSecurityPackagesW": (_P(ULONG), _P(_P(SecPkgInfoW))),
     "QuerySecurityPackageInfoW": (PWSTR, _P(_P(SecPkgInfoW))),
+    # The message functions (MSG rules): context, [fQOP,] pMessage, MessageSeqNo[, pfQOP].
+    "MakeSignature": (_P(SecHandle), ULONG, _P(SecBufferDesc), ULONG),
+    "VerifySignature": (_P(SecHandle), _P(SecBufferDesc), ULONG, _P(ULONG)),
+    "EncryptMessage": (_P(SecHandle), ULONG, _P(SecBufferDesc), ULONG),
+    "DecryptMessage": (_P(SecHandle), _P(SecBufferDesc), ULONG, _P(ULONG)),
 }
+
+
+OPTIONAL = frozenset({"MakeSignature", "VerifySignature", "EncryptMessage", "DecryptMessage"})
 
 
 def load(path: str) -> Any:
@@ -144,6 +152,8 @@ def load(path: str) -> Any:
     loader = ctypes.WinDLL if os.name == "nt" else ctypes.CDLL  # type: ignore[attr-defined,unused-ignore]  # WinDLL exists only on Windows
     library = loader(path)
     for name, argtypes in PROTOTYPES.items():
+        if name in OPTIONAL and not hasattr(library, name):
+            continue  # a library without the message functions still loads
         function = getattr(library, name)
         function.argtypes = argtypes
         function.restype = SECURITY_STATUS

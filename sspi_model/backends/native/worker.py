@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,23 +183,23 @@ class WorkerProcess:
 
 
 class _SparePool:
-    """Started, idle workers (one per library) shared by every Supervisor in this process, so a
-    new backend or a reset takes a worker whose library is already loaded."""
+    """Started, idle workers (one per library or agent command) shared by every Supervisor in
+    this process, so a new backend or a reset takes a worker whose library is already loaded."""
 
     def __init__(self) -> None:
         self._spares: dict[str, WorkerProcess] = {}
         self._lock = threading.Lock()
         atexit.register(self.clear)
 
-    def take(self, library: str) -> WorkerProcess:
+    def take(self, key: str, start: Callable[[], WorkerProcess]) -> WorkerProcess:
         with self._lock:
-            spare = self._spares.pop(library, None)
-        return spare or WorkerProcess(library)
+            spare = self._spares.pop(key, None)
+        return spare or start()
 
-    def refill(self, library: str) -> None:
+    def refill(self, key: str, start: Callable[[], WorkerProcess]) -> None:
         with self._lock:
-            if library not in self._spares:
-                self._spares[library] = WorkerProcess(library)
+            if key not in self._spares:
+                self._spares[key] = start()
 
     def clear(self) -> None:
         with self._lock:
@@ -215,11 +216,21 @@ class Supervisor:
 
     reset() only retires the worker; the next call takes a fresh one (a spare from the pool
     when `spare` is set). A worker that has not been called yet is fresh, so reset() keeps it.
+    `start` makes a worker (default: a Python worker loading `library`; the agent backend
+    starts an agent process); `library` is then the key of its spares.
     """
 
-    def __init__(self, library: str, timeout: float, *, spare: bool = True) -> None:
+    def __init__(
+        self,
+        library: str,
+        timeout: float,
+        *,
+        spare: bool = True,
+        start: Callable[[], WorkerProcess] | None = None,
+    ) -> None:
         self.library = library
         self.timeout = timeout
+        self._start = start or (lambda: WorkerProcess(library))
         self._use_spare = spare
         self._failure: BackendFailure | None = None
         self._closed = False
@@ -228,17 +239,17 @@ class Supervisor:
         self.packages = self._worker.ready()
 
     def _fresh_worker(self) -> WorkerProcess:
-        worker = _SPARES.take(self.library) if self._use_spare else WorkerProcess(self.library)
+        worker = _SPARES.take(self.library, self._start) if self._use_spare else self._start()
         try:
             worker.ready()
         except (OSError, BackendFailure):
             worker.kill()
             if not self._use_spare:
                 raise
-            worker = WorkerProcess(self.library)  # the spare died while idle: start afresh
+            worker = self._start()  # the spare died while idle: start afresh
             worker.ready()
         if self._use_spare:
-            _SPARES.refill(self.library)
+            _SPARES.refill(self.library, self._start)
         return worker
 
     def call(self, name: str, *args: Any) -> Any:

@@ -1,0 +1,78 @@
+"""The buffer-level API of ISC/ASC: a NULL output descriptor, caller descriptors written in
+place (BUF-005, BUF-006)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sspi_model import NULL_DESCRIPTOR, AuthIdentity, CredentialUse, SecBuffer, SecStatus, Sspi
+from sspi_model.lifecycle import CtxState
+from sspi_model.packages.schannel import SchannelCred
+
+ACCOUNTS = {"CONTOSO\\alice": "Passw0rd!"}
+EMPTY, TOKEN, ALERT = 0, 2, 17
+ALLOCATE = 0x100
+
+
+def ntlm() -> tuple[Sspi, object]:
+    sspi = Sspi(accounts=ACCOUNTS)
+    identity = AuthIdentity("alice", "Passw0rd!", "CONTOSO")
+    return sspi, sspi.acquire_credentials_handle(
+        "NTLM", CredentialUse.OUTBOUND, identity
+    ).credential
+
+
+@pytest.mark.rule("BUF-005", "LIF-005")
+@pytest.mark.parametrize("context_req", [0, ALLOCATE])
+def test_a_null_output_descriptor_cannot_take_a_token(context_req: int) -> None:
+    sspi, cred = ntlm()
+    result = sspi.initialize_security_context(
+        cred,
+        None,
+        "host/srv",
+        context_req,
+        output=NULL_DESCRIPTOR,  # type: ignore[arg-type]
+    )
+    assert (result.status, result.new_context) == (SecStatus.SEC_E_BUFFER_TOO_SMALL, None)
+    assert sspi.last_rules == ("BUF-005", "LIF-005")
+    assert not sspi.statistics().contexts
+    assert repr(NULL_DESCRIPTOR) == "NULL_DESCRIPTOR"
+
+
+@pytest.mark.rule("BUF-006", "BUF-001")
+def test_the_callers_descriptor_comes_back_written() -> None:
+    sspi, cred = ntlm()
+    given = [SecBuffer(EMPTY), SecBuffer(TOKEN, size=2888), SecBuffer(ALERT, size=2)]
+    result = sspi.initialize_security_context(cred, None, "host/srv", 0, output=given)
+    assert [b.base_type for b in result.output] == [EMPTY, TOKEN, ALERT]
+    assert result.output[1].data.startswith(b"NTLMSSP\0") and result.output[2] == given[2]
+    # With ALLOCATE_MEMORY and only an EMPTY buffer (curl), the EMPTY buffer becomes the TOKEN.
+    allocated = sspi.initialize_security_context(
+        cred, None, "host/srv", ALLOCATE, output=[SecBuffer(EMPTY)]
+    )
+    (token,) = allocated.output
+    assert token.base_type == TOKEN and token.allocation is not None
+    assert sspi.free_context_buffer(token.allocation) == SecStatus.SEC_E_OK
+
+
+@pytest.mark.rule("BUF-006", "SCH-010")
+def test_an_alert_lands_in_the_callers_alert_buffer_or_nowhere() -> None:
+    sspi = Sspi()
+    cred = sspi.acquire_credentials_handle("Schannel", 2, SchannelCred()).credential
+    hello = sspi.initialize_security_context(cred, None, "srv", 0)
+    with_alert = sspi.initialize_security_context(
+        cred,
+        hello.new_context,
+        "srv",
+        0,
+        b"garbage!",
+        output=[SecBuffer(TOKEN, size=100), SecBuffer(ALERT, size=16)],
+    )
+    assert with_alert.status == SecStatus.SEC_E_INVALID_TOKEN
+    assert with_alert.output[1].base_type == ALERT and with_alert.output[1].data
+    assert sspi.lifecycle_state(hello.new_context) is CtxState.FAILED
+    other = sspi.initialize_security_context(cred, None, "srv", 0)
+    without = sspi.initialize_security_context(
+        cred, other.new_context, "srv", 0, b"garbage!", output=[SecBuffer(TOKEN, size=100)]
+    )
+    assert [b.base_type for b in without.output] == [TOKEN]
