@@ -184,7 +184,8 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {"new": 0}
 
     def run_check(
-        backends: list[str], examples: int, seed: int, progress: Any, *, ignore_known: bool
+        backends: list[str], examples: int, seed: int, progress: Any, *, ignore_known: bool,
+        **campaign: Any,
     ) -> FakeReport:
         seen.update(backends=backends, examples=examples, seed=seed)
         if ignore_known:
