@@ -252,7 +252,7 @@ class _Campaign:
         if self.database is not None:
             # @seed would also switch the database off; this attribute is the seed alone (the
             # one get_state_machine_test copies from a machine class).
-            machine._hypothesis_internal_use_seed = seed_value  # type: ignore[attr-defined]
+            machine._hypothesis_internal_use_seed = seed_value
         # Hypothesis's own hook for running a machine (typed only in newer releases).
         test = get_state_machine_test(  # type: ignore[no-untyped-call, unused-ignore]
             machine, settings=self._settings()
