@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the working tree's sspi_model, installed or not
 sys.path.insert(0, str(HERE))
 
+import campaign  # noqa: E402
 from harness import Row, alternate, fmt_time, table, timed  # noqa: E402
 from workloads import (  # noqa: E402
     ACCOUNTS,
@@ -443,6 +444,11 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "trace_replay_ratio": trace_replay_ratio,
     "differential_examples_per_s": differential_examples_per_s,
     "explore_states_per_s": explorer,  # also explore_demo_seconds
+    # issue 13 (benchmarks/campaign.py)
+    "differential_isolation_speedup": campaign.isolation,  # also worker_reset_speedup
+    "jobs2_speedup": campaign.jobs,
+    "discovery_speedup": campaign.discovery,
+    "model_share_sync_stateful": campaign.model_share,
 }
 ORDER = [
     "handshake_speedup_vs_sspi_rs",
@@ -454,6 +460,11 @@ ORDER = [
     "differential_examples_per_s",
     "explore_states_per_s",
     "explore_demo_seconds",
+    "differential_isolation_speedup",
+    "worker_reset_speedup",
+    "jobs2_speedup",
+    "discovery_speedup",
+    "model_share_sync_stateful",
 ]
 
 
