@@ -360,7 +360,7 @@ def differential_examples_per_s() -> list[Row]:
         def __contains__(self, item: object) -> bool:
             return True
 
-    subject = factory()  # isolation on: one worker process per example (spares kept ready)
+    subject = factory()  # isolation on: one worker process per example (forked from a zygote)
     seen: list[Divergence] = []
     started = [0]
     try:
@@ -391,7 +391,7 @@ def differential_examples_per_s() -> list[Row]:
     unknown = {d.signature for d in seen if d.known is None}
     note = (
         f"{started[0]} examples of up to 20 steps in {seconds:.1f} s against sspi-rs, isolation "
-        f"on (a fresh worker process per example); known divergences: "
+        f"on (a fresh worker process per example, forked from a zygote); known divergences: "
         f"{len(known)} loaded (specs/divergences/sspi-rs.toml "
         f"{'present' if known else 'absent'}); {len(signatures)} distinct divergences seen, "
         f"{len(unknown)} not known, all suppressed so the run keeps a fixed size"
