@@ -144,3 +144,25 @@ def test_job_count_defaults_to_the_cores() -> None:
     assert job_count(3) == 3
     with pytest.raises(ValueError, match="at least 1"):
         job_count(0)
+
+
+def test_the_check_command_passes_the_campaign_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from sspi_model import cli
+
+    seen: dict[str, object] = {}
+
+    def run_check(*args: object, **options: object) -> CheckReport:
+        seen.update(options)
+        return CheckReport((), 0)
+
+    monkeypatch.setattr("sspi_model.testing.check.run_check", run_check)
+    code = cli.main(["check", "--backend", "model", "--jobs", "3", "--database", "/tmp/x",
+                     "--fresh", "--time-budget", "1h30m"])
+    assert code == 0
+    assert seen == {"ignore_known": False, "jobs": 3, "database": "/tmp/x", "fresh": True,
+                    "time_budget": 5400.0}
+    assert cli._duration("90s") == 90.0 and cli._duration("10m") == 600.0
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli._duration("soon")
