@@ -19,10 +19,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import attrs
 
-from sspi_model.testing.check import BackendReport, CheckReport, run_check
 from sspi_model.testing.conformance import FAIL, PASS, RuleVerdict
 from sspi_model.testing.divergence import Divergence
 
@@ -41,7 +41,12 @@ def job_count(jobs: int | None) -> int:
         return os.cpu_count() or 1
 
 
+# check.py's run_check calls run_jobs and hands itself over (`run_check`), so this module does
+# not import check.py; reports are CheckReport and BackendReport values, rebuilt with evolve.
+
+
 def run_jobs(
+    run_check: Callable[..., Any],
     backends: list[str],
     examples: int,
     seed: int,
@@ -53,7 +58,7 @@ def run_jobs(
     database: str | None,
     fresh: bool,
     time_budget: float | None,
-) -> CheckReport:
+) -> Any:
     scratch = tempfile.mkdtemp(prefix="sspi-model-campaign-") if fresh else None
     shared = scratch if scratch is not None else database
     progress(f"campaign: {jobs} jobs, seeds {seed}, {seed + SEED_STRIDE}, ...; "
@@ -63,8 +68,9 @@ def run_jobs(
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = [
-                pool.submit(_job, number, backends, examples, seed + number * SEED_STRIDE,
-                            ignore_known, max_rounds, shared, time_budget)
+                pool.submit(_job, run_check, number, backends, examples,
+                            seed + number * SEED_STRIDE, ignore_known, max_rounds, shared,
+                            time_budget)
                 for number in range(jobs)
             ]
             reports = [future.result() for future in futures]
@@ -75,6 +81,7 @@ def run_jobs(
 
 
 def _job(
+    run_check: Callable[..., Any],
     number: int,
     backends: list[str],
     examples: int,
@@ -83,7 +90,7 @@ def _job(
     max_rounds: int,
     database: str | None,
     time_budget: float | None,
-) -> CheckReport:
+) -> Any:
     def progress(line: str) -> None:
         print(f"[job {number}] {line}", file=sys.stderr, flush=True)
 
@@ -92,19 +99,20 @@ def _job(
                      time_budget=time_budget)
 
 
-def merge(reports: Sequence[CheckReport], seed: int, seconds: float) -> CheckReport:
-    """One report from several jobs' reports over the same backends."""
+def merge(reports: Sequence[Any], seed: int, seconds: float) -> Any:
+    """One CheckReport from several jobs' CheckReports over the same backends."""
     names: list[str] = []
-    by_name: dict[str, list[BackendReport]] = {}
+    by_name: dict[str, list[Any]] = {}
     for report in reports:
         for backend in report.backends:
             if backend.backend not in by_name:
                 names.append(backend.backend)
             by_name.setdefault(backend.backend, []).append(backend)
-    return CheckReport(tuple(_merge_backend(by_name[n], seconds) for n in names), seed)
+    backends = tuple(_merge_backend(by_name[n], seconds) for n in names)
+    return attrs.evolve(reports[0], backends=backends, seed=seed)
 
 
-def _merge_backend(parts: list[BackendReport], seconds: float) -> BackendReport:
+def _merge_backend(parts: list[Any], seconds: float) -> Any:
     best: dict[tuple[str, ...], Divergence] = {}
     for part in parts:
         for divergence in part.divergences:
@@ -113,12 +121,11 @@ def _merge_backend(parts: list[BackendReport], seconds: float) -> BackendReport:
                 best[divergence.signature] = divergence
     # New divergences first, as one job lists them, then the known ones.
     ordered = sorted(best.values(), key=lambda d: d.known is not None)
-    return BackendReport(
-        parts[0].backend,
-        parts[0].examples,  # per round, the same in every job
-        sum(p.rounds for p in parts),
-        seconds,
-        tuple(ordered),
+    return attrs.evolve(
+        parts[0],  # examples: per round, the same in every job
+        rounds=sum(p.rounds for p in parts),
+        seconds=seconds,
+        divergences=tuple(ordered),
         error=next((p.error for p in parts if p.error), ""),
         rules=_merge_rules([p.rules for p in parts]),
     )

@@ -25,6 +25,7 @@ from sspi_model.backends.base import Backend
 from sspi_model.backends.model import ModelBackend
 from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.handles import SecHandle
+from sspi_model.testing.campaign import job_count, run_jobs
 from sspi_model.testing.conformance import RuleTally, RuleVerdict, render, verdicts
 from sspi_model.testing.database import CampaignDatabase, open_database
 from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_for
@@ -317,12 +318,13 @@ def run_check(
     """Check each backend spec against the model. Unavailable built-ins are reported, skipped.
     `jobs` (None: one per core) processes share the example `database` (see database.py; with
     `fresh`, none is kept); `time_budget` seconds keep rounds going (campaign.py)."""
-    from sspi_model.testing.campaign import job_count, run_jobs
-
     if job_count(jobs) > 1:
-        return run_jobs(backends, examples, seed, progress, ignore_known=ignore_known,
-                        max_rounds=max_rounds, jobs=job_count(jobs), database=database,
-                        fresh=fresh, time_budget=time_budget)
+        merged: CheckReport = run_jobs(
+            run_check, backends, examples, seed, progress, ignore_known=ignore_known,
+            max_rounds=max_rounds, jobs=job_count(jobs), database=database, fresh=fresh,
+            time_budget=time_budget,
+        )
+        return merged
     shared = None if fresh else open_database(database)  # fresh: a new database per round
     deadline = None if time_budget is None else time.monotonic() + time_budget
     reports = []
