@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the working tree's sspi_model, installed or not
 sys.path.insert(0, str(HERE))
 
+import campaign  # noqa: E402
 from harness import Row, alternate, fmt_time, table, timed  # noqa: E402
 from workloads import (  # noqa: E402
     ACCOUNTS,
@@ -411,7 +412,7 @@ def differential_examples_per_s() -> list[Row]:
         def __contains__(self, item: object) -> bool:
             return True
 
-    subject = factory()  # isolation on: one worker process per example (spares kept ready)
+    subject = factory()  # isolation on: one worker process per example (forked from a zygote)
     seen: list[Divergence] = []
     started = [0]
     try:
@@ -442,7 +443,7 @@ def differential_examples_per_s() -> list[Row]:
     unknown = {d.signature for d in seen if d.known is None}
     note = (
         f"{started[0]} examples of up to 20 steps in {seconds:.1f} s against sspi-rs, isolation "
-        f"on (a fresh worker process per example); known divergences: "
+        f"on (a fresh worker process per example, forked from a zygote); known divergences: "
         f"{len(known)} loaded (specs/divergences/sspi-rs.toml "
         f"{'present' if known else 'absent'}); {len(signatures)} distinct divergences seen, "
         f"{len(unknown)} not known, all suppressed so the run keeps a fixed size"
@@ -533,6 +534,11 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "differential_examples_per_s": differential_examples_per_s,
     "explore_states_per_s": explorer,  # also explore_demo_seconds
     "import_milliseconds": import_milliseconds,
+    # issue 13 (benchmarks/campaign.py)
+    "differential_isolation_speedup": campaign.isolation,  # also worker_reset_speedup
+    "jobs2_speedup": campaign.jobs,
+    "discovery_speedup": campaign.discovery,
+    "model_share_sync_stateful": campaign.model_share,
 }
 ORDER = [
     "handshake_speedup_vs_sspi_rs",
@@ -546,6 +552,11 @@ ORDER = [
     "explore_states_per_s",
     "explore_demo_seconds",
     "import_milliseconds",
+    "differential_isolation_speedup",
+    "worker_reset_speedup",
+    "jobs2_speedup",
+    "discovery_speedup",
+    "model_share_sync_stateful",
 ]
 
 

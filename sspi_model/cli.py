@@ -677,6 +677,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             progress,
             ignore_known=args.ignore_known,
             known_files=known,
+            **_campaign_options(args),
         )
     except ValueError as error:  # the engine's word for a backend spec it cannot load
         raise UsageError(f"{PROG} check: {error}") from None
@@ -757,6 +758,38 @@ def _signature(entry: dict[str, Any]) -> tuple[str, ...]:
 
     fields = ("call", "args", "situation", "aspect", "expected", "observed")
     return Divergence(*(entry[key] for key in fields)).signature
+
+
+# -- check campaigns (sspi_model/testing/campaign.py, database.py) ---------------------------
+
+
+def _add_campaign_options(check: argparse.ArgumentParser) -> None:
+    check.add_argument(
+        "--jobs", type=int, metavar="N",
+        help="processes (default: $SSPI_MODEL_JOBS, else one per core)",
+    )
+    check.add_argument(
+        "--database", metavar="DIR|redis://HOST:PORT/N",
+        help="the example database to share and replay first (default: the user's cache)",
+    )
+    check.add_argument("--fresh", action="store_true", help="no example database: a clean run")
+    check.add_argument(
+        "--time-budget", type=_duration, metavar="T",
+        help="run rounds until T is spent (90s, 10m, 1h), then report",
+    )
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", text.strip())
+    if not match or not text.strip() or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 90s, 10m or 1h)")
+    hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return float(hours * 3600 + minutes * 60 + seconds)
+
+
+def _campaign_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"jobs": args.jobs, "database": args.database, "fresh": args.fresh,
+            "time_budget": args.time_budget}
 
 
 # -- explore ---------------------------------------------------------------------------------
@@ -1038,6 +1071,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_known(check)
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_campaign_options(check)
     check.set_defaults(handler=cmd_check)
     reproduce = command(
         "reproduce",

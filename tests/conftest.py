@@ -10,6 +10,7 @@ Hypothesis profiles (pick with HYPOTHESIS_PROFILE; default `ci` when CI is set, 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,14 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from sspi_model import CredentialUse, SecStatus, Sspi, is_error
 from sspi_model.results import SecurityContextResult
+
+# `sspi-model check` run by a test keeps its examples in a scratch directory, not the user's
+# cache (sspi_model/testing/database.py); tests of the database pass their own.
+os.environ.setdefault(
+    "SSPI_MODEL_DATABASE", tempfile.mkdtemp(prefix="sspi-model-db-")
+)
+# And in one process, so its output reaches capsys; tests of --jobs pass --jobs themselves.
+os.environ.setdefault("SSPI_MODEL_JOBS", "1")
 
 # Where failing examples are kept between runs (dev, thorough). HYPOTHESIS_DATABASE_DIR points
 # several machines at one shared directory so they pool what they found.

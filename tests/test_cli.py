@@ -192,6 +192,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         *,
         ignore_known: bool,
         known_files: list[str],
+        **campaign: Any,
     ) -> FakeReport:
         seen.update(backends=backends, examples=examples, seed=seed)
         if ignore_known:

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 from hypothesis import HealthCheck, Phase, seed, settings
-from hypothesis.database import InMemoryExampleDatabase
+from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import get_state_machine_test
@@ -26,7 +26,9 @@ from sspi_model.backends.base import Backend, BackendFailure
 from sspi_model.backends.model import ModelBackend
 from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.handles import SecHandle
+from sspi_model.testing.campaign import job_count, run_jobs
 from sspi_model.testing.conformance import RuleTally, RuleVerdict, render, verdicts
+from sspi_model.testing.database import CampaignDatabase, open_database
 from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_for
 from sspi_model.testing.divergence import Divergence, KnownDivergence, known_for
 from sspi_model.testing.guard import guarded
@@ -207,9 +209,13 @@ def check_backend(
     profile: str = "documented",
     known_files: Sequence[str | Path] = (),
     spec: str = "",
+    database: ExampleDatabase | None = None,
+    deadline: float | None = None,
 ) -> BackendReport:
     """A campaign against one backend; `model` (default: the model in `profile`) is the oracle.
-    The report carries the backend's `capabilities.name` (one name everywhere, CLI-004)."""
+    The report carries the backend's `capabilities.name` (one name everywhere, CLI-004).
+    `database` (default: a fresh one per round) is replayed first and keeps what is found (see
+    database.py); with a `deadline` (time.monotonic()) rounds go on until it passes."""
     started = time.monotonic()
     try:
         subject = make_backend(name, factory)
@@ -222,6 +228,8 @@ def check_backend(
             name, examples, 0, time.monotonic() - started, (found,), spec=spec or name
         )
     name = subject.capabilities.name
+    mode = "discovery" if ignore_known else "check"
+    shared = None if database is None else CampaignDatabase(database, f"{name}/{profile}/{mode}")
     campaign = _Campaign(
         name=name,
         subject=subject,
@@ -230,6 +238,8 @@ def check_backend(
         examples=examples,
         steps=steps,
         progress=progress,
+        database=shared,
+        deadline=deadline,
     )
     interrupted = False
     try:
@@ -279,27 +289,48 @@ class _Campaign:
     examples: int
     steps: int
     progress: Callable[[str], None]
+    database: CampaignDatabase | None = None
+    deadline: float | None = None
     found: set[tuple[str, ...]] = attrs.field(factory=set)
     seen: list[Divergence] = attrs.field(factory=list)
     recorded: list[Divergence] = attrs.field(factory=list)
     tally: RuleTally = attrs.field(factory=RuleTally)
 
     def run(self, seed_value: int, max_rounds: int) -> int:
-        """Rounds until one finds nothing new; the number of rounds run."""
-        for rounds in range(1, max_rounds + 1):
-            if not self._round(seed_value + rounds, rounds):
-                return rounds
-        return max_rounds
+        """Rounds until one finds nothing new (or, with a deadline, until it passes); the
+        number of rounds run."""
+        rounds = 0
+        try:
+            while rounds < max_rounds or self.deadline is not None:
+                rounds += 1
+                if self.database is not None:
+                    self.database.start_round(rounds)
+                new = self._round(seed_value + rounds, rounds)
+                if rounds == 1 and self.database is not None and self.database.replayable:
+                    self.progress(f"[{self.name}] replayed first: {self.database.replayable} "
+                                  "saved example(s) from the database")
+                if self.deadline is None and not new:
+                    break
+                if self.deadline is not None:
+                    left = self.deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.progress(f"[{self.name}] {left:.0f} s of the time budget left")
+        finally:
+            if self.database is not None:
+                self.database.finish()
+        return rounds
 
     def _settings(self) -> settings:
         return settings(
             max_examples=self.examples,
             stateful_step_count=self.steps,
             deadline=None,
-            database=InMemoryExampleDatabase(),  # a fresh database: every run starts clean
+            # A fresh database per round unless the campaign shares one (database.py).
+            database=self.database if self.database is not None else InMemoryExampleDatabase(),
             suppress_health_check=list(HealthCheck),
             report_multiple_bugs=False,
-            phases=(Phase.generate, Phase.shrink),
+            phases=(Phase.reuse, Phase.generate, Phase.shrink),
             print_blob=False,
         )
 
@@ -313,6 +344,10 @@ class _Campaign:
             seen=self.seen,
             tally=self.tally,
         )
+        if self.database is not None:
+            # @seed would also switch the database off; this attribute is the seed alone (the
+            # one get_state_machine_test copies from a machine class).
+            machine._hypothesis_internal_use_seed = seed_value
         # Hypothesis's own hook for running a machine (typed only in newer releases).
         test = get_state_machine_test(  # type: ignore[no-untyped-call, unused-ignore]
             machine, settings=self._settings()
@@ -320,7 +355,7 @@ class _Campaign:
         printed: list[object] = []
         try:
             with with_reporter(printed.append):
-                seed(seed_value)(test)()
+                (test if self.database is not None else seed(seed_value)(test))()
         except DivergenceFound as error:
             notes: list[object] = [str(note) for note in getattr(error, "__notes__", ())]
             self._record(
@@ -370,9 +405,24 @@ def run_check(
     ignore_known: bool = False,
     max_rounds: int = 60,
     known_files: Sequence[str | Path] = (),
+    jobs: int | None = 1,
+    database: str | None = None,
+    fresh: bool = True,
+    time_budget: float | None = None,
 ) -> CheckReport:
     """Check each backend spec against the model. Unavailable built-ins are reported as skipped
-    with the reason and the install line (CLI-005), never left out."""
+    with the reason and the install line (CLI-005), never left out. `jobs` (None: one per core)
+    processes share the example `database` (see database.py; with `fresh`, none is kept);
+    `time_budget` seconds keep rounds going (campaign.py)."""
+    if job_count(jobs) > 1:
+        merged: CheckReport = run_jobs(
+            run_check, backends, examples, seed, progress, ignore_known=ignore_known,
+            max_rounds=max_rounds, jobs=job_count(jobs), database=database, fresh=fresh,
+            time_budget=time_budget, known_files=[str(path) for path in known_files],
+        )
+        return merged
+    shared = None if fresh else open_database(database)  # fresh: a new database per round
+    deadline = None if time_budget is None else time.monotonic() + time_budget
     reports = []
     for spec in backends:
         try:
@@ -393,6 +443,8 @@ def run_check(
                 max_rounds=max_rounds,
                 known_files=known_files,
                 spec=spec,
+                database=shared,
+                deadline=deadline,
             )
         )
         if reports[-1].interrupted:

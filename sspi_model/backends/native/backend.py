@@ -28,6 +28,7 @@ from typing import Any, cast
 from sspi_model.backends.base import MESSAGE_CALLS, SYNC_CALLS, Capabilities
 from sspi_model.backends.native.calls import Buffers, Handle, NativeCalls, Package
 from sspi_model.backends.native.discovery import find_library
+from sspi_model.backends.native.forked import fork_worker, forking_supported
 from sspi_model.backends.native.worker import Supervisor
 from sspi_model.buffers import SecBuffer, as_buffers
 from sspi_model.handles import SecHandle
@@ -125,8 +126,11 @@ class NativeBackend:
 
     `timeout` bounds each call (HANG after it). `isolate=False` calls the library in this
     process: no crash or hang protection, and reset() cannot forget the library's state.
-    `spare` keeps a worker started ahead of time (one per library, shared by all instances in
-    this process), so a new backend or the first call after reset() does not wait for a start.
+    `fork` (POSIX; the default there) forks each worker from a zygote that loaded the library
+    once (zygote.py), so reset() costs a fork instead of an interpreter and a library load;
+    with fork=False, `spare` keeps a worker started ahead of time (one per library, shared by
+    all instances in this process), so a new backend or the first call after reset() does not
+    wait for a start.
     """
 
     def __init__(
@@ -136,12 +140,20 @@ class NativeBackend:
         timeout: float = 5.0,
         isolate: bool = True,
         spare: bool = True,
+        fork: bool = True,
     ) -> None:
         self.library = find_library(library)
         self._supervisor: Supervisor | None = None
         self._local: NativeCalls | None = None
         if isolate:
-            self._supervisor = Supervisor(self.library, timeout, spare=spare)
+            if fork and forking_supported():
+                # A fork from the zygote is the cheap start: no spare is kept beside it.
+                library = self.library
+                self._supervisor = Supervisor(
+                    library, timeout, spare=False, start=lambda: fork_worker(library)
+                )
+            else:
+                self._supervisor = Supervisor(self.library, timeout, spare=spare)
             packages = self._supervisor.packages
             self._finalizer = weakref.finalize(self, self._supervisor.close)
         else:
@@ -156,6 +168,11 @@ class NativeBackend:
 
     def __repr__(self) -> str:
         return f"NativeBackend({self.library!r})"
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The pid of the isolated worker serving the next call (None without isolation)."""
+        return self._supervisor.worker_pid if self._supervisor else None
 
     @property
     def timeout(self) -> float:

@@ -16,17 +16,25 @@ import sys
 
 from sspi_model.backends.native.frames import read_frame, write_frame
 
+TYPE_CHECKING = False  # see calls.py
+if TYPE_CHECKING:
+    from typing import Any
 
-def serve(library: str) -> None:
-    # Keep the protocol pipes private: whatever the library prints to stdout goes to stderr,
-    # and stdin reads see an empty file.
-    requests, replies = os.dup(0), os.dup(1)
+
+def private_pipes() -> None:
+    """Whatever the library prints to stdout goes to stderr, and stdin reads see an empty
+    file: the protocol's descriptors are the caller's to keep private."""
     os.dup2(2, 1)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     if os.name == "nt":
         # No error dialog on a fault: the process must die so the parent sees the crash.
         ctypes.windll.kernel32.SetErrorMode(0x8003)  # type: ignore[attr-defined,unused-ignore]
+
+
+def serve(library: str) -> None:
+    requests, replies = os.dup(0), os.dup(1)
+    private_pipes()
     from sspi_model.backends.native.calls import NativeCalls
 
     try:
@@ -36,6 +44,11 @@ def serve(library: str) -> None:
         write_frame(replies, ("error", f"{type(exc).__name__}: {exc}"))
         return
     write_frame(replies, ("ready", packages))
+    answer(calls, requests, replies)
+
+
+def answer(calls: Any, requests: int, replies: int) -> None:
+    """Answer requests until end of file (a forked worker of zygote.py runs this too)."""
     while True:
         try:
             request = read_frame(requests)

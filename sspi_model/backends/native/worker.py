@@ -4,7 +4,9 @@ One worker serves a whole sequence of calls. Each call is one request; the paren
 reply with a timeout. A worker that dies gives BackendFailure("CRASH:<signal>"), one that does
 not answer in time is killed and gives BackendFailure("HANG"); either way the detail is what the
 worker wrote to stderr during that call, and the Supervisor refuses further calls until
-reset(). A spare worker is started ahead of time, so a reset costs a process swap, not a start.
+reset(). Where fork() exists the Supervisor is given forked.py's fork_worker, and each worker is
+forked from a zygote that loaded the library once (zygote.py); elsewhere a spare worker is
+started ahead of time, so a reset costs a process swap, not a start.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sspi_model.backends.base import BackendFailure
 from sspi_model.backends.native.frames import read_frame, write_frame
@@ -41,8 +43,12 @@ for name, path in (
     module = types.ModuleType(name)
     module.__path__ = [path]
     sys.modules[name] = module
-from sspi_model.backends.native.child import serve
-serve(sys.argv[2])
+if sys.argv[3:4] == ["--zygote"]:
+    from sspi_model.backends.native.zygote import serve_zygote
+    serve_zygote(sys.argv[2], int(sys.argv[4]))
+else:
+    from sspi_model.backends.native.child import serve
+    serve(sys.argv[2])
 """
 
 # Windows reports a crash as an NTSTATUS exit code rather than a signal.
@@ -98,8 +104,13 @@ class _StderrTail:
         with self._lock:
             fresh = min(self.total - mark, len(self._kept))
             text = bytes(self._kept[len(self._kept) - fresh :])
-        lines = [line for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
-        return "\n".join(lines[-_DETAIL_LINES:])
+        return last_lines(text)
+
+
+def last_lines(text: bytes) -> str:
+    """The last few non-empty lines of what a worker wrote to stderr."""
+    lines = [line for line in text.decode("utf-8", "replace").splitlines() if line.strip()]
+    return "\n".join(lines[-_DETAIL_LINES:])
 
 
 class WorkerProcess:
@@ -187,16 +198,16 @@ class _SparePool:
     this process, so a new backend or a reset takes a worker whose library is already loaded."""
 
     def __init__(self) -> None:
-        self._spares: dict[str, WorkerProcess] = {}
+        self._spares: dict[str, Worker] = {}
         self._lock = threading.Lock()
         atexit.register(self.clear)
 
-    def take(self, key: str, start: Callable[[], WorkerProcess]) -> WorkerProcess:
+    def take(self, key: str, start: Callable[[], Worker]) -> Worker:
         with self._lock:
             spare = self._spares.pop(key, None)
         return spare or start()
 
-    def refill(self, key: str, start: Callable[[], WorkerProcess]) -> None:
+    def refill(self, key: str, start: Callable[[], Worker]) -> None:
         with self._lock:
             if key not in self._spares:
                 self._spares[key] = start()
@@ -211,13 +222,26 @@ class _SparePool:
 _SPARES = _SparePool()
 
 
+class Worker(Protocol):
+    """What the Supervisor needs of a worker: a WorkerProcess, or forked.py's ForkedWorker."""
+
+    used: bool
+
+    def ready(self) -> tuple[Any, ...]: ...
+
+    def call(self, name: str, args: tuple[Any, ...], timeout: float) -> Any: ...
+
+    def kill(self) -> None: ...
+
+
 class Supervisor:
     """The worker serving calls, and whether a failure needs reset().
 
     reset() only retires the worker; the next call takes a fresh one (a spare from the pool
     when `spare` is set). A worker that has not been called yet is fresh, so reset() keeps it.
-    `start` makes a worker (default: a Python worker loading `library`; the agent backend
-    starts an agent process); `library` is then the key of its spares.
+    `start` makes a worker (default: a Python worker process loading `library`; forked.py's
+    fork_worker forks one from a zygote; the agent backend starts an agent process);
+    `library` is then the key of its spares.
     """
 
     def __init__(
@@ -226,19 +250,27 @@ class Supervisor:
         timeout: float,
         *,
         spare: bool = True,
-        start: Callable[[], WorkerProcess] | None = None,
+        start: Callable[[], Worker] | None = None,
     ) -> None:
         self.library = library
         self.timeout = timeout
-        self._start = start or (lambda: WorkerProcess(library))
+        self._start: Callable[[], Worker] = start or (lambda: WorkerProcess(library))
         self._use_spare = spare
         self._failure: BackendFailure | None = None
         self._closed = False
         self._lock = threading.Lock()
-        self._worker: WorkerProcess | None = self._fresh_worker()
+        self._worker: Worker | None = self._fresh_worker()
         self.packages = self._worker.ready()
 
-    def _fresh_worker(self) -> WorkerProcess:
+    @property
+    def worker_pid(self) -> int | None:
+        """The pid of the worker that serves the next call (None before it is started)."""
+        worker = self._worker
+        if isinstance(worker, WorkerProcess):
+            return worker.process.pid
+        return getattr(worker, "pid", None)
+
+    def _fresh_worker(self) -> Worker:
         worker = _SPARES.take(self.library, self._start) if self._use_spare else self._start()
         try:
             worker.ready()

@@ -1,0 +1,270 @@
+"""Benchmarks of issue 13: isolation cost, --jobs, discovery, and the model's share of a
+stateful example. Each timing is a ratio of two things measured in this run, alternated."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness import Row
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _native() -> tuple[Any, str] | None:
+    try:
+        from sspi_model.backends.native import NativeBackend
+        from sspi_model.backends.native.discovery import LibraryNotFound, find_library
+
+        return NativeBackend, find_library()
+    except (ImportError, LibraryNotFound):
+        return None
+
+
+def _unavailable(name: str, unit: str, goal: str) -> list[Row]:
+    note = "sspi-rs not available; pip install 'sspi-model[native]' to measure"
+    return [Row(name, None, unit, goal, note)]
+
+
+# -- differential_isolation_speedup, worker_reset_speedup ------------------------------------
+
+
+def _examples_per_s(fork: bool, examples: int) -> float:
+    """The differential machine against sspi-rs, generate phase only, every divergence
+    suppressed so the run has a fixed size (as differential_examples_per_s does)."""
+    from hypothesis import HealthCheck, Phase, seed, settings
+    from hypothesis.stateful import get_state_machine_test
+
+    from sspi_model.backends.native import NativeBackend
+    from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT
+    from sspi_model.testing.differential import machine_for
+    from sspi_model.testing.divergence import load_known
+
+    class Everything(set[tuple[str, ...]]):
+        def __contains__(self, item: object) -> bool:
+            return True
+
+    subject = NativeBackend(timeout=DIFFERENTIAL_TIMEOUT, fork=fork)
+    started = [0]
+    try:
+        machine = machine_for(subject, known=load_known("sspi-rs"), found=Everything())
+
+        class Counted(machine):  # type: ignore[valid-type,misc]
+            def __init__(self) -> None:
+                started[0] += 1
+                super().__init__()
+
+        test = get_state_machine_test(
+            Counted,
+            settings=settings(
+                max_examples=examples, stateful_step_count=20, deadline=None, database=None,
+                suppress_health_check=list(HealthCheck), phases=(Phase.generate,),
+                print_blob=False,
+            ),
+        )
+        begin = time.perf_counter()
+        seed(0)(test)()
+        return started[0] / (time.perf_counter() - begin)
+    finally:
+        subject.close()
+
+
+def isolation() -> list[Row]:
+    name, goal = "differential_isolation_speedup", ">= 5"
+    if _native() is None:
+        return _unavailable(name, "x", goal) + _unavailable("worker_reset_speedup", "x", ">= 5")
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for round_number in range(4):
+        for fork in (False, True) if round_number % 2 == 0 else (True, False):
+            rates[fork].append(_examples_per_s(fork, 80))
+    ratios = sorted(a / b for a, b in zip(rates[True], rates[False], strict=True))
+    median = (ratios[1] + ratios[2]) / 2
+    note = (
+        "differential machine vs sspi-rs, isolation on, 80 examples of up to 20 steps per run, "
+        f"4 runs each alternated: forked from a zygote {_rates(rates[True])} examples/s; a fresh "
+        f"interpreter per example (fork=False, the spare worker started ahead) "
+        f"{_rates(rates[False])} examples/s; ratios {_spread(ratios)}"
+    )
+    return [Row(name, round(median, 2), "x", goal, note), _reset_cost()]
+
+
+def _rates(values: list[float]) -> str:
+    return "/".join(f"{v:.1f}" for v in values)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def _reset_cost() -> Row:
+    """reset() and the first call after it: a spawned worker against a forked one."""
+    from sspi_model.backends.native import NativeBackend
+
+    def per_reset(fork: bool) -> float:
+        backend = NativeBackend(fork=fork)
+        try:
+            backend.query_security_package_info("NTLM")
+            begin = time.perf_counter()
+            for _ in range(15):
+                backend.reset()
+                backend.query_security_package_info("NTLM")
+            return (time.perf_counter() - begin) / 15
+        finally:
+            backend.close()
+
+    costs: dict[bool, list[float]] = {True: [], False: []}
+    for round_number in range(4):
+        for fork in (False, True) if round_number % 2 == 0 else (True, False):
+            costs[fork].append(per_reset(fork))
+    ratios = sorted(b / a for a, b in zip(costs[True], costs[False], strict=True))
+    median = (ratios[1] + ratios[2]) / 2
+    spawn_ms = sorted(costs[False])[1] * 1000
+    fork_ms = sorted(costs[True])[1] * 1000
+    note = (
+        f"reset() + QuerySecurityPackageInfoW: spawned worker {spawn_ms:.1f} ms, forked "
+        f"{fork_ms:.2f} ms (15 resets per run, 4 runs each alternated); ratios {_spread(ratios)}"
+    )
+    return Row("worker_reset_speedup", round(median, 1), "x", ">= 5", note)
+
+
+# -- jobs2_speedup ----------------------------------------------------------------------------
+
+
+def jobs() -> list[Row]:
+    name, goal = "jobs2_speedup", ">= 1.7"
+    if _native() is None:
+        return _unavailable(name, "x", goal)
+    from sspi_model.testing.check import run_check
+
+    def rate(count: int) -> float:
+        begin = time.perf_counter()
+        report = run_check(["sspi-rs"], 100, 0, lambda line: None, jobs=count, fresh=True)
+        backend = report.backends[0]
+        return backend.rounds * backend.examples / (time.perf_counter() - begin)
+
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    for round_number in range(2):
+        for count in (1, 2) if round_number % 2 == 0 else (2, 1):
+            rates[count].append(rate(count))
+    ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
+    note = (
+        "check --backend sspi-rs --fresh (100 examples per round; known divergences only, so "
+        "one round per job), wall clock including the jobs' start: --jobs 1 "
+        f"{_rates(rates[1])} examples/s, --jobs 2 {_rates(rates[2])}; 2 runs each alternated, "
+        f"value the mean ratio ({_spread(ratios)})"
+    )
+    return [Row(name, round(sum(ratios) / len(ratios), 2), "x", goal, note)]
+
+
+# -- discovery_speedup --------------------------------------------------------------------------
+
+
+def discovery() -> list[Row]:
+    name, goal = "discovery_speedup", ">= 4"
+    native = _native()
+    if native is None:
+        return _unavailable(name, "x", goal)
+    backend_class = native[0]
+    from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT, check_backend, run_check
+
+    def kinds(divergences: Any) -> set[str]:
+        return {" ".join(d.signature) for d in divergences}
+
+    begin = time.perf_counter()
+    before = check_backend(
+        "sspi-rs", lambda: backend_class(timeout=DIFFERENTIAL_TIMEOUT, fork=False),
+        examples=100, seed_value=0, ignore_known=True,
+    )
+    before_s = time.perf_counter() - begin
+    results: dict[int, tuple[float, set[str]]] = {}
+    for count in (1, 2):
+        begin = time.perf_counter()
+        report = run_check(["sspi-rs"], 100, 0, lambda line: None, ignore_known=True,
+                           jobs=count, fresh=True)
+        results[count] = (time.perf_counter() - begin, kinds(report.backends[0].divergences))
+    old = kinds(before.divergences)
+    after_s, after_kinds = results[2]
+    note = (
+        f"check --backend sspi-rs --ignore-known --fresh, seed 0, 100 examples: before (a "
+        f"fresh worker interpreter per example, one job) {before_s:.0f} s, {len(old)} kinds; "
+        f"forked workers --jobs 1 {results[1][0]:.0f} s, {len(results[1][1])} kinds; "
+        f"--jobs 2 {after_s:.0f} s, {len(after_kinds)} kinds; kinds of the one-job runs equal: "
+        f"{old == results[1][1]}; kinds only before: {sorted(old - after_kinds) or 'none'}; "
+        f"only --jobs 2: {sorted(after_kinds - old) or 'none'}. Run once each (minutes), in "
+        "this order, not alternated"
+    )
+    return [Row(name, round(before_s / after_s, 2), "x", goal, note)]
+
+
+# -- model_share_sync_stateful ------------------------------------------------------------------
+
+
+def model_share() -> list[Row]:
+    """The sync stateful machine of tests/test_sync_stateful.py; the time inside Sspi's public
+    methods (outermost calls only) over the whole run."""
+    import sys
+
+    from hypothesis import seed
+
+    from sspi_model.sspi import Sspi
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import build_sspi  # the tests' accounts
+    from test_sync_stateful import SyncMachine
+
+    inside = [0.0]
+    depth = [0]
+    originals: dict[str, Callable[..., Any]] = {}
+
+    def timed(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if depth[0]:
+                return method(*args, **kwargs)
+            depth[0] += 1
+            begin = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                inside[0] += time.perf_counter() - begin
+                depth[0] -= 1
+
+        return wrapper
+
+    for attribute, value in vars(Sspi).items():
+        if callable(value) and not attribute.startswith("_"):
+            originals[attribute] = value
+            setattr(Sspi, attribute, timed(value))
+    shares = []
+    try:
+        for round_number in range(3):
+            inside[0] = 0.0
+            begin = time.perf_counter()
+            seed(round_number)(_run(SyncMachine, build_sspi))()
+            shares.append(inside[0] / (time.perf_counter() - begin))
+    finally:
+        for attribute, value in originals.items():
+            setattr(Sspi, attribute, value)
+    share = sorted(shares)[1] * 100
+    note = (
+        "tests/test_sync_stateful.py's SyncMachine, 100 examples of up to 40 steps, generate "
+        "phase, 3 seeds: time inside Sspi's public methods (outermost call, perf_counter "
+        f"around each) over the run's time: {', '.join(f'{s * 100:.0f}%' for s in shares)}; "
+        "the rest is Hypothesis (drawing, rule selection, bundles) and the machine's own checks"
+    )
+    return [Row("model_share_sync_stateful", round(share, 1), "%", "<= 30", note)]
+
+
+def _run(machine: Any, factory: Callable[..., Any]) -> Callable[[], None]:
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import get_state_machine_test
+
+    timed = type("Timed", (machine,), {"__init__": lambda self: machine.__init__(self, factory)})
+    return get_state_machine_test(  # type: ignore[no-any-return]
+        timed,
+        settings=settings(
+            max_examples=100, stateful_step_count=40, deadline=None, database=None,
+            suppress_health_check=list(HealthCheck), phases=(Phase.generate,),
+        ),
+    )

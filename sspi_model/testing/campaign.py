@@ -1,0 +1,169 @@
+"""A campaign on every core: N check jobs with distinct seeds over one example database.
+
+Each job is a process of its own (spawned, so it starts from a clean interpreter; a native
+backend in it has its own zygote) running `run_check` with seed `seed + i * SEED_STRIDE` over
+the shared database: a directory, Redis, or (with --fresh) a temporary directory removed at
+the end. What one job finds and saves is replayed first by every round another job starts
+afterwards. The reports are merged into one of the same shape as a single job's: per backend,
+the rounds add up, each divergence appears once (by signature, the shortest
+reproducer kept) and each rule's verdict is the worst seen (fail, then pass, then the rest).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import attrs
+
+from sspi_model.testing.conformance import FAIL, FAIL_KNOWN, PASS, RuleVerdict
+from sspi_model.testing.divergence import Divergence
+
+SEED_STRIDE = 100_000  # a job's rounds use seed + 1, seed + 2, ...: far apart, never shared
+
+
+def job_count(jobs: int | None) -> int:
+    """`jobs`, or when it is None $SSPI_MODEL_JOBS, or the number of cores this process may run
+    on."""
+    from_environment = os.environ.get("SSPI_MODEL_JOBS", "").strip()
+    if jobs is None and from_environment:
+        try:
+            jobs = int(from_environment)
+        except ValueError:
+            raise ValueError(f"SSPI_MODEL_JOBS is not a number: {from_environment!r}") from None
+    if jobs is not None:
+        if jobs < 1:
+            raise ValueError(f"--jobs must be at least 1, got {jobs}")
+        return jobs
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# check.py's run_check calls run_jobs and hands itself over (`run_check`), so this module does
+# not import check.py; reports are CheckReport and BackendReport values, rebuilt with evolve.
+
+
+def run_jobs(
+    run_check: Callable[..., Any],
+    backends: list[str],
+    examples: int,
+    seed: int,
+    progress: Callable[[str], None],
+    *,
+    ignore_known: bool,
+    max_rounds: int,
+    jobs: int,
+    database: str | None,
+    fresh: bool,
+    time_budget: float | None,
+    known_files: list[str],
+) -> Any:
+    scratch = tempfile.mkdtemp(prefix="sspi-model-campaign-") if fresh else None
+    shared = scratch if scratch is not None else database
+    progress(f"campaign: {jobs} jobs, seeds {seed}, {seed + SEED_STRIDE}, ...; "
+             f"example database: {shared or 'the default one'}")
+    started = time.monotonic()
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [
+                pool.submit(_job, run_check, number, backends, examples,
+                            seed + number * SEED_STRIDE, ignore_known, max_rounds, shared,
+                            time_budget, known_files)
+                for number in range(jobs)
+            ]
+            reports = [future.result() for future in futures]
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return merge(reports, seed, time.monotonic() - started)
+
+
+def _job(
+    run_check: Callable[..., Any],
+    number: int,
+    backends: list[str],
+    examples: int,
+    seed: int,
+    ignore_known: bool,
+    max_rounds: int,
+    database: str | None,
+    time_budget: float | None,
+    known_files: list[str],
+) -> Any:
+    def progress(line: str) -> None:
+        print(f"[job {number}] {line}", file=sys.stderr, flush=True)
+
+    return run_check(backends, examples, seed, progress, ignore_known=ignore_known,
+                     max_rounds=max_rounds, jobs=1, database=database, fresh=False,
+                     time_budget=time_budget, known_files=known_files)
+
+
+def merge(reports: Sequence[Any], seed: int, seconds: float) -> Any:
+    """One CheckReport from several jobs' CheckReports over the same backends."""
+    names: list[str] = []
+    by_name: dict[str, list[Any]] = {}
+    for report in reports:
+        for backend in report.backends:
+            if backend.backend not in by_name:
+                names.append(backend.backend)
+            by_name.setdefault(backend.backend, []).append(backend)
+    backends = tuple(_merge_backend(by_name[n], seconds) for n in names)
+    return attrs.evolve(reports[0], backends=backends, seed=seed)
+
+
+def _merge_backend(parts: list[Any], seconds: float) -> Any:
+    best: dict[tuple[str, ...], Divergence] = {}
+    for part in parts:
+        for divergence in part.divergences:
+            current = best.get(divergence.signature)
+            if current is None or len(divergence.reproducer) < len(current.reproducer):
+                best[divergence.signature] = divergence
+    # New divergences first, as one job lists them, then the known ones.
+    ordered = sorted(best.values(), key=lambda d: d.known is not None)
+    return attrs.evolve(
+        parts[0],  # examples: per round, the same in every job
+        rounds=sum(p.rounds for p in parts),
+        seconds=seconds,
+        divergences=tuple(ordered),
+        error=next((p.error for p in parts if p.error), ""),
+        rules=_merge_rules([p.rules for p in parts]),
+    )
+
+
+_RANK = {FAIL: 0, FAIL_KNOWN: 1, PASS: 2}  # worst first
+
+
+def _merge_rules(parts: list[tuple[RuleVerdict, ...]]) -> tuple[RuleVerdict, ...]:
+    merged: dict[str, RuleVerdict] = {}
+    order: list[str] = []
+    for rows in parts:
+        for row in rows:
+            current = merged.get(row.rule.id)
+            if current is None:
+                order.append(row.rule.id)
+                merged[row.rule.id] = row
+            else:
+                merged[row.rule.id] = _worse(current, row)
+    return tuple(merged[rule] for rule in order)
+
+
+def _worse(a: RuleVerdict, b: RuleVerdict) -> RuleVerdict:
+    rank_a, rank_b = _RANK.get(a.verdict, 3), _RANK.get(b.verdict, 3)
+    if rank_a != rank_b:
+        return a if rank_a < rank_b else b
+    if a.verdict == PASS:
+        return attrs.evolve(a, count=a.count + b.count)
+    if a.verdict == FAIL and a.divergence and b.divergence:
+        shorter = len(b.divergence.reproducer) < len(a.divergence.reproducer)
+        return b if shorter else a
+    return a

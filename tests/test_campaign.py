@@ -1,0 +1,168 @@
+"""Campaigns: the shared example database, several jobs, the merged report, the time budget."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from sspi_model.testing.campaign import job_count, merge
+from sspi_model.testing.check import BackendReport, CheckReport, run_check
+from sspi_model.testing.database import CampaignDatabase, default_database_path, open_database
+from sspi_model.testing.divergence import Divergence
+
+BROKEN = "toy_backends:BrokenBackend"  # two divergences, found in a few seconds
+
+
+def _check(database: Path | None, lines: list[str], **options: object) -> CheckReport:
+    return run_check(
+        [BROKEN], 30, 0, lines.append, jobs=1, database=None if database is None else
+        str(database), fresh=database is None, **options,  # type: ignore[arg-type]
+    )
+
+
+def _signatures(report: CheckReport) -> set[tuple[str, ...]]:
+    return {d.signature for b in report.backends for d in b.divergences}
+
+
+def test_a_second_run_replays_the_first_runs_failures_first(tmp_path: Path) -> None:
+    first_lines: list[str] = []
+    first = _check(tmp_path / "db", first_lines)
+    found = len(first.backends[0].new)
+    assert found >= 1
+    assert not any("replayed first" in line for line in first_lines)
+    second_lines: list[str] = []
+    second = _check(tmp_path / "db", second_lines)
+    assert _signatures(second) >= _signatures(first)
+    # Every failure is still in the database after the second run: round 2 did not delete the
+    # one round 1 found (it passes in round 2 only because the campaign suppresses it).
+    assert f"[broken-toy] replayed first: {found} saved example(s) from the database" in (
+        second_lines
+    )
+    third_lines: list[str] = []
+    _check(tmp_path / "db", third_lines)
+    kept = len(second.backends[0].new)
+    assert f"[broken-toy] replayed first: {kept} saved example(s) from the database" in (
+        third_lines
+    )
+
+
+def test_fresh_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSPI_MODEL_DATABASE", str(tmp_path / "default"))
+    lines: list[str] = []
+    _check(None, lines)
+    _check(None, lines)
+    assert not any("replayed first" in line for line in lines)
+    assert not (tmp_path / "default").exists()
+
+
+def test_the_default_database_is_under_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSPI_MODEL_DATABASE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
+    assert default_database_path() == Path("/somewhere/sspi-model/examples")
+
+
+def test_backends_and_modes_do_not_share_entries(tmp_path: Path) -> None:
+    inner = open_database(str(tmp_path))
+    check = CampaignDatabase(inner, "sspi-rs/documented/check")
+    discovery = CampaignDatabase(inner, "sspi-rs/documented/discovery")
+    check.save(b"key", b"value")
+    assert list(check.fetch(b"key")) == [b"value"]
+    assert list(discovery.fetch(b"key")) == []
+
+
+def test_from_round_two_earlier_failures_are_not_deleted(tmp_path: Path) -> None:
+    database = CampaignDatabase(open_database(str(tmp_path)), "x")
+    database.start_round(1)
+    database.save(b"k", b"found-in-round-1")
+    database.save(b"k", b"stale")
+    database.delete(b"k", b"stale")  # round 1: a saved example that no longer fails goes
+    database.start_round(2)
+    database.delete(b"k", b"found-in-round-1")  # suppressed now, but still a failure
+    database.save(b"k", b"shrink-step")
+    database.move(b"k", b"k.secondary", b"shrink-step")  # this round's own shrinking
+    assert set(database.fetch(b"k")) == {b"found-in-round-1"}
+
+
+def _report(backend: str, *divergences: Divergence, rounds: int = 1) -> CheckReport:
+    return CheckReport((BackendReport(backend, 30, rounds, 1.0, divergences),), 0)
+
+
+def _divergence(observed: str, steps: int, known: str | None = None) -> Divergence:
+    return Divergence(
+        "DeleteSecurityContext", "ctx1", "context=retired", "status", "SEC_E_OK", observed,
+        ("DEL-003",), tuple(f"step{i}" for i in range(steps)), known=known,
+    )
+
+
+def test_merged_reports_keep_each_divergence_once_with_the_shortest_reproducer() -> None:
+    merged = merge(
+        [
+            _report("b", _divergence("SEC_E_INVALID_HANDLE", 5), _divergence("HANG", 2, "k1")),
+            _report("b", _divergence("SEC_E_INVALID_HANDLE", 3), rounds=2),
+        ],
+        seed=7,
+        seconds=2.5,
+    )
+    (backend,) = merged.backends
+    assert [(d.observed, len(d.reproducer)) for d in backend.divergences] == [
+        ("SEC_E_INVALID_HANDLE", 3),
+        ("HANG", 2),
+    ]
+    assert (backend.rounds, backend.examples, backend.seconds, merged.seed) == (3, 30, 2.5, 7)
+    assert merged.new_divergences == 1
+
+
+def test_two_jobs_find_what_one_finds(tmp_path: Path) -> None:
+    lines: list[str] = []
+    one = _check(tmp_path / "one", lines)
+    two = run_check([BROKEN], 30, 0, lines.append, jobs=2, database=str(tmp_path / "two"),
+                    fresh=False)
+    # Which of the two divergences a round of 30 examples reaches varies from process to
+    # process (hash seeds); the NULL-handle one, which every first round finds, is in both.
+    for report in (one, two):
+        observed = {d.observed for d in report.backends[0].divergences}
+        assert "SEC_E_INVALID_PARAMETER" in observed
+    divergences = two.backends[0].divergences
+    assert len({d.signature for d in divergences}) == len(divergences)  # each once
+    assert two.backends[0].rounds >= 2 * 2  # each job's rounds, added up
+    assert any(line.startswith("campaign: 2 jobs") for line in lines)
+
+
+def test_a_time_budget_runs_rounds_until_it_is_spent() -> None:
+    lines: list[str] = []
+    started = time.monotonic()
+    report = run_check(["model"], 10, 0, lines.append, fresh=True, time_budget=3.0)
+    assert time.monotonic() - started >= 3.0
+    assert report.backends[0].rounds > 1  # it did not stop at the first round finding nothing
+    assert any("of the time budget left" in line for line in lines)
+
+
+def test_job_count_defaults_to_the_cores() -> None:
+    assert job_count(None) >= 1
+    assert job_count(3) == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        job_count(0)
+
+
+def test_the_check_command_passes_the_campaign_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from sspi_model import cli
+
+    seen: dict[str, object] = {}
+
+    def run_check(*args: object, **options: object) -> CheckReport:
+        seen.update(options)
+        return CheckReport((), 0)
+
+    monkeypatch.setattr("sspi_model.testing.check.run_check", run_check)
+    code = cli.main(["check", "--backend", "model", "--jobs", "3", "--database", "/tmp/x",
+                     "--fresh", "--time-budget", "1h30m"])
+    assert code == 0
+    assert seen == {"ignore_known": False, "jobs": 3, "database": "/tmp/x", "fresh": True,
+                    "time_budget": 5400.0, "known_files": []}
+    assert cli._duration("90s") == 90.0 and cli._duration("10m") == 600.0
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli._duration("soon")
