@@ -602,8 +602,14 @@ class _Progress:
             if self._WARNINGS.search(message):  # a warning, not progress: a CI log shows it
                 self._write(f"{message}\n")
             return
-        backend, _, rest = message.partition("] ")
-        self.backend = backend.lstrip("[")
+        backend, tagged, rest = message.partition("] ")
+        if not (tagged and backend.startswith("[")):  # not about one backend: news above it
+            with self._lock:
+                self._write(f"\r\033[K{message}\n")
+                if self.backend:
+                    self._draw()
+            return
+        self.backend = backend[1:]
         found = re.match(r"round (\d+): (.*)", rest)
         if rest.startswith("checking against the model"):
             self.round, self.done = 0, 0

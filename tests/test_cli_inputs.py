@@ -235,6 +235,7 @@ def test_progress_keeps_news_above_the_line_and_counts_divergences() -> None:
 
     err = _Terminal()
     progress = _Progress(err, 10, True)
+    progress("campaign: 1 jobs, seeds 0, ...")  # not about a backend: kept as it is
     progress("[lib] checking against the model: 10 examples per round")
     progress("[lib] round 1: NEW DeleteSecurityContext(NULL) status")
     progress("[lib] round 2: nothing new in 10 examples")
@@ -242,3 +243,4 @@ def test_progress_keeps_news_above_the_line_and_counts_divergences() -> None:
     text = err.getvalue()
     assert "\r\033[K[lib] round 1: NEW DeleteSecurityContext(NULL) status\n" in text
     assert "[lib] 10 examples done (2 rounds), 1 divergence so far, " in text
+    assert text.startswith("\r\033[Kcampaign: 1 jobs, seeds 0, ...\n\r\033[K[lib] 0 examples")
