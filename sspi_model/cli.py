@@ -582,11 +582,12 @@ def _write_report(path: str | None, render: Callable[[str], str], what: str) -> 
 class _Progress:
     """CLI-015: the campaign's progress as one line redrawn on a terminal's stderr (backend,
     round, examples done, divergences so far, elapsed), with the engine's news (a new
-    divergence, a skipped backend) kept above it. When not `enabled` only the warnings (a backend
-    skipped, the campaign interrupted) are written."""
+    divergence, a skipped backend) kept above it. When not `enabled` only the notices (a backend
+    skipped, the campaign interrupted, examples replayed from a database) are written."""
 
     _NEWS = re.compile(r"SKIPPED|NEW|interrupted|flaky")
-    _WARNINGS = re.compile(r"\] (SKIPPED|interrupted): ")  # written even when not enabled
+    # Written even when not enabled: facts about the run a CI log needs, not progress.
+    _NOTICES = re.compile(r"\] (SKIPPED: |interrupted: |replayed first: )")
 
     def __init__(self, stream: TextIO, examples: int, enabled: bool) -> None:
         self.stream, self.examples, self.enabled = stream, examples, enabled
@@ -599,7 +600,7 @@ class _Progress:
 
     def __call__(self, message: str) -> None:
         if not self.enabled:
-            if self._WARNINGS.search(message):  # a warning, not progress: a CI log shows it
+            if self._NOTICES.search(message):
                 self._write(f"{message}\n")
             return
         backend, tagged, rest = message.partition("] ")

@@ -215,8 +215,12 @@ def test_check_is_quiet_when_stderr_is_not_a_terminal(
 
     quiet = _Progress(err, 10, False)
     quiet("[lib] round 1: nothing new in 10 examples")
-    quiet("[sspi-rs] SKIPPED: libsspi is missing")  # a warning, not progress: it stays
-    assert err.getvalue() == "[sspi-rs] SKIPPED: libsspi is missing\n"
+    quiet("[sspi-rs] SKIPPED: libsspi is missing")  # notices, not progress: they stay
+    quiet("[lib] replayed first: 2 saved example(s) from the database")
+    assert err.getvalue() == (
+        "[sspi-rs] SKIPPED: libsspi is missing\n"
+        "[lib] replayed first: 2 saved example(s) from the database\n"
+    )
 
 
 @pytest.mark.rule("CLI-015")
