@@ -828,6 +828,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_NOT_OWNER,
             SecStatus.SEC_E_SECPKG_NOT_FOUND,
             SecStatus.SEC_E_UNKNOWN_CREDENTIALS,
+            SecStatus.SEC_E_ALGORITHM_MISMATCH,  # CRD-003: no protocol left to speak
         }
     ),
     Call.FREE_CREDENTIALS_HANDLE: frozenset({SecStatus.SEC_E_OK, *_HANDLE_ERRORS}),
@@ -852,6 +853,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_OUT_OF_SEQUENCE,  # LIF-003, ISC-008
             SecStatus.SEC_I_CONTEXT_EXPIRED,  # SHD-007
             SecStatus.SEC_E_BUFFER_TOO_SMALL,  # BUF-002
+            SecStatus.SEC_E_ALGORITHM_MISMATCH,  # CRD-004: no common protocol version
         }
     ),
     Call.ACCEPT_SECURITY_CONTEXT: frozenset(
@@ -875,6 +877,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_OUT_OF_SEQUENCE,  # LIF-003, ASC-007
             SecStatus.SEC_I_CONTEXT_EXPIRED,  # SHD-007
             SecStatus.SEC_E_BUFFER_TOO_SMALL,  # BUF-002
+            SecStatus.SEC_E_ALGORITHM_MISMATCH,  # CRD-004: no common protocol version
         }
     ),
     Call.COMPLETE_AUTH_TOKEN: frozenset(

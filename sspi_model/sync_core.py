@@ -43,6 +43,7 @@ from sspi_model.lifecycle import (
 from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import SchannelCred
+from sspi_model.packages.schannel_creds import CALLER_STRUCTS
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -76,6 +77,11 @@ def unsendable_credential(auth_data: Any) -> str | None:
         problem = unsendable_text(auth_data.certificate.subject, 0xFFFF, "utf-8")
         if problem is not None:
             return f"Certificate.subject {problem}"
+    elif isinstance(auth_data, CALLER_STRUCTS):  # SCHANNEL_CRED, SCH_CREDENTIALS (CRD-001)
+        for certificate in auth_data.credentials:
+            problem = unsendable_text(certificate.subject, 0xFFFF, "utf-8")
+            if problem is not None:
+                return f"Certificate.subject {problem}"
     return None
 
 

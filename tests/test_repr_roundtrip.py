@@ -106,7 +106,7 @@ from sspi_model import (
 )
 from sspi_model.async_api import PendingCall
 from sspi_model.lifecycle import TABLES, verdicts
-from sspi_model.packages import ntlm, schannel
+from sspi_model.packages import ntlm, schannel, schannel_creds
 
 # -- where the value types live ---------------------------------------------------------------
 
@@ -123,6 +123,7 @@ VALUE_MODULES = (
     "sspi_model.packages.base",
     "sspi_model.packages.ntlm",
     "sspi_model.packages.schannel",
+    "sspi_model.packages.schannel_creds",
     "sspi_model.profiles",
     "sspi_model.results",
     "sspi_model.status",
@@ -172,6 +173,7 @@ NOT_VALUES: dict[type, str] = {
     ntlm.TokenError: "raised and caught inside the NTLM package",
     schannel.SchannelCredential: "credential material, private to the Schannel package",
     schannel.TokenError: "raised and caught inside the Schannel package",
+    schannel_creds.Resolved: "what the Schannel package reads from a caller's structure",
 }
 NAMESPACE = {name: getattr(sspi_model, name) for name in sspi_model.__all__}
 
@@ -224,6 +226,9 @@ states = st.one_of(
     st.sampled_from(CtxState), st.sampled_from(CredState), st.sampled_from(AsyncState)
 )
 certificates = st.builds(Certificate, text, st.booleans())
+tls_parameters = st.builds(
+    schannel_creds.TlsParameters, st.tuples(text) | st.just(()), st.integers(0, 2**32 - 1), u32
+)
 auth_identities = st.builds(AuthIdentity, text, text, text)
 outs = st.builds(
     Out,
@@ -355,6 +360,27 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Certificate: certificates,
     SchannelCred: st.builds(
         SchannelCred, st.none() | certificates, st.sampled_from(sorted(schannel.PROTOCOLS))
+    ),
+    schannel_creds.LegacySchannelCred: st.builds(
+        schannel_creds.LegacySchannelCred,
+        u32,
+        st.tuples(certificates) | st.just(()),
+        u32,
+        u32,
+        u32,
+        u32,
+        u32,
+        u32,
+    ),
+    schannel_creds.TlsParameters: tls_parameters,
+    schannel_creds.SchCredentials: st.builds(
+        schannel_creds.SchCredentials,
+        u32,
+        u32,
+        st.tuples(certificates) | st.just(()),
+        u32,
+        u32,
+        st.tuples(tls_parameters) | st.just(()),
     ),
     Profile: st.builds(
         Profile,

@@ -75,13 +75,14 @@ from sspi_model.constants import (
     SecPkgAttr,
 )
 from sspi_model.lifecycle import Call, LegOutcome, MessageOutcome
-from sspi_model.packages import alpn, tls_records
+from sspi_model.packages import alpn, schannel_creds, tls_records
 from sspi_model.packages.base import (
     Environment,
     LegResult,
     MessageLeg,
 )
 from sspi_model.packages.protection import Channel, derive_key
+from sspi_model.packages.schannel_creds import Certificate as Certificate
 from sspi_model.results import (
     ApplicationProtocol,
     CipherStrengths,
@@ -159,14 +160,6 @@ class _Incomplete(Exception):
 
 
 @attrs.frozen
-class Certificate:
-    """An opaque certificate: only its subject (e.g. "CN=srv.contoso.com") and expiry."""
-
-    subject: str = attrs.field(validator=attrs.validators.instance_of(str))
-    expired: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-
-
-@attrs.frozen
 class SchannelCred:
     """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
 
@@ -183,10 +176,13 @@ class SchannelCred:
 
 @attrs.frozen
 class SchannelCredential:
-    """Credential material: what ACH was given."""
+    """Credential material: what ACH was given, and from a caller's SCHANNEL_CRED or
+    SCH_CREDENTIALS the lowest version allowed and whether the server name is checked."""
 
     use: int
     cred: SchannelCred
+    minimum: int = TLS12  # CRD-004
+    check_name: bool = True  # CRD-005
 
 
 def record(content_type: int, body: bytes) -> bytes:
@@ -579,10 +575,10 @@ class _Session:
 class SchannelClientSession(_Session):
     """The ISC side; see the module docstring for the legs."""
 
-    __slots__ = ("_cred", "_mine", "_offer", "_retry", "_target")
+    __slots__ = ("_check_name", "_cred", "_mine", "_minimum", "_offer", "_retry", "_target")
 
     def __init__(self, material: SchannelCredential, target_name: str | None) -> None:
-        self._cred = material.cred
+        self.use_credential(material)
         self._target = target_name
         self._is_client = True
         self.restart()
@@ -597,6 +593,7 @@ class SchannelClientSession(_Session):
         """A continuation leg passed a credential: its certificate is used from now on."""
         if isinstance(material, SchannelCredential):
             self._cred = material.cred
+            self._minimum, self._check_name = material.minimum, material.check_name
 
     def _attr(self, context_req: int) -> int:
         return (context_req & _GRANTABLE_ISC) | (MUTUAL_AUTH if self._mine else 0)
@@ -648,7 +645,10 @@ class SchannelClientSession(_Session):
             flight.take_empty(SERVER_HELLO_DONE)
         if not subject:
             raise TokenError("the server sent no certificate", BAD_CERTIFICATE)
-        if self._target and common_name(subject).casefold() != self._target.casefold():
+        if version < self._minimum:  # a version the credential disabled (CRD-004)
+            return _fatal(SecStatus.SEC_E_ALGORITHM_MISMATCH, PROTOCOL_VERSION, "CRD-004")
+        target = self._target if self._check_name else None  # CRD-005: the caller checks it
+        if target and common_name(subject).casefold() != target.casefold():
             return _fatal(SecStatus.SEC_E_WRONG_PRINCIPAL, BAD_CERTIFICATE, "SCH-006")
         certificate = self._cred.certificate
         if requested and certificate is None and not self._retry:
@@ -683,12 +683,13 @@ class SchannelClientSession(_Session):
 class SchannelServerSession(_Session):
     """The ASC side; see the module docstring for the legs."""
 
-    __slots__ = ("_max", "_protocols", "_requested", "_subject", "_tickets")
+    __slots__ = ("_max", "_minimum", "_protocols", "_requested", "_subject", "_tickets")
 
     def __init__(self, material: SchannelCredential) -> None:
         certificate = material.cred.certificate
         self._subject = certificate.subject if certificate else ""
         self._max = PROTOCOLS[material.cred.protocols]
+        self._minimum = material.minimum
         self._tickets = material.cred.session_tickets
         self._is_client = False
         self.restart()
@@ -735,6 +736,8 @@ class SchannelServerSession(_Session):
                 status = SecStatus.SEC_E_APPLICATION_PROTOCOL_MISMATCH
                 return _fatal(status, NO_APPLICATION_PROTOCOL, "ATT-010")
         version = min(offered, self._max)
+        if version < self._minimum:  # the client's highest is one this credential disabled
+            return _fatal(SecStatus.SEC_E_ALGORITHM_MISMATCH, PROTOCOL_VERSION, "CRD-004")
         requested = bool(context_req & MUTUAL_AUTH)
         request = handshake(CERTIFICATE_REQUEST) if requested else b""
         random = hashlib.sha256(b"server-random|%d" % next(_random_serial)).digest()
@@ -803,6 +806,15 @@ class SchannelPackage:
     ) -> tuple[SecStatus, Any, tuple[str, ...]]:
         # pszPrincipal is unused by Schannel (ACHG); the certificate says who we are.
         cred = SchannelCred() if auth_data is None else auth_data
+        minimum, check_name = TLS12, True
+        caller_rules: tuple[str, ...] = ()
+        if isinstance(cred, schannel_creds.CALLER_STRUCTS):  # SCHANNEL_CRED, SCH_CREDENTIALS
+            status, resolved, caller_rules = schannel_creds.resolve(cred, use)
+            if resolved is None:
+                return status, None, caller_rules
+            highest = "tls1.3" if resolved.maximum == TLS13 else "tls1.2"
+            cred = SchannelCred(resolved.certificate, highest)
+            minimum, check_name = resolved.minimum, resolved.check_name
         if not isinstance(cred, SchannelCred):
             return SecStatus.SEC_E_UNKNOWN_CREDENTIALS, None, ("ACH-007",)
         if use & CredentialUse.BOTH == CredentialUse.BOTH:
@@ -811,7 +823,8 @@ class SchannelPackage:
             return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
         if use & CredentialUse.INBOUND and cred.certificate is None:
             return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
-        return SecStatus.SEC_E_OK, SchannelCredential(use, cred), ("SCH-001",)
+        material = SchannelCredential(use, cred, minimum, check_name)
+        return SecStatus.SEC_E_OK, material, ("SCH-001", *caller_rules)
 
     def credential_attribute(
         self, material: Any, attribute: int, allocate: Callable[[str], int]
@@ -828,8 +841,10 @@ class SchannelPackage:
             return CipherStrengths(128, 256)
         if attribute != 0x58:  # pragma: no cover - the table lets only these four through
             return None
-        # SUPPORTED_PROTOCOLS: TLS 1.2, and TLS 1.3 where the credential asks for it.
+        # SUPPORTED_PROTOCOLS: TLS 1.2 (unless disabled, CRD-004), and TLS 1.3 where the
+        # credential asks for it.
         tls12, tls13 = (0x400, 0x1000) if inbound else (0x800, 0x2000)
+        tls12 = tls12 if material.minimum <= TLS12 else 0
         return SupportedProtocols(tls12 | (tls13 if cred.protocols == "tls1.3" else 0))
 
     def new_client(

@@ -15,7 +15,9 @@ from sspi_model.buffers import SECBUFFER_ATTRMASK, SecBuffer, SecBufferType
 from sspi_model.lifecycle import Call
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
+from sspi_model.packages.schannel_creds import CALLER_STRUCTS
 from sspi_model.status import NtStatus, SecStatus, lookup
+from sspi_model.trace import credentials as caller_creds
 
 Record = dict[str, Any]
 FORMAT = "sspi-model"
@@ -141,6 +143,8 @@ def _encode_auth(value: Any) -> Any:
             "protocols": value.protocols,
             **({"session_tickets": True} if value.session_tickets else {}),
         }
+    if isinstance(value, CALLER_STRUCTS):  # SCHANNEL_CRED, SCH_CREDENTIALS (CRD-001)
+        return caller_creds.encode(value)
     return {"type": type(value).__name__, "repr": repr(value)}
 
 
@@ -157,6 +161,8 @@ def decode_auth(value: Any) -> Any:
             certificate = None if raw is None else Certificate(raw["subject"], raw["expired"])
             tickets = value.get("session_tickets", False)
             return SchannelCred(certificate, value.get("protocols", "tls1.2"), tickets)
+        if kind in caller_creds.STRUCTS:
+            return caller_creds.decode(value)
     except (KeyError, TypeError, ValueError) as error:
         raise ReplayError(f"auth_data {kind} is incomplete: {error}") from None
     raise ReplayError(f"cannot rebuild auth_data {value!r}: only AuthIdentity and SchannelCred")
