@@ -374,6 +374,30 @@ def _status_reads_pending(record: Any, detail: Any) -> bool:
     return bool(record._status == _PENDING_STATUS)
 
 
+# The buffer types each message call reads (BUF-008); the others are written, so a capacity
+# larger than the data is their ordinary shape (a TOKEN for the signature, a STREAM_HEADER).
+_READ_BUFFERS: Mapping[Call, frozenset[int]] = {
+    Call.MAKE_SIGNATURE: frozenset({1}),  # DATA
+    Call.VERIFY_SIGNATURE: frozenset({1, 2, 10}),  # DATA, TOKEN, STREAM
+    Call.ENCRYPT_MESSAGE: frozenset({1}),
+    Call.DECRYPT_MESSAGE: frozenset({1, 2, 10}),
+    Call.APPLY_CONTROL_TOKEN: frozenset({2}),  # the control token
+}
+
+
+def _buffer_overruns(record: Any, detail: tuple[Call, Any]) -> bool:
+    """A buffer the call reads claims more bytes (cbBuffer) than it holds: C would read past
+    the end of pvBuffer, or through NULL when it holds none (BUF-008)."""
+    call, buffers = detail
+    read = _READ_BUFFERS.get(call, frozenset())
+    return any(
+        buffer.size is not None
+        and buffer.size > len(buffer.data)
+        and buffer.buffer_type & 0x0FFFFFFF in read
+        for buffer in buffers or ()
+    )
+
+
 def _callback_required(record: Any, detail: tuple[Any, Call]) -> bool:
     profile, call = detail
     return (
@@ -392,6 +416,7 @@ PREDICATES: Mapping[str, Callable[[Any, Any], bool]] = MappingProxyType(
         "a callback is registered": _callback_registered,
         "the status reads SEC_I_ASYNC_CALL_PENDING": _status_reads_pending,
         "no callback where one is required": _callback_required,
+        "a buffer overruns its memory": _buffer_overruns,
     }
 )
 
@@ -455,6 +480,14 @@ _NO_KEYS = Refusal("message_on_partial_status", ("MSG-002",))
 _EXPIRED = Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("MSG-003",))
 _CLOSED_RECORDS = Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("SHD-006",))
 _STRAY_LEG = Refusal(SecStatus.SEC_I_CONTEXT_EXPIRED, ("SHD-007",))
+# Every entry that hands the descriptor to the package checks it first (BUF-008): non-strict,
+# the package gets it as it is, as the kernel would.
+_OVERRUN = (
+    Guard(
+        "a buffer overruns its memory",
+        Misuse("BUF-008", "a buffer the call reads has cbBuffer larger than the bytes it holds"),
+    ),
+)
 
 
 def _control(state: CtxState) -> Transition:
@@ -463,6 +496,7 @@ def _control(state: CtxState) -> Transition:
         {_DONE: state, _MSG_REJECTED: state, _SHUTDOWN_OUTCOME: _SHUTDOWN},
         ("SHD-008",),
         outcome_rules={_SHUTDOWN_OUTCOME: ("SHD-004",)},
+        guards=_OVERRUN,
     )
 
 
@@ -477,6 +511,7 @@ def _reading(state: CtxState, peer_closed: CtxState) -> Transition:
         },
         ("MSG-001", "SHD-005"),
         outcome_rules={_MSG_FAILED: ("MSG-030",), _PEER_CLOSED: ("SHD-003",)},
+        guards=_OVERRUN,
     )
 
 
@@ -493,7 +528,7 @@ _MESSAGE_ENTRIES: dict[tuple[Any, Call], Entry] = {
     **{(CtxState.PARTIAL, call): _NO_KEYS for call in (*MESSAGE_CALLS, _ACT)},
     **{(CtxState.FAILED, call): _EXPIRED for call in (*MESSAGE_CALLS, _ACT)},
     **{
-        (CtxState.ESTABLISHED, call): Transition(_PROTECT, ("MSG-001",))
+        (CtxState.ESTABLISHED, call): Transition(_PROTECT, ("MSG-001",), guards=_OVERRUN)
         for call in (_MKS, _VFS, _EMS)
     },
     (CtxState.ESTABLISHED, _DMS): Transition(
@@ -505,6 +540,7 @@ _MESSAGE_ENTRIES: dict[tuple[Any, Call], Entry] = {
         },
         ("MSG-001",),
         outcome_rules=_DECRYPT_RULES,
+        guards=_OVERRUN,
     ),
     (CtxState.ESTABLISHED, _ACT): _control(CtxState.ESTABLISHED),
     # SEC_I_RENEGOTIATE: the record layer waits for the follow-up ISC/ASC (SHD-002).

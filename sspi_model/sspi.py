@@ -240,6 +240,7 @@ class Sspi(AsyncCalls):
             strict=strict,
             async_any_package=async_any_package,
         )
+        self._core.report_misuse = self._async.report_sync_misuse
         self._refresh()
 
     def __repr__(self) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from sspi_model import lifecycle
 from sspi_model.arguments import check_handle, check_str, check_u32, unsendable_text
+from sspi_model.async_api import SspiMisuse
 from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, as_buffers, token_buffer
 from sspi_model.constants import (
     ISC_REQ_ALLOCATE_MEMORY,
@@ -165,6 +166,10 @@ def _written(
     return tuple(out)
 
 
+def _raise_misuse(call: Call, misuse: Misuse) -> None:
+    raise SspiMisuse(misuse.rule, misuse.message)
+
+
 def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
     raise AssertionError(f"the synchronous tables define no misuse, got {misuse.rule}")
 
@@ -235,6 +240,8 @@ class SyncCore:
         self.allocations: dict[int, str] = {}
         self._allocation_ids = itertools.count(0x10000, 0x10)
         self.last_rules: tuple[str, ...] = ()
+        # Undefined behaviour in a synchronous call (BUF-008): the async layer reports it.
+        self.report_misuse: Callable[[Call, Misuse], None] = _raise_misuse
         # What the stale-delete fast path of Sspi needs: every context handle issued here has
         # upper == ctx_upper (one shared int) and ctx_base < lower < ctx_limit.
         self.ctx_upper = mint.upper(_CTX)
@@ -643,7 +650,9 @@ class SyncCore:
         if record is None:  # never issued, deleted, of another process (MSG-005)
             self.last_rules = ("MSG-005", self.handle_rule(context, _CTX))
             return MessageResult(_INVALID_HANDLE)
-        step = lifecycle.decide(CONTEXT_TABLE.entry(record.state, call), record, None, _no_misuse)
+        entry = CONTEXT_TABLE.entry(record.state, call)
+        report = self.report_misuse  # a descriptor that overruns its memory (BUF-008)
+        step = lifecycle.decide(entry, record, (call, buffers), lambda found: report(call, found))
         if isinstance(step, Refusal):
             self.last_rules = step.rules
             status = lifecycle.refusal_status(step, self.profile)

@@ -176,8 +176,9 @@ def test_schannel_has_no_signatures() -> None:
     assert (
         tls.client.make_signature(tls.c, 0, buffers).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
     )
+    signed = [SecBuffer(DATA, b"x"), SecBuffer(TOKEN, bytes(16))]  # a read TOKEN holds its bytes
     assert (
-        tls.client.verify_signature(tls.c, buffers).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+        tls.client.verify_signature(tls.c, signed).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
     )
     assert tls.client.last_rules == ("MSG-001", "MSG-020")
 
