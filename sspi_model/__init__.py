@@ -47,6 +47,8 @@ from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
     ApplicationProtocol,
+    CertificateContext,
+    CipherInfo,
     CipherStrengths,
     ConnectionInfo,
     ContextBindings,
@@ -108,6 +110,8 @@ __all__ = [
     "CallbackError",
     "Capabilities",
     "Certificate",
+    "CertificateContext",
+    "CipherInfo",
     "CipherStrengths",
     "CompletionEvent",
     "ConnectionInfo",

@@ -928,7 +928,12 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
     ),
     Call.DELETE_SECURITY_CONTEXT: frozenset({SecStatus.SEC_E_OK, *_HANDLE_ERRORS}),
     Call.QUERY_CONTEXT_ATTRIBUTES: frozenset(
-        {SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE, SecStatus.SEC_E_UNSUPPORTED_FUNCTION}
+        {
+            SecStatus.SEC_E_OK,
+            SecStatus.SEC_E_INVALID_HANDLE,
+            SecStatus.SEC_E_UNSUPPORTED_FUNCTION,
+            SecStatus.SEC_E_NO_CREDENTIALS,  # ATT-025: no certificate on that side
+        }
     ),
     Call.FREE_CONTEXT_BUFFER: frozenset({SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE}),
     **{

@@ -735,9 +735,12 @@ class SyncCore:
         if payload is None:  # this package does not answer it (QCA-004)
             self.last_rules = ("QCA-004",)
             return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
+        if isinstance(payload, SecStatus):  # the package has nothing to return (ATT-025)
+            self.last_rules = (*step.rules, "ATT-025")
+            return QueryContextAttributesResult(payload)
         return QueryContextAttributesResult(_OK, payload)
 
-    def _attribute(self, record: _Context, attribute: int) -> ContextAttribute | None:
+    def _attribute(self, record: _Context, attribute: int) -> ContextAttribute | SecStatus | None:
         """The attributes past SIZES / NAMES / LIFESPAN / PACKAGE_INFO (ATT rules); every
         variable-sized member is one allocation for FreeContextBuffer (ATT-007)."""
         session = record.session

@@ -38,6 +38,8 @@ from sspi_model import (
     CallEvent,
     Capabilities,
     Certificate,
+    CertificateContext,
+    CipherInfo,
     CipherStrengths,
     CompletionEvent,
     ConnectionInfo,
@@ -309,6 +311,10 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     ApplicationProtocol: st.builds(ApplicationProtocol, u32, u32, st.binary(max_size=16)),
     SessionInfo: st.builds(SessionInfo, u32, st.binary(max_size=32)),
     ConnectionInfo: st.builds(ConnectionInfo, *[u32] * 7),
+    CipherInfo: st.builds(
+        CipherInfo, *[u32] * 4, text, text, u32, u32, text, u32, text, u32, u32, text, u32
+    ),
+    CertificateContext: st.builds(CertificateContext, text),
     CredentialNames: st.builds(CredentialNames, text, u64),
     SupportedAlgs: st.builds(SupportedAlgs, st.lists(u32, max_size=3).map(tuple), u64),
     CipherStrengths: st.builds(CipherStrengths, u32, u32),

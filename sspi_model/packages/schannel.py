@@ -85,6 +85,8 @@ from sspi_model.packages.protection import Channel, derive_key
 from sspi_model.packages.schannel_creds import Certificate as Certificate
 from sspi_model.results import (
     ApplicationProtocol,
+    CertificateContext,
+    CipherInfo,
     CipherStrengths,
     ConnectionInfo,
     ContextBindings,
@@ -137,6 +139,9 @@ MUTUAL_AUTH = 0x2  # ISC_REQ/ASC_REQ/_RET_MUTUAL_AUTH; Schannel: a client certif
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x8000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x10000
 
+
+# REMOTE/LOCAL_CERT_CONTEXT with no certificate on that side (ATT-025).
+_NO_CERTIFICATE = SecStatus.SEC_E_NO_CREDENTIALS
 
 # Server randoms are deterministic (a counter through a digest) so every run replays.
 _random_serial = itertools.count(1)
@@ -408,9 +413,15 @@ class _Session:
         if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_INFO:  # ATT-011: no resumption modelled
             return SessionInfo(0, hashlib.sha256(b"session-id|" + self._transcript).digest())
         if attribute == SecPkgAttr.SECPKG_ATTR_CONNECTION_INFO:  # ATT-012
-            tls13 = self._version == TLS13
-            bits = (0x2000 if tls13 else 0x800) if self._is_client else (0x1000 if tls13 else 0x400)
+            bits = self._protocol_bit()
             return ConnectionInfo(bits, CALG_AES_256, 256, CALG_SHA_384, 384, CALG_ECDH_EPHEM, 256)
+        if attribute == SecPkgAttr.SECPKG_ATTR_CIPHER_INFO:  # ATT-024
+            return self._cipher_info()
+        if attribute == SecPkgAttr.SECPKG_ATTR_REMOTE_CERT_CONTEXT:  # ATT-025
+            return CertificateContext(self._peer) if self._peer else _NO_CERTIFICATE
+        if attribute == SecPkgAttr.SECPKG_ATTR_LOCAL_CERT_CONTEXT:  # ATT-025
+            mine = self._local_subject()
+            return CertificateContext(mine) if mine else _NO_CERTIFICATE
         if attribute == SecPkgAttr.SECPKG_ATTR_KEY_INFO:  # ATT-005
             return ContextKeyInfo(
                 "SHA384",
@@ -434,6 +445,24 @@ class _Session:
 
     def _server_subject(self) -> str:
         return ""
+
+    def _local_subject(self) -> str:
+        """The subject of the certificate this side sent ("" for none)."""
+        return ""
+
+    def _protocol_bit(self) -> int:
+        tls13 = self._version == TLS13
+        return (0x2000 if tls13 else 0x800) if self._is_client else (0x1000 if tls13 else 0x400)
+
+    def _cipher_info(self) -> CipherInfo:
+        """The model's one suite per version (the values of CONNECTION_INFO, ATT-012)."""
+        tls13 = self._version == TLS13
+        suite, name = (0x1302, "TLS_AES_256_GCM_SHA384") if tls13 else (
+            0xC030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")  # fmt: skip
+        return CipherInfo(
+            1, self._protocol_bit(), suite, suite, name, "AES", 256, 128, "SHA384", 384,
+            "ECDH", 256, 256, "RSA", 0,
+        )  # fmt: skip
 
     def __copy__(self) -> Any:
         """A snapshot for the core's rollback of a leg whose output did not fit (BUF-002): the
@@ -589,6 +618,9 @@ class SchannelClientSession(_Session):
         self._mine: str | None = None  # the client certificate subject sent, None if none asked
         self._offer: tuple[bytes, ...] | None = None  # the ALPN names offered (ATT-010)
 
+    def _local_subject(self) -> str:
+        return self._mine or ""
+
     def use_credential(self, material: Any) -> None:
         """A continuation leg passed a credential: its certificate is used from now on."""
         if isinstance(material, SchannelCredential):
@@ -700,6 +732,9 @@ class SchannelServerSession(_Session):
         self._protocols: tuple[bytes, ...] | None = None  # the server's ALPN list (ATT-010)
 
     def _server_subject(self) -> str:
+        return self._subject
+
+    def _local_subject(self) -> str:
         return self._subject
 
     def _attr(self, context_req: int) -> int:
