@@ -342,7 +342,14 @@ QUERYABLE_ATTRIBUTES = frozenset(
 )
 # Answered on a partial or failed context too: PACKAGE_INFO (QCA-005) and NEGOTIATION_INFO,
 # which "can be queried ... before the setup is complete" (ATT-001).
-PARTIAL_ATTRIBUTES = frozenset({_PACKAGE_INFO, int(SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO)})
+PARTIAL_ATTRIBUTES = frozenset(
+    {
+        _PACKAGE_INFO,
+        int(SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO),
+        # Schannel's client asks it after SEC_I_INCOMPLETE_CREDENTIALS, mid-handshake (ATT-026).
+        int(SecPkgAttr.SECPKG_ATTR_ISSUER_LIST_EX),
+    }
+)
 _PENDING_STATUS = int(SecStatus.SEC_I_ASYNC_CALL_PENDING)
 
 

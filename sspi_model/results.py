@@ -231,6 +231,15 @@ class CertificateContext:
     subject: str
 
 
+@attrs.frozen
+class IssuerListInfoEx:
+    """SecPkgContext_IssuerListInfoEx: the CAs the server's CertificateRequest names (the
+    model's names none); aIssuers is package memory when there are any (FreeContextBuffer)."""
+
+    issuers: tuple[str, ...] = ()
+    allocation: int | None = None
+
+
 ContextAttribute = (
     ContextSizes
     | ContextNames
@@ -248,6 +257,7 @@ ContextAttribute = (
     | ConnectionInfo
     | CipherInfo
     | CertificateContext
+    | IssuerListInfoEx
 )
 
 

@@ -65,6 +65,7 @@ from sspi_model import (
     HandleClass,
     HandleKind,
     InlineScheduler,
+    IssuerListInfoEx,
     KnownDivergence,
     LegOutcome,
     LegResult,
@@ -315,6 +316,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         CipherInfo, *[u32] * 4, text, text, u32, u32, text, u32, text, u32, u32, text, u32
     ),
     CertificateContext: st.builds(CertificateContext, text),
+    IssuerListInfoEx: st.builds(IssuerListInfoEx, st.tuples(text) | st.just(()), st.none() | u64),
     CredentialNames: st.builds(CredentialNames, text, u64),
     SupportedAlgs: st.builds(SupportedAlgs, st.lists(u32, max_size=3).map(tuple), u64),
     CipherStrengths: st.builds(CipherStrengths, u32, u32),

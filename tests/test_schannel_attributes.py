@@ -104,7 +104,7 @@ def test_certificate_contexts_with_a_client_certificate() -> None:
     )
 
 
-@pytest.mark.rule("ATT-024", "ATT-025", "QCA-002", "QCA-004")
+@pytest.mark.rule("ATT-024", "ATT-025", "ATT-026", "QCA-002", "QCA-004")
 def test_partial_contexts_and_other_packages() -> None:
     client = Sspi()
     credential = client.acquire_credentials_handle("Schannel", CredentialUse.OUTBOUND).credential
@@ -121,3 +121,30 @@ def test_partial_contexts_and_other_packages() -> None:
     pair = established("NTLM")
     result = pair.client.query_context_attributes(pair.c, SecPkgAttr.SECPKG_ATTR_CIPHER_INFO)
     assert result.status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # Schannel only (QCA-004)
+    issuers = SecPkgAttr.SECPKG_ATTR_ISSUER_LIST_EX  # asked on a partial context (ATT-026)
+    result = pair.client.query_context_attributes(pair.partial_client, issuers)
+    assert result.status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+
+
+@pytest.mark.rule("ATT-026", "SCH-007")
+def test_issuer_list_after_incomplete_credentials() -> None:
+    from sspi_model import IssuerListInfoEx
+
+    client, server = Sspi(), Sspi()
+    scred = server.acquire_credentials_handle(
+        "Schannel", CredentialUse.INBOUND, SchannelCred(SERVER)
+    ).credential
+    ccred = client.acquire_credentials_handle("Schannel", CredentialUse.OUTBOUND).credential
+    leg = client.initialize_security_context(ccred, None, "srv.contoso.com")
+    context = leg.new_context
+    issuers = SecPkgAttr.SECPKG_ATTR_ISSUER_LIST_EX
+    early = client.query_context_attributes(context, issuers)
+    assert early.status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # nothing asked yet
+    reply = server.accept_security_context(scred, None, leg.output_token, MUTUAL)
+    second = client.initialize_security_context(ccred, context, None, 0, reply.output_token)
+    assert second.status == SecStatus.SEC_I_INCOMPLETE_CREDENTIALS
+    result = client.query_context_attributes(context, issuers)
+    assert (result.status, result.buffer) == (OK, IssuerListInfoEx())
+    assert client.statistics().context_buffers == 0  # no CA named: nothing to free
+    answer = server.query_context_attributes(reply.new_context, issuers)
+    assert answer.status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # client only

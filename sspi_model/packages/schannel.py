@@ -94,6 +94,7 @@ from sspi_model.results import (
     ContextSessionKey,
     ContextSizes,
     CredentialNames,
+    IssuerListInfoEx,
     PackageInfo,
     SessionInfo,
     StreamSizes,
@@ -403,6 +404,8 @@ class _Session:
 
     def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
         """The payload of a Schannel-answered attribute on an established context, or None."""
+        if attribute == SecPkgAttr.SECPKG_ATTR_ISSUER_LIST_EX:  # ATT-026, any state
+            return self._issuers()
         channel = self._channel
         if channel is None:  # pragma: no cover - the table lets only established contexts here
             return None
@@ -449,6 +452,10 @@ class _Session:
     def _local_subject(self) -> str:
         """The subject of the certificate this side sent ("" for none)."""
         return ""
+
+    def _issuers(self) -> IssuerListInfoEx | None:
+        """ISSUER_LIST_EX: a client's, once a server asked for its certificate (ATT-026)."""
+        return None
 
     def _protocol_bit(self) -> int:
         tls13 = self._version == TLS13
@@ -620,6 +627,10 @@ class SchannelClientSession(_Session):
 
     def _local_subject(self) -> str:
         return self._mine or ""
+
+    def _issuers(self) -> IssuerListInfoEx | None:
+        # The model's CertificateRequest names no CAs: an empty list, nothing to free.
+        return IssuerListInfoEx() if self._retry else None
 
     def use_credential(self, material: Any) -> None:
         """A continuation leg passed a credential: its certificate is used from now on."""
