@@ -100,6 +100,7 @@ class CtxState(_Member):
     CLOSING = "closing"
     PEER_CLOSED = "peer closed"
     CLOSED = "closed"
+    ALERTING = "alert queued"  # ApplyControlToken(SCHANNEL_ALERT): the next ISC/ASC sends it
     DELETED = "deleted"  # the handle is retired
 
 
@@ -129,6 +130,7 @@ class MessageOutcome(_Member):
     RENEGOTIATE = "renegotiate"  # SEC_I_RENEGOTIATE: a post-handshake message (SHD-001)
     PEER_CLOSED = "peer closed"  # SEC_I_CONTEXT_EXPIRED: the peer's close_notify (SHD-003)
     SHUTDOWN = "shutdown"  # ApplyControlToken(SCHANNEL_SHUTDOWN) applied (SHD-004)
+    ALERT = "alert"  # ApplyControlToken(SCHANNEL_ALERT) queued an alert (SHD-014)
 
 
 class Refs(_Member):
@@ -473,7 +475,8 @@ _MSG_FAILED, _RENEGOTIATE = MessageOutcome.FAILED, MessageOutcome.RENEGOTIATE
 _PEER_CLOSED, _SHUTDOWN_OUTCOME = MessageOutcome.PEER_CLOSED, MessageOutcome.SHUTDOWN
 _RENEGOTIATING, _SHUTDOWN = CtxState.RENEGOTIATING, CtxState.SHUTDOWN
 _CLOSING, _PEER_CLOSED_STATE, _CLOSED = CtxState.CLOSING, CtxState.PEER_CLOSED, CtxState.CLOSED
-_AFTER_HANDSHAKE = (_RENEGOTIATING, _SHUTDOWN, _CLOSING, _PEER_CLOSED_STATE, _CLOSED)
+_ALERTING = CtxState.ALERTING
+_AFTER_HANDSHAKE = (_RENEGOTIATING, _SHUTDOWN, _CLOSING, _PEER_CLOSED_STATE, _CLOSED, _ALERTING)
 # Which record state each message call can reach from ESTABLISHED: only DecryptMessage reads
 # what the peer sent (a fatal record, a post-handshake message, a close_notify).
 _PROTECT: dict[Outcome, State] = {_DONE: CtxState.ESTABLISHED, _MSG_REJECTED: CtxState.ESTABLISHED}
@@ -549,7 +552,29 @@ _MESSAGE_ENTRIES: dict[tuple[Any, Call], Entry] = {
         outcome_rules=_DECRYPT_RULES,
         guards=_OVERRUN,
     ),
-    (CtxState.ESTABLISHED, _ACT): _control(CtxState.ESTABLISHED),
+    # ApplyControlToken(SCHANNEL_ALERT) queues an alert for the next ISC/ASC (SHD-014).
+    (CtxState.ESTABLISHED, _ACT): attrs.evolve(
+        _control(CtxState.ESTABLISHED),
+        next={**_control(CtxState.ESTABLISHED).next, MessageOutcome.ALERT: _ALERTING},
+        outcome_rules={_SHUTDOWN_OUTCOME: ("SHD-004",), MessageOutcome.ALERT: ("SHD-014",)},
+    ),
+    # The queued alert goes out with the next ISC/ASC: a warning leaves the context established,
+    # a fatal alert ends it; until then the record layer waits (SHD-014).
+    **{
+        (_ALERTING, call): Transition(
+            {
+                LegOutcome.ESTABLISHED: CtxState.ESTABLISHED,
+                LegOutcome.FAILED: CtxState.FAILED,
+                LegOutcome.REJECTED: _ALERTING,
+            },
+            ("SHD-014",),
+        )
+        for call in (_ISC, _ASC)
+    },
+    **{
+        (_ALERTING, call): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("SHD-014",))
+        for call in (*MESSAGE_CALLS, _ACT)
+    },
     # SEC_I_RENEGOTIATE: the record layer waits for the follow-up ISC/ASC (SHD-002).
     **{
         (_RENEGOTIATING, call): Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("SHD-002",))

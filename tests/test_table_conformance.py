@@ -94,6 +94,7 @@ _MESSAGE_STATUS = {
     MessageOutcome.RENEGOTIATE: SecStatus.SEC_I_RENEGOTIATE,
     MessageOutcome.PEER_CLOSED: SecStatus.SEC_I_CONTEXT_EXPIRED,
     MessageOutcome.SHUTDOWN: OK,
+    MessageOutcome.ALERT: OK,
 }
 
 
@@ -166,6 +167,7 @@ _AFTER: dict[CtxState, tuple[tuple[Call, str], ...]] = {
     CtxState.SHUTDOWN: ((Call.APPLY_CONTROL_TOKEN, "shutdown"),),
     CtxState.CLOSING: ((Call.APPLY_CONTROL_TOKEN, "shutdown"), (Call.COMPLETE, "continue")),
     CtxState.CLOSED: ((Call.APPLY_CONTROL_TOKEN, "shutdown"), (Call.COMPLETE, "established")),
+    CtxState.ALERTING: ((Call.APPLY_CONTROL_TOKEN, "alert"),),
 }
 
 
@@ -351,6 +353,7 @@ for _state in (
     CtxState.CLOSING,
     CtxState.PEER_CLOSED,
     CtxState.CLOSED,
+    CtxState.ALERTING,
 ):
     for _path, _verdict_entry in verdicts(CONTEXT_TABLE[(_state, Call.QUERY_CONTEXT_ATTRIBUTES)]):
         _attribute = {

@@ -69,6 +69,7 @@ from sspi_model.constants import (
     CALG_AES_256,
     CALG_ECDH_EPHEM,
     CALG_SHA_384,
+    SCHANNEL_ALERT,
     SCHANNEL_SESSION,
     SCHANNEL_SHUTDOWN,
     CredentialUse,
@@ -120,6 +121,7 @@ DECODE_ERROR, DECRYPT_ERROR, PROTOCOL_VERSION, CERTIFICATE_REQUIRED = 50, 51, 70
 NO_APPLICATION_PROTOCOL = 120
 # SCHANNEL_SESSION_TOKEN.dwFlags: SSL_SESSION_ENABLE_RECONNECTS 1, SSL_SESSION_DISABLE_RECONNECTS 2
 _SESSION_FLAGS = ((1).to_bytes(4, "little"), (2).to_bytes(4, "little"))
+_ALERT_WARNING, _ALERT_FATAL = 1, 2  # SCHANNEL_ALERT_TOKEN.dwAlertType (TLS1_ALERT_WARNING/FATAL)
 
 # SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
 # ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
@@ -381,6 +383,7 @@ class _Session:
     after the handshake, the record channel and where the connection is in its shutdown."""
 
     __slots__ = (
+        "_alert",
         "_alpn",
         "_channel",
         "_is_client",
@@ -398,6 +401,7 @@ class _Session:
         self._leg, self._peer, self._transcript, self._version = 0, "", b"", TLS12
         self._channel: Channel | None = None
         self._renegotiating = self._shutdown = self._peer_closed = False
+        self._alert: bytes | None = None  # level + description, queued by SHD-014
         self._alpn: bytes | None = None  # the application protocol agreed (ATT-010)
 
     # -- attributes (ATT rules) ---------------------------------------------------------------
@@ -547,12 +551,28 @@ class _Session:
         if kind == SCHANNEL_SESSION and len(data) == 8 and data[4:] in _SESSION_FLAGS:
             # SHD-013: reconnects of Session ID-based resumption, which the model never does.
             return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.DONE, buffers, rules=("SHD-013",))
+        if kind == SCHANNEL_ALERT:
+            return self._queue_alert(buffers, data)
         if kind != SCHANNEL_SHUTDOWN:
-            # SHUTDOWN and SESSION are modelled; RENEGOTIATE and ALERT are not (SHD-009).
+            # SHUTDOWN, SESSION and ALERT are modelled; RENEGOTIATE is not (SHD-009).
             status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
             return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-009",))
         self._shutdown = True
         return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.SHUTDOWN, buffers, rules=("SHD-004",))
+
+    def _queue_alert(self, buffers: tuple[SecBuffer, ...], data: bytes) -> MessageLeg:
+        """SCHANNEL_ALERT_TOKEN {2, dwAlertType, dwAlertNumber}: the next ISC/ASC sends it
+        (SHD-014); only on a connection whose records still flow both ways."""
+        fields = [int.from_bytes(data[i : i + 4], "little") for i in (4, 8)]
+        level, number = fields if len(data) == 12 else (0, 0)
+        if level not in (_ALERT_WARNING, _ALERT_FATAL) or number > 255:
+            status = SecStatus.SEC_E_INVALID_TOKEN
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-014",))
+        if self._shutdown or self._renegotiating or self._peer_closed:
+            status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-014",))
+        self._alert = bytes([level, number])
+        return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.ALERT, buffers, rules=("SHD-014",))
 
     def _after_handshake(self, input: tuple[SecBuffer, ...] | None) -> LegResult | None:
         """The ISC/ASC legs past the handshake: the close_notify after ApplyControlToken
@@ -560,6 +580,11 @@ class _Session:
         channel = self._channel
         if channel is None:
             return None
+        if self._alert is not None:  # the queued alert, protected like any record (SHD-014)
+            alert, self._alert = self._alert, None
+            token = tls_records.record(channel, tls_records.ALERT, alert)
+            outcome = LegOutcome.FAILED if alert[0] == _ALERT_FATAL else LegOutcome.ESTABLISHED
+            return LegResult(SecStatus.SEC_E_OK, outcome, token)  # the table's SHD-014
         if self._shutdown:
             token = tls_records.record(channel, tls_records.ALERT, tls_records.CLOSE_NOTIFY)
             # CONTINUE: the peer's close_notify is still to come; ESTABLISHED: it came.
