@@ -36,10 +36,19 @@ from sspi_model.packages.alpn import application_protocols
 from sspi_model.packages.base import Environment, LegResult, MessageLeg
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
+from sspi_model.packages.schannel_creds import (
+    SCH_CREDENTIALS_VERSION,
+    SCHANNEL_CRED_VERSION,
+    LegacySchannelCred,
+    SchCredentials,
+    TlsParameters,
+)
 from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
     ApplicationProtocol,
+    CertificateContext,
+    CipherInfo,
     CipherStrengths,
     ConnectionInfo,
     ContextBindings,
@@ -54,6 +63,7 @@ from sspi_model.results import (
     ContextSizes,
     CredentialNames,
     EnumerateSecurityPackagesResult,
+    IssuerListInfoEx,
     MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
@@ -81,6 +91,8 @@ if TYPE_CHECKING:
 __all__ = [
     "NULL_DESCRIPTOR",
     "PROFILES",
+    "SCHANNEL_CRED_VERSION",
+    "SCH_CREDENTIALS_VERSION",
     "SECPKG_ATTR_LIFESPAN",
     "SECPKG_ATTR_NAMES",
     "SECPKG_ATTR_PACKAGE_INFO",
@@ -99,6 +111,8 @@ __all__ = [
     "CallbackError",
     "Capabilities",
     "Certificate",
+    "CertificateContext",
+    "CipherInfo",
     "CipherStrengths",
     "CompletionEvent",
     "ConnectionInfo",
@@ -124,9 +138,11 @@ __all__ = [
     "HandleClass",
     "HandleKind",
     "InlineScheduler",
+    "IssuerListInfoEx",
     "KnownDivergence",
     "LegOutcome",
     "LegResult",
+    "LegacySchannelCred",
     "ManualScheduler",
     "MessageLeg",
     "MessageOutcome",
@@ -146,6 +162,7 @@ __all__ = [
     "RandomScheduler",
     "Refs",
     "Refusal",
+    "SchCredentials",
     "SchannelCred",
     "SecBuffer",
     "SecBufferType",
@@ -162,6 +179,7 @@ __all__ = [
     "SupportedAlgs",
     "SupportedProtocols",
     "ThreadedScheduler",
+    "TlsParameters",
     "Transition",
     "application_protocols",
     "is_error",

@@ -152,6 +152,11 @@ class AsyncLayer:
         if self.strict:
             raise SspiMisuse(misuse.rule, misuse.message)
 
+    def report_sync_misuse(self, call: Call, misuse: Misuse) -> None:
+        """The core's report of undefined behaviour in a synchronous call (BUF-008)."""
+        self._call, self._args = call, None
+        self._report_misuse(misuse)
+
     def _decide(
         self, context: AsyncContext, call: Call, args: dict[str, Any] | None, detail: Any = None
     ) -> Transition | Refusal | None:

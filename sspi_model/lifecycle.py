@@ -100,6 +100,7 @@ class CtxState(_Member):
     CLOSING = "closing"
     PEER_CLOSED = "peer closed"
     CLOSED = "closed"
+    ALERTING = "alert queued"  # ApplyControlToken(SCHANNEL_ALERT): the next ISC/ASC sends it
     DELETED = "deleted"  # the handle is retired
 
 
@@ -129,6 +130,7 @@ class MessageOutcome(_Member):
     RENEGOTIATE = "renegotiate"  # SEC_I_RENEGOTIATE: a post-handshake message (SHD-001)
     PEER_CLOSED = "peer closed"  # SEC_I_CONTEXT_EXPIRED: the peer's close_notify (SHD-003)
     SHUTDOWN = "shutdown"  # ApplyControlToken(SCHANNEL_SHUTDOWN) applied (SHD-004)
+    ALERT = "alert"  # ApplyControlToken(SCHANNEL_ALERT) queued an alert (SHD-014)
 
 
 class Refs(_Member):
@@ -342,7 +344,14 @@ QUERYABLE_ATTRIBUTES = frozenset(
 )
 # Answered on a partial or failed context too: PACKAGE_INFO (QCA-005) and NEGOTIATION_INFO,
 # which "can be queried ... before the setup is complete" (ATT-001).
-PARTIAL_ATTRIBUTES = frozenset({_PACKAGE_INFO, int(SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO)})
+PARTIAL_ATTRIBUTES = frozenset(
+    {
+        _PACKAGE_INFO,
+        int(SecPkgAttr.SECPKG_ATTR_NEGOTIATION_INFO),
+        # Schannel's client asks it after SEC_I_INCOMPLETE_CREDENTIALS, mid-handshake (ATT-026).
+        int(SecPkgAttr.SECPKG_ATTR_ISSUER_LIST_EX),
+    }
+)
 _PENDING_STATUS = int(SecStatus.SEC_I_ASYNC_CALL_PENDING)
 
 
@@ -374,6 +383,30 @@ def _status_reads_pending(record: Any, detail: Any) -> bool:
     return bool(record._status == _PENDING_STATUS)
 
 
+# The buffer types each message call reads (BUF-008); the others are written, so a capacity
+# larger than the data is their ordinary shape (a TOKEN for the signature, a STREAM_HEADER).
+_READ_BUFFERS: Mapping[Call, frozenset[int]] = {
+    Call.MAKE_SIGNATURE: frozenset({1}),  # DATA
+    Call.VERIFY_SIGNATURE: frozenset({1, 2, 10}),  # DATA, TOKEN, STREAM
+    Call.ENCRYPT_MESSAGE: frozenset({1}),
+    Call.DECRYPT_MESSAGE: frozenset({1, 2, 10}),
+    Call.APPLY_CONTROL_TOKEN: frozenset({2}),  # the control token
+}
+
+
+def _buffer_overruns(record: Any, detail: tuple[Call, Any]) -> bool:
+    """A buffer the call reads claims more bytes (cbBuffer) than it holds: C would read past
+    the end of pvBuffer, or through NULL when it holds none (BUF-008)."""
+    call, buffers = detail
+    read = _READ_BUFFERS.get(call, frozenset())
+    return any(
+        buffer.size is not None
+        and buffer.size > len(buffer.data)
+        and buffer.buffer_type & 0x0FFFFFFF in read
+        for buffer in buffers or ()
+    )
+
+
 def _callback_required(record: Any, detail: tuple[Any, Call]) -> bool:
     profile, call = detail
     return (
@@ -392,6 +425,7 @@ PREDICATES: Mapping[str, Callable[[Any, Any], bool]] = MappingProxyType(
         "a callback is registered": _callback_registered,
         "the status reads SEC_I_ASYNC_CALL_PENDING": _status_reads_pending,
         "no callback where one is required": _callback_required,
+        "a buffer overruns its memory": _buffer_overruns,
     }
 )
 
@@ -441,7 +475,8 @@ _MSG_FAILED, _RENEGOTIATE = MessageOutcome.FAILED, MessageOutcome.RENEGOTIATE
 _PEER_CLOSED, _SHUTDOWN_OUTCOME = MessageOutcome.PEER_CLOSED, MessageOutcome.SHUTDOWN
 _RENEGOTIATING, _SHUTDOWN = CtxState.RENEGOTIATING, CtxState.SHUTDOWN
 _CLOSING, _PEER_CLOSED_STATE, _CLOSED = CtxState.CLOSING, CtxState.PEER_CLOSED, CtxState.CLOSED
-_AFTER_HANDSHAKE = (_RENEGOTIATING, _SHUTDOWN, _CLOSING, _PEER_CLOSED_STATE, _CLOSED)
+_ALERTING = CtxState.ALERTING
+_AFTER_HANDSHAKE = (_RENEGOTIATING, _SHUTDOWN, _CLOSING, _PEER_CLOSED_STATE, _CLOSED, _ALERTING)
 # Which record state each message call can reach from ESTABLISHED: only DecryptMessage reads
 # what the peer sent (a fatal record, a post-handshake message, a close_notify).
 _PROTECT: dict[Outcome, State] = {_DONE: CtxState.ESTABLISHED, _MSG_REJECTED: CtxState.ESTABLISHED}
@@ -455,6 +490,14 @@ _NO_KEYS = Refusal("message_on_partial_status", ("MSG-002",))
 _EXPIRED = Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("MSG-003",))
 _CLOSED_RECORDS = Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("SHD-006",))
 _STRAY_LEG = Refusal(SecStatus.SEC_I_CONTEXT_EXPIRED, ("SHD-007",))
+# Every entry that hands the descriptor to the package checks it first (BUF-008): non-strict,
+# the package gets it as it is, as the kernel would.
+_OVERRUN = (
+    Guard(
+        "a buffer overruns its memory",
+        Misuse("BUF-008", "a buffer the call reads has cbBuffer larger than the bytes it holds"),
+    ),
+)
 
 
 def _control(state: CtxState) -> Transition:
@@ -463,6 +506,7 @@ def _control(state: CtxState) -> Transition:
         {_DONE: state, _MSG_REJECTED: state, _SHUTDOWN_OUTCOME: _SHUTDOWN},
         ("SHD-008",),
         outcome_rules={_SHUTDOWN_OUTCOME: ("SHD-004",)},
+        guards=_OVERRUN,
     )
 
 
@@ -477,6 +521,7 @@ def _reading(state: CtxState, peer_closed: CtxState) -> Transition:
         },
         ("MSG-001", "SHD-005"),
         outcome_rules={_MSG_FAILED: ("MSG-030",), _PEER_CLOSED: ("SHD-003",)},
+        guards=_OVERRUN,
     )
 
 
@@ -493,7 +538,7 @@ _MESSAGE_ENTRIES: dict[tuple[Any, Call], Entry] = {
     **{(CtxState.PARTIAL, call): _NO_KEYS for call in (*MESSAGE_CALLS, _ACT)},
     **{(CtxState.FAILED, call): _EXPIRED for call in (*MESSAGE_CALLS, _ACT)},
     **{
-        (CtxState.ESTABLISHED, call): Transition(_PROTECT, ("MSG-001",))
+        (CtxState.ESTABLISHED, call): Transition(_PROTECT, ("MSG-001",), guards=_OVERRUN)
         for call in (_MKS, _VFS, _EMS)
     },
     (CtxState.ESTABLISHED, _DMS): Transition(
@@ -505,8 +550,31 @@ _MESSAGE_ENTRIES: dict[tuple[Any, Call], Entry] = {
         },
         ("MSG-001",),
         outcome_rules=_DECRYPT_RULES,
+        guards=_OVERRUN,
     ),
-    (CtxState.ESTABLISHED, _ACT): _control(CtxState.ESTABLISHED),
+    # ApplyControlToken(SCHANNEL_ALERT) queues an alert for the next ISC/ASC (SHD-014).
+    (CtxState.ESTABLISHED, _ACT): attrs.evolve(
+        _control(CtxState.ESTABLISHED),
+        next={**_control(CtxState.ESTABLISHED).next, MessageOutcome.ALERT: _ALERTING},
+        outcome_rules={_SHUTDOWN_OUTCOME: ("SHD-004",), MessageOutcome.ALERT: ("SHD-014",)},
+    ),
+    # The queued alert goes out with the next ISC/ASC: a warning leaves the context established,
+    # a fatal alert ends it; until then the record layer waits (SHD-014).
+    **{
+        (_ALERTING, call): Transition(
+            {
+                LegOutcome.ESTABLISHED: CtxState.ESTABLISHED,
+                LegOutcome.FAILED: CtxState.FAILED,
+                LegOutcome.REJECTED: _ALERTING,
+            },
+            ("SHD-014",),
+        )
+        for call in (_ISC, _ASC)
+    },
+    **{
+        (_ALERTING, call): Refusal(SecStatus.SEC_E_OUT_OF_SEQUENCE, ("SHD-014",))
+        for call in (*MESSAGE_CALLS, _ACT)
+    },
     # SEC_I_RENEGOTIATE: the record layer waits for the follow-up ISC/ASC (SHD-002).
     **{
         (_RENEGOTIATING, call): Refusal(SecStatus.SEC_E_CONTEXT_EXPIRED, ("SHD-002",))
@@ -828,6 +896,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_NOT_OWNER,
             SecStatus.SEC_E_SECPKG_NOT_FOUND,
             SecStatus.SEC_E_UNKNOWN_CREDENTIALS,
+            SecStatus.SEC_E_ALGORITHM_MISMATCH,  # CRD-003: no protocol left to speak
         }
     ),
     Call.FREE_CREDENTIALS_HANDLE: frozenset({SecStatus.SEC_E_OK, *_HANDLE_ERRORS}),
@@ -852,6 +921,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_OUT_OF_SEQUENCE,  # LIF-003, ISC-008
             SecStatus.SEC_I_CONTEXT_EXPIRED,  # SHD-007
             SecStatus.SEC_E_BUFFER_TOO_SMALL,  # BUF-002
+            SecStatus.SEC_E_ALGORITHM_MISMATCH,  # CRD-004: no common protocol version
         }
     ),
     Call.ACCEPT_SECURITY_CONTEXT: frozenset(
@@ -875,6 +945,7 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
             SecStatus.SEC_E_OUT_OF_SEQUENCE,  # LIF-003, ASC-007
             SecStatus.SEC_I_CONTEXT_EXPIRED,  # SHD-007
             SecStatus.SEC_E_BUFFER_TOO_SMALL,  # BUF-002
+            SecStatus.SEC_E_ALGORITHM_MISMATCH,  # CRD-004: no common protocol version
         }
     ),
     Call.COMPLETE_AUTH_TOKEN: frozenset(
@@ -889,7 +960,12 @@ CALL_CODES: Mapping[Call, frozenset[SecStatus]] = {
     ),
     Call.DELETE_SECURITY_CONTEXT: frozenset({SecStatus.SEC_E_OK, *_HANDLE_ERRORS}),
     Call.QUERY_CONTEXT_ATTRIBUTES: frozenset(
-        {SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE, SecStatus.SEC_E_UNSUPPORTED_FUNCTION}
+        {
+            SecStatus.SEC_E_OK,
+            SecStatus.SEC_E_INVALID_HANDLE,
+            SecStatus.SEC_E_UNSUPPORTED_FUNCTION,
+            SecStatus.SEC_E_NO_CREDENTIALS,  # ATT-025: no certificate on that side
+        }
     ),
     Call.FREE_CONTEXT_BUFFER: frozenset({SecStatus.SEC_E_OK, SecStatus.SEC_E_INVALID_HANDLE}),
     **{

@@ -200,6 +200,46 @@ class ConnectionInfo:
     exchange_strength: int
 
 
+@attrs.frozen
+class CipherInfo:
+    """SecPkgContext_CipherInfo (flat, SECPKGCONTEXT_CIPHERINFO_V1): the names are WCHAR[64]
+    arrays inside the structure, nothing to free."""
+
+    version: int
+    protocol: int
+    cipher_suite: int
+    base_cipher_suite: int
+    cipher_suite_name: str
+    cipher: str
+    cipher_length: int
+    cipher_block_length: int
+    hash: str
+    hash_length: int
+    exchange: str
+    min_exchange_length: int
+    max_exchange_length: int
+    certificate: str
+    key_type: int
+
+
+@attrs.frozen
+class CertificateContext:
+    """A PCCERT_CONTEXT (REMOTE_CERT_CONTEXT, LOCAL_CERT_CONTEXT), the certificate's subject.
+    The caller releases it with CertFreeCertificateContext, a CryptoAPI call outside SSPI, so
+    statistics() does not count it (ATT-025)."""
+
+    subject: str
+
+
+@attrs.frozen
+class IssuerListInfoEx:
+    """SecPkgContext_IssuerListInfoEx: the CAs the server's CertificateRequest names (the
+    model's names none); aIssuers is package memory when there are any (FreeContextBuffer)."""
+
+    issuers: tuple[str, ...] = ()
+    allocation: int | None = None
+
+
 ContextAttribute = (
     ContextSizes
     | ContextNames
@@ -215,6 +255,9 @@ ContextAttribute = (
     | ApplicationProtocol
     | SessionInfo
     | ConnectionInfo
+    | CipherInfo
+    | CertificateContext
+    | IssuerListInfoEx
 )
 
 

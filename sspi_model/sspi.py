@@ -26,7 +26,7 @@ from sspi_model.async_api import (
 )
 from sspi_model.async_calls import AsyncCalls
 from sspi_model.async_layer import AsyncLayer
-from sspi_model.buffers import NullDescriptor, SecBuffer, as_buffers
+from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, as_buffers
 from sspi_model.envelope import api_call
 from sspi_model.events import Observer
 from sspi_model.handles import HandleClass, HandleKind, HandleMint, SecHandle, next_instance_number
@@ -74,7 +74,7 @@ def _describe_leg(
     target_name: str | None,
     context_req: int,
     input: bytes | Sequence[SecBuffer] | None,
-    output: Sequence[SecBuffer] | None = None,
+    output: Sequence[SecBuffer] | NullDescriptor | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
     args = {
@@ -88,12 +88,15 @@ def _describe_leg(
 
 
 def _leg_extras(
-    args: dict[str, Any], output: Sequence[SecBuffer] | None, target_data_rep: int
+    args: dict[str, Any],
+    output: Sequence[SecBuffer] | NullDescriptor | None,
+    target_data_rep: int,
 ) -> dict[str, Any]:
     """The output buffers and data representation a caller chose, so a trace replays them
     (TRC-006); the defaults are left out, as the caller left them out."""
     if output is not None:
-        args["output"] = as_buffers(output, "output")
+        # NULL_DESCRIPTOR (BUF-005) is passed on as itself: a trace writes it (BUF-007).
+        args["output"] = output if output is NULL_DESCRIPTOR else as_buffers(output, "output")
     if target_data_rep != 0x10:
         args["target_data_rep"] = target_data_rep
     return args
@@ -105,7 +108,7 @@ def _describe_accept(
     context: SecHandle | None,
     input: bytes | Sequence[SecBuffer] | None,
     context_req: int,
-    output: Sequence[SecBuffer] | None = None,
+    output: Sequence[SecBuffer] | NullDescriptor | None = None,
     target_data_rep: int = 0x10,
 ) -> dict[str, Any]:
     args = {
@@ -243,6 +246,7 @@ class Sspi(AsyncCalls):
             strict=strict,
             async_any_package=async_any_package,
         )
+        self._core.report_misuse = self._async.report_sync_misuse
         self._refresh()
 
     def __repr__(self) -> str:

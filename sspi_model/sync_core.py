@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from sspi_model import lifecycle
 from sspi_model.arguments import check_handle, check_str, check_u32, unsendable_text
+from sspi_model.async_api import SspiMisuse
 from sspi_model.buffers import NULL_DESCRIPTOR, NullDescriptor, SecBuffer, as_buffers, token_buffer
 from sspi_model.constants import (
     ISC_REQ_ALLOCATE_MEMORY,
@@ -43,6 +44,7 @@ from sspi_model.lifecycle import (
 from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import SchannelCred
+from sspi_model.packages.schannel_creds import CALLER_STRUCTS
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -76,6 +78,11 @@ def unsendable_credential(auth_data: Any) -> str | None:
         problem = unsendable_text(auth_data.certificate.subject, 0xFFFF, "utf-8")
         if problem is not None:
             return f"Certificate.subject {problem}"
+    elif isinstance(auth_data, CALLER_STRUCTS):  # SCHANNEL_CRED, SCH_CREDENTIALS (CRD-001)
+        for certificate in auth_data.credentials:
+            problem = unsendable_text(certificate.subject, 0xFFFF, "utf-8")
+            if problem is not None:
+                return f"Certificate.subject {problem}"
     return None
 
 
@@ -159,6 +166,10 @@ def _written(
     return tuple(out)
 
 
+def _raise_misuse(call: Call, misuse: Misuse) -> None:
+    raise SspiMisuse(misuse.rule, misuse.message)
+
+
 def _no_misuse(misuse: Misuse) -> None:  # pragma: no cover - the sync tables define none
     raise AssertionError(f"the synchronous tables define no misuse, got {misuse.rule}")
 
@@ -229,6 +240,8 @@ class SyncCore:
         self.allocations: dict[int, str] = {}
         self._allocation_ids = itertools.count(0x10000, 0x10)
         self.last_rules: tuple[str, ...] = ()
+        # Undefined behaviour in a synchronous call (BUF-008): the async layer reports it.
+        self.report_misuse: Callable[[Call, Misuse], None] = _raise_misuse
         # What the stale-delete fast path of Sspi needs: every context handle issued here has
         # upper == ctx_upper (one shared int) and ctx_base < lower < ctx_limit.
         self.ctx_upper = mint.upper(_CTX)
@@ -637,7 +650,9 @@ class SyncCore:
         if record is None:  # never issued, deleted, of another process (MSG-005)
             self.last_rules = ("MSG-005", self.handle_rule(context, _CTX))
             return MessageResult(_INVALID_HANDLE)
-        step = lifecycle.decide(CONTEXT_TABLE.entry(record.state, call), record, None, _no_misuse)
+        entry = CONTEXT_TABLE.entry(record.state, call)
+        report = self.report_misuse  # a descriptor that overruns its memory (BUF-008)
+        step = lifecycle.decide(entry, record, (call, buffers), lambda found: report(call, found))
         if isinstance(step, Refusal):
             self.last_rules = step.rules
             status = lifecycle.refusal_status(step, self.profile)
@@ -720,9 +735,12 @@ class SyncCore:
         if payload is None:  # this package does not answer it (QCA-004)
             self.last_rules = ("QCA-004",)
             return QueryContextAttributesResult(SecStatus.SEC_E_UNSUPPORTED_FUNCTION)
+        if isinstance(payload, SecStatus):  # the package has nothing to return (ATT-025)
+            self.last_rules = (*step.rules, "ATT-025")
+            return QueryContextAttributesResult(payload)
         return QueryContextAttributesResult(_OK, payload)
 
-    def _attribute(self, record: _Context, attribute: int) -> ContextAttribute | None:
+    def _attribute(self, record: _Context, attribute: int) -> ContextAttribute | SecStatus | None:
         """The attributes past SIZES / NAMES / LIFESPAN / PACKAGE_INFO (ATT rules); every
         variable-sized member is one allocation for FreeContextBuffer (ATT-007)."""
         session = record.session

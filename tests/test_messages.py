@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_schannel_messages import Tls
 
-from sspi_model import AuthIdentity, CredentialUse, SecStatus, Sspi
+from sspi_model import AuthIdentity, CredentialUse, SecStatus, Sspi, SspiMisuse
 from sspi_model.buffers import (
     SECBUFFER_READONLY,
     SecBuffer,
@@ -324,7 +324,7 @@ _BUFFERS = st.lists(
 )
 
 
-@pytest.mark.rule("MSG-011", "MSG-031", "SHD-009")
+@pytest.mark.rule("MSG-011", "MSG-031", "SHD-009", "BUF-008")
 @settings(deadline=None)
 @given(
     package=st.sampled_from(["NTLM", "Negotiate", "Schannel"]),
@@ -343,13 +343,21 @@ def test_any_descriptor_gets_a_documented_status(
     else:
         pair = established(package)
         sspi, handle = pair.client, pair.c
-    if call == "apply":
-        result = sspi.apply_control_token(handle, buffers)
-        codes = CALL_CODES[Call.APPLY_CONTROL_TOKEN]
-    else:
+    def make_call() -> Any:
+        if call == "apply":
+            return sspi.apply_control_token(handle, buffers)
         method = getattr(sspi, call)
         with_qop = call in ("make_signature", "encrypt_message")
-        result = method(handle, qop, buffers) if with_qop else method(handle, buffers)
-        codes = CALL_CODES[Call.MAKE_SIGNATURE]
+        return method(handle, qop, buffers) if with_qop else method(handle, buffers)
+
+    codes = CALL_CODES[Call.APPLY_CONTROL_TOKEN if call == "apply" else Call.MAKE_SIGNATURE]
+    try:
+        result = make_call()
+    except SspiMisuse as misuse:  # a buffer it reads claims more than it holds (BUF-008)
+        assert misuse.rule == "BUF-008"
+        assert any(b.size is not None and b.size > len(b.data) for b in buffers or ())
+        sspi.strict = False  # the kernel goes on: still a documented status, never a crash
+        result = make_call()
+        assert sspi.misuse_events[-1].rule == "BUF-008"
     assert result.status in codes, (result, sspi.last_rules)
     assert sspi.last_rules

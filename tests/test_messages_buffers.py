@@ -76,3 +76,75 @@ def test_an_alert_lands_in_the_callers_alert_buffer_or_nowhere() -> None:
         cred, other.new_context, "srv", 0, b"garbage!", output=[SecBuffer(TOKEN, size=100)]
     )
     assert [b.base_type for b in without.output] == [TOKEN]
+
+
+# -- a buffer that claims more than it holds (BUF-008) -----------------------------------------
+
+
+def _established_ntlm(strict: bool = True) -> tuple[Sspi, object, Sspi, object]:
+    from test_messages import established
+
+    pair = established("NTLM")
+    pair.client.strict = pair.server.strict = strict
+    return pair.client, pair.c, pair.server, pair.s
+
+
+DATA = 1
+
+
+@pytest.mark.rule("BUF-008")
+@pytest.mark.parametrize(
+    ("call", "buffers"),
+    [
+        ("make_signature", [SecBuffer(DATA, b"abc", size=64), SecBuffer(TOKEN, size=16)]),
+        ("encrypt_message", [SecBuffer(TOKEN, size=16), SecBuffer(DATA, size=8)]),  # NULL, 8
+        ("verify_signature", [SecBuffer(DATA, b"abc"), SecBuffer(TOKEN, bytes(4), size=16)]),
+        ("decrypt_message", [SecBuffer(TOKEN, bytes(16)), SecBuffer(DATA, b"x", size=2)]),
+        ("apply_control_token", [SecBuffer(TOKEN, b"\x01", size=4)]),
+    ],
+)
+def test_a_read_buffer_larger_than_its_bytes_is_misuse(call: str, buffers: list[SecBuffer]) -> None:
+    from sspi_model import SspiMisuse
+
+    client, context, _server, _ = _established_ntlm()
+    with_qop = call in ("make_signature", "encrypt_message")
+    method = getattr(client, call)
+    with pytest.raises(SspiMisuse) as raised:
+        method(context, 0, buffers) if with_qop else method(context, buffers)
+    assert raised.value.rule == "BUF-008"
+    assert client.lifecycle_state(context) is CtxState.ESTABLISHED  # nothing happened
+    client.strict = False  # the kernel has no check: the package gets the descriptor
+    result = method(context, 0, buffers) if with_qop else method(context, buffers)
+    assert isinstance(result.status, SecStatus)
+    assert client.misuse_events[-1].rule == "BUF-008"
+
+
+@pytest.mark.rule("BUF-008")
+def test_output_capacities_are_not_misuse() -> None:
+    client, context, server, peer = _established_ntlm()
+    signed = client.make_signature(context, 0, [SecBuffer(DATA, b"abc"), SecBuffer(TOKEN, size=16)])
+    assert signed.status == SecStatus.SEC_E_OK
+    assert server.verify_signature(peer, list(signed.buffers)).status == SecStatus.SEC_E_OK
+    assert not client.misuse_events
+
+
+@pytest.mark.rule("BUF-008", "BUF-007")
+def test_a_traced_overrun_replays_as_the_same_misuse() -> None:
+    from test_trace_messages import ntlm_pair
+
+    from sspi_model import SspiMisuse
+    from sspi_model.trace import Recorder, validate
+
+    recorder = Recorder()
+    client, context, _server, _ = ntlm_pair(recorder)
+    with pytest.raises(SspiMisuse):
+        client.make_signature(context, 0, [SecBuffer(DATA, size=5), SecBuffer(TOKEN, size=16)])
+    trace = recorder.trace()
+    misuse = trace[-1]
+    assert (misuse["event"], misuse["rule"], misuse["call"]) == (
+        "misuse",
+        "BUF-008",
+        "MakeSignature",
+    )
+    assert misuse["args"]["message"][0] == {"type": "SECBUFFER_DATA", "data": "", "size": 5}
+    assert validate(trace).ok

@@ -38,6 +38,8 @@ from sspi_model import (
     CallEvent,
     Capabilities,
     Certificate,
+    CertificateContext,
+    CipherInfo,
     CipherStrengths,
     CompletionEvent,
     ConnectionInfo,
@@ -63,6 +65,7 @@ from sspi_model import (
     HandleClass,
     HandleKind,
     InlineScheduler,
+    IssuerListInfoEx,
     KnownDivergence,
     LegOutcome,
     LegResult,
@@ -106,7 +109,7 @@ from sspi_model import (
 )
 from sspi_model.async_api import PendingCall
 from sspi_model.lifecycle import TABLES, verdicts
-from sspi_model.packages import ntlm, schannel
+from sspi_model.packages import ntlm, schannel, schannel_creds
 
 # -- where the value types live ---------------------------------------------------------------
 
@@ -123,6 +126,7 @@ VALUE_MODULES = (
     "sspi_model.packages.base",
     "sspi_model.packages.ntlm",
     "sspi_model.packages.schannel",
+    "sspi_model.packages.schannel_creds",
     "sspi_model.profiles",
     "sspi_model.results",
     "sspi_model.status",
@@ -173,6 +177,7 @@ NOT_VALUES: dict[type, str] = {
     ntlm.TokenError: "raised and caught inside the NTLM package",
     schannel.SchannelCredential: "credential material, private to the Schannel package",
     schannel.TokenError: "raised and caught inside the Schannel package",
+    schannel_creds.Resolved: "what the Schannel package reads from a caller's structure",
 }
 NAMESPACE = {name: getattr(sspi_model, name) for name in sspi_model.__all__}
 
@@ -225,6 +230,9 @@ states = st.one_of(
     st.sampled_from(CtxState), st.sampled_from(CredState), st.sampled_from(AsyncState)
 )
 certificates = st.builds(Certificate, text, st.booleans())
+tls_parameters = st.builds(
+    schannel_creds.TlsParameters, st.tuples(text) | st.just(()), st.integers(0, 2**32 - 1), u32
+)
 auth_identities = st.builds(AuthIdentity, text, text, text)
 outs = st.builds(
     Out,
@@ -305,6 +313,11 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     ApplicationProtocol: st.builds(ApplicationProtocol, u32, u32, st.binary(max_size=16)),
     SessionInfo: st.builds(SessionInfo, u32, st.binary(max_size=32)),
     ConnectionInfo: st.builds(ConnectionInfo, *[u32] * 7),
+    CipherInfo: st.builds(
+        CipherInfo, *[u32] * 4, text, text, u32, u32, text, u32, text, u32, u32, text, u32
+    ),
+    CertificateContext: st.builds(CertificateContext, text),
+    IssuerListInfoEx: st.builds(IssuerListInfoEx, st.tuples(text) | st.just(()), st.none() | u64),
     CredentialNames: st.builds(CredentialNames, text, u64),
     SupportedAlgs: st.builds(SupportedAlgs, st.lists(u32, max_size=3).map(tuple), u64),
     CipherStrengths: st.builds(CipherStrengths, u32, u32),
@@ -356,6 +369,27 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Certificate: certificates,
     SchannelCred: st.builds(
         SchannelCred, st.none() | certificates, st.sampled_from(sorted(schannel.PROTOCOLS))
+    ),
+    schannel_creds.LegacySchannelCred: st.builds(
+        schannel_creds.LegacySchannelCred,
+        u32,
+        st.tuples(certificates) | st.just(()),
+        u32,
+        u32,
+        u32,
+        u32,
+        u32,
+        u32,
+    ),
+    schannel_creds.TlsParameters: tls_parameters,
+    schannel_creds.SchCredentials: st.builds(
+        schannel_creds.SchCredentials,
+        u32,
+        u32,
+        st.tuples(certificates) | st.just(()),
+        u32,
+        u32,
+        st.tuples(tls_parameters) | st.just(()),
     ),
     Profile: st.builds(
         Profile,

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from sspi_model import SecStatus, Sspi
 from sspi_model.buffers import SecBuffer
-from sspi_model.constants import SCHANNEL_ALERT, SCHANNEL_SHUTDOWN, SECPKG_ATTR_STREAM_SIZES
+from sspi_model.constants import SCHANNEL_SHUTDOWN, SECPKG_ATTR_STREAM_SIZES
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import CALL_CODES, Call, CtxState
 from sspi_model.packages.schannel import Certificate, SchannelCred
@@ -176,9 +176,8 @@ def test_schannel_has_no_signatures() -> None:
     assert (
         tls.client.make_signature(tls.c, 0, buffers).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
     )
-    assert (
-        tls.client.verify_signature(tls.c, buffers).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
-    )
+    signed = [SecBuffer(DATA, b"x"), SecBuffer(TOKEN, bytes(16))]  # a read TOKEN holds its bytes
+    assert tls.client.verify_signature(tls.c, signed).status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
     assert tls.client.last_rules == ("MSG-001", "MSG-020")
 
 
@@ -281,7 +280,6 @@ def test_data_and_a_ticket_still_arrive_while_shutting_down() -> None:
     ("buffers", "status"),
     [
         ([SecBuffer(TOKEN, b"\x01")], SecStatus.SEC_E_UNSUPPORTED_FUNCTION),
-        (shutdown_token(SCHANNEL_ALERT), SecStatus.SEC_E_UNSUPPORTED_FUNCTION),
         (shutdown_token(0), SecStatus.SEC_E_UNSUPPORTED_FUNCTION),
         ([SecBuffer(3, (1).to_bytes(4, "little"))], SecStatus.SEC_E_INVALID_TOKEN),
         ([*shutdown_token(), SecBuffer(EMPTY)], SecStatus.SEC_E_INVALID_TOKEN),
@@ -337,3 +335,44 @@ def test_a_session_token_is_accepted_and_changes_nothing() -> None:
     assert tls.client.lifecycle_state(tls.c) is CtxState.ESTABLISHED
     status, buffers = receive(tls.server, tls.s, send(tls.client, tls.c, b"still fine"))
     assert (status, buffers[1].data) == (OK, b"still fine")
+
+
+def _alert_token(level: int, number: int, size: int = 12) -> bytes:
+    fields = (2).to_bytes(4, "little") + level.to_bytes(4, "little") + number.to_bytes(4, "little")
+    return fields[:size]
+
+
+@pytest.mark.rule("SHD-014", "MSG-003", "MSG-030")
+@pytest.mark.parametrize(("level", "after"), [(1, CtxState.ESTABLISHED), (2, CtxState.FAILED)])
+def test_an_alert_token_goes_out_with_the_next_leg(level: int, after: CtxState) -> None:
+    from test_schannel_attributes import Tls as Pair
+
+    tls = Pair("tls1.3")
+    assert tls.client.apply_control_token(tls.c, _alert_token(level, 90)).status == OK
+    assert tls.client.lifecycle_state(tls.c) is CtxState.ALERTING
+    queued = tls.client.encrypt_message(tls.c, 0, [SecBuffer(DATA, b"x")])
+    assert queued.status == SecStatus.SEC_E_OUT_OF_SEQUENCE
+    leg = tls.client.initialize_security_context(None, tls.c, "srv.contoso.com", 0, None)
+    assert leg.status == OK and leg.output_token[:1] == b"\x17"  # a protected record
+    assert tls.client.lifecycle_state(tls.c) is after
+    # The model's peer takes any alert but close_notify as fatal (MSG-030).
+    wire = [SecBuffer(DATA, leg.output_token), SecBuffer(0), SecBuffer(0), SecBuffer(0)]
+    assert tls.server.decrypt_message(tls.s, wire).status == SecStatus.SEC_E_DECRYPT_FAILURE
+
+
+@pytest.mark.rule("SHD-014")
+def test_a_bad_or_untimely_alert_token_changes_nothing() -> None:
+    from test_schannel_attributes import Tls as Pair
+
+    tls = Pair()
+    short = (2).to_bytes(4, "little")  # the DWORD alone, SHD-009 before ALERT was modelled
+    for token in (_alert_token(3, 40), _alert_token(2, 256), _alert_token(2, 40, size=8), short):
+        assert tls.server.apply_control_token(tls.s, token).status == SecStatus.SEC_E_INVALID_TOKEN
+        assert tls.server.lifecycle_state(tls.s) is CtxState.ESTABLISHED
+    shutdown = (1).to_bytes(4, "little")
+    assert tls.server.apply_control_token(tls.s, shutdown).status == OK
+    status = tls.server.apply_control_token(tls.s, _alert_token(2, 40)).status
+    assert status == SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+    assert tls.server.lifecycle_state(tls.s) is CtxState.SHUTDOWN
+    answer = tls.server.accept_security_context(None, tls.s, None)
+    assert answer.status == OK and answer.output_token  # still the close_notify (SHD-005)

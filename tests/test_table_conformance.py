@@ -94,6 +94,7 @@ _MESSAGE_STATUS = {
     MessageOutcome.RENEGOTIATE: SecStatus.SEC_I_RENEGOTIATE,
     MessageOutcome.PEER_CLOSED: SecStatus.SEC_I_CONTEXT_EXPIRED,
     MessageOutcome.SHUTDOWN: OK,
+    MessageOutcome.ALERT: OK,
 }
 
 
@@ -166,6 +167,7 @@ _AFTER: dict[CtxState, tuple[tuple[Call, str], ...]] = {
     CtxState.SHUTDOWN: ((Call.APPLY_CONTROL_TOKEN, "shutdown"),),
     CtxState.CLOSING: ((Call.APPLY_CONTROL_TOKEN, "shutdown"), (Call.COMPLETE, "continue")),
     CtxState.CLOSED: ((Call.APPLY_CONTROL_TOKEN, "shutdown"), (Call.COMPLETE, "established")),
+    CtxState.ALERTING: ((Call.APPLY_CONTROL_TOKEN, "alert"),),
 }
 
 
@@ -183,7 +185,7 @@ def context_in(state: CtxState, *, server: bool = False, script: str = "") -> Si
                 _next_leg(sspi, situation.credential, handle, server, outcome)
         assert situation.state() is state
         return situation
-    sspi = _model()
+    sspi = _model(strict=STRICT[0])  # BUF-008 is a misuse of a context call
     cred = _credential(sspi)
     if state is CtxState.NEW:
         return Situation(sspi, None, cred)
@@ -351,6 +353,7 @@ for _state in (
     CtxState.CLOSING,
     CtxState.PEER_CLOSED,
     CtxState.CLOSED,
+    CtxState.ALERTING,
 ):
     for _path, _verdict_entry in verdicts(CONTEXT_TABLE[(_state, Call.QUERY_CONTEXT_ATTRIBUTES)]):
         _attribute = {
@@ -589,8 +592,12 @@ def _next_leg(sspi: Sspi, credential: Any, handle: Any, server: bool, outcome: s
     return sspi.initialize_security_context(credential, handle, None, 0, outcome.encode())
 
 
-def _message_call(sspi: Sspi, call: Call, handle: Any, outcome: str) -> Any:
+def _message_call(
+    sspi: Sspi, call: Call, handle: Any, outcome: str, *, overrun: bool = False
+) -> Any:
     buffers = _message_buffers(outcome)
+    if overrun:  # cbBuffer beyond the bytes the buffer holds (BUF-008)
+        buffers = [SecBuffer(1 if call is not Call.APPLY_CONTROL_TOKEN else 2, b"done", size=99)]
     if call is Call.MAKE_SIGNATURE:
         return sspi.make_signature(handle, 0, buffers)
     if call is Call.VERIFY_SIGNATURE:
@@ -607,15 +614,21 @@ for _state in _MESSAGE_STATES:
     for _call in (*MESSAGE_CALLS, Call.APPLY_CONTROL_TOKEN):
         for _path, _item in verdicts(CONTEXT_TABLE[(_state, _call)]):
             _kinds: list[Any] = list(_item.next) if isinstance(_item, Transition) else ["refusal"]
+            if isinstance(_item, Misuse):  # a descriptor that overruns its memory (BUF-008)
+                _kinds = ["misuse"]
             for _kind in _kinds:
 
                 def _message_case(
-                    state: CtxState = _state, call: Call = _call, kind: Any = _kind
+                    state: CtxState = _state,
+                    call: Call = _call,
+                    kind: Any = _kind,
+                    path: str = _path,
                 ) -> Any:
                     situation = context_in(state)
                     outcome = kind.value if isinstance(kind, MessageOutcome) else "done"
+                    overrun = "overruns" in path
                     return situation, _message_call(
-                        situation.sspi, call, situation.subject, outcome
+                        situation.sspi, call, situation.subject, outcome, overrun=overrun
                     )
 
                 CASES.append(Case(CONTEXT_TABLE, _state, _call, _path, _kind, _message_case))

@@ -69,21 +69,25 @@ from sspi_model.constants import (
     CALG_AES_256,
     CALG_ECDH_EPHEM,
     CALG_SHA_384,
+    SCHANNEL_ALERT,
     SCHANNEL_SESSION,
     SCHANNEL_SHUTDOWN,
     CredentialUse,
     SecPkgAttr,
 )
 from sspi_model.lifecycle import Call, LegOutcome, MessageOutcome
-from sspi_model.packages import alpn, tls_records
+from sspi_model.packages import alpn, schannel_creds, tls_records
 from sspi_model.packages.base import (
     Environment,
     LegResult,
     MessageLeg,
 )
 from sspi_model.packages.protection import Channel, derive_key
+from sspi_model.packages.schannel_creds import Certificate as Certificate
 from sspi_model.results import (
     ApplicationProtocol,
+    CertificateContext,
+    CipherInfo,
     CipherStrengths,
     ConnectionInfo,
     ContextBindings,
@@ -91,6 +95,7 @@ from sspi_model.results import (
     ContextSessionKey,
     ContextSizes,
     CredentialNames,
+    IssuerListInfoEx,
     PackageInfo,
     SessionInfo,
     StreamSizes,
@@ -116,6 +121,7 @@ DECODE_ERROR, DECRYPT_ERROR, PROTOCOL_VERSION, CERTIFICATE_REQUIRED = 50, 51, 70
 NO_APPLICATION_PROTOCOL = 120
 # SCHANNEL_SESSION_TOKEN.dwFlags: SSL_SESSION_ENABLE_RECONNECTS 1, SSL_SESSION_DISABLE_RECONNECTS 2
 _SESSION_FLAGS = ((1).to_bytes(4, "little"), (2).to_bytes(4, "little"))
+_ALERT_WARNING, _ALERT_FATAL = 1, 2  # SCHANNEL_ALERT_TOKEN.dwAlertType (TLS1_ALERT_WARNING/FATAL)
 
 # SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
 # ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
@@ -136,6 +142,9 @@ MUTUAL_AUTH = 0x2  # ISC_REQ/ASC_REQ/_RET_MUTUAL_AUTH; Schannel: a client certif
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x8000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x800 | 0x10000
 
+
+# REMOTE/LOCAL_CERT_CONTEXT with no certificate on that side (ATT-025).
+_NO_CERTIFICATE = SecStatus.SEC_E_NO_CREDENTIALS
 
 # Server randoms are deterministic (a counter through a digest) so every run replays.
 _random_serial = itertools.count(1)
@@ -159,14 +168,6 @@ class _Incomplete(Exception):
 
 
 @attrs.frozen
-class Certificate:
-    """An opaque certificate: only its subject (e.g. "CN=srv.contoso.com") and expiry."""
-
-    subject: str = attrs.field(validator=attrs.validators.instance_of(str))
-    expired: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-
-
-@attrs.frozen
 class SchannelCred:
     """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
 
@@ -183,10 +184,13 @@ class SchannelCred:
 
 @attrs.frozen
 class SchannelCredential:
-    """Credential material: what ACH was given."""
+    """Credential material: what ACH was given, and from a caller's SCHANNEL_CRED or
+    SCH_CREDENTIALS the lowest version allowed and whether the server name is checked."""
 
     use: int
     cred: SchannelCred
+    minimum: int = TLS12  # CRD-004
+    check_name: bool = True  # CRD-005
 
 
 def record(content_type: int, body: bytes) -> bytes:
@@ -379,6 +383,7 @@ class _Session:
     after the handshake, the record channel and where the connection is in its shutdown."""
 
     __slots__ = (
+        "_alert",
         "_alpn",
         "_channel",
         "_is_client",
@@ -396,12 +401,15 @@ class _Session:
         self._leg, self._peer, self._transcript, self._version = 0, "", b"", TLS12
         self._channel: Channel | None = None
         self._renegotiating = self._shutdown = self._peer_closed = False
+        self._alert: bytes | None = None  # level + description, queued by SHD-014
         self._alpn: bytes | None = None  # the application protocol agreed (ATT-010)
 
     # -- attributes (ATT rules) ---------------------------------------------------------------
 
     def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
         """The payload of a Schannel-answered attribute on an established context, or None."""
+        if attribute == SecPkgAttr.SECPKG_ATTR_ISSUER_LIST_EX:  # ATT-026, any state
+            return self._issuers()
         channel = self._channel
         if channel is None:  # pragma: no cover - the table lets only established contexts here
             return None
@@ -412,9 +420,15 @@ class _Session:
         if attribute == SecPkgAttr.SECPKG_ATTR_SESSION_INFO:  # ATT-011: no resumption modelled
             return SessionInfo(0, hashlib.sha256(b"session-id|" + self._transcript).digest())
         if attribute == SecPkgAttr.SECPKG_ATTR_CONNECTION_INFO:  # ATT-012
-            tls13 = self._version == TLS13
-            bits = (0x2000 if tls13 else 0x800) if self._is_client else (0x1000 if tls13 else 0x400)
+            bits = self._protocol_bit()
             return ConnectionInfo(bits, CALG_AES_256, 256, CALG_SHA_384, 384, CALG_ECDH_EPHEM, 256)
+        if attribute == SecPkgAttr.SECPKG_ATTR_CIPHER_INFO:  # ATT-024
+            return self._cipher_info()
+        if attribute == SecPkgAttr.SECPKG_ATTR_REMOTE_CERT_CONTEXT:  # ATT-025
+            return CertificateContext(self._peer) if self._peer else _NO_CERTIFICATE
+        if attribute == SecPkgAttr.SECPKG_ATTR_LOCAL_CERT_CONTEXT:  # ATT-025
+            mine = self._local_subject()
+            return CertificateContext(mine) if mine else _NO_CERTIFICATE
         if attribute == SecPkgAttr.SECPKG_ATTR_KEY_INFO:  # ATT-005
             return ContextKeyInfo(
                 "SHA384",
@@ -438,6 +452,28 @@ class _Session:
 
     def _server_subject(self) -> str:
         return ""
+
+    def _local_subject(self) -> str:
+        """The subject of the certificate this side sent ("" for none)."""
+        return ""
+
+    def _issuers(self) -> IssuerListInfoEx | None:
+        """ISSUER_LIST_EX: a client's, once a server asked for its certificate (ATT-026)."""
+        return None
+
+    def _protocol_bit(self) -> int:
+        tls13 = self._version == TLS13
+        return (0x2000 if tls13 else 0x800) if self._is_client else (0x1000 if tls13 else 0x400)
+
+    def _cipher_info(self) -> CipherInfo:
+        """The model's one suite per version (the values of CONNECTION_INFO, ATT-012)."""
+        tls13 = self._version == TLS13
+        suite, name = (0x1302, "TLS_AES_256_GCM_SHA384") if tls13 else (
+            0xC030, "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384")  # fmt: skip
+        return CipherInfo(
+            1, self._protocol_bit(), suite, suite, name, "AES", 256, 128, "SHA384", 384,
+            "ECDH", 256, 256, "RSA", 0,
+        )  # fmt: skip
 
     def __copy__(self) -> Any:
         """A snapshot for the core's rollback of a leg whose output did not fit (BUF-002): the
@@ -515,12 +551,28 @@ class _Session:
         if kind == SCHANNEL_SESSION and len(data) == 8 and data[4:] in _SESSION_FLAGS:
             # SHD-013: reconnects of Session ID-based resumption, which the model never does.
             return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.DONE, buffers, rules=("SHD-013",))
+        if kind == SCHANNEL_ALERT:
+            return self._queue_alert(buffers, data)
         if kind != SCHANNEL_SHUTDOWN:
-            # SHUTDOWN and SESSION are modelled; RENEGOTIATE and ALERT are not (SHD-009).
+            # SHUTDOWN, SESSION and ALERT are modelled; RENEGOTIATE is not (SHD-009).
             status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
             return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-009",))
         self._shutdown = True
         return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.SHUTDOWN, buffers, rules=("SHD-004",))
+
+    def _queue_alert(self, buffers: tuple[SecBuffer, ...], data: bytes) -> MessageLeg:
+        """SCHANNEL_ALERT_TOKEN {2, dwAlertType, dwAlertNumber}: the next ISC/ASC sends it
+        (SHD-014); only on a connection whose records still flow both ways."""
+        fields = [int.from_bytes(data[i : i + 4], "little") for i in (4, 8)]
+        level, number = fields if len(data) == 12 else (0, 0)
+        if level not in (_ALERT_WARNING, _ALERT_FATAL) or number > 255:
+            status = SecStatus.SEC_E_INVALID_TOKEN
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-014",))
+        if self._shutdown or self._renegotiating or self._peer_closed:
+            status = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+            return MessageLeg(status, MessageOutcome.REJECTED, buffers, rules=("SHD-014",))
+        self._alert = bytes([level, number])
+        return MessageLeg(SecStatus.SEC_E_OK, MessageOutcome.ALERT, buffers, rules=("SHD-014",))
 
     def _after_handshake(self, input: tuple[SecBuffer, ...] | None) -> LegResult | None:
         """The ISC/ASC legs past the handshake: the close_notify after ApplyControlToken
@@ -528,6 +580,11 @@ class _Session:
         channel = self._channel
         if channel is None:
             return None
+        if self._alert is not None:  # the queued alert, protected like any record (SHD-014)
+            alert, self._alert = self._alert, None
+            token = tls_records.record(channel, tls_records.ALERT, alert)
+            outcome = LegOutcome.FAILED if alert[0] == _ALERT_FATAL else LegOutcome.ESTABLISHED
+            return LegResult(SecStatus.SEC_E_OK, outcome, token)  # the table's SHD-014
         if self._shutdown:
             token = tls_records.record(channel, tls_records.ALERT, tls_records.CLOSE_NOTIFY)
             # CONTINUE: the peer's close_notify is still to come; ESTABLISHED: it came.
@@ -579,10 +636,10 @@ class _Session:
 class SchannelClientSession(_Session):
     """The ISC side; see the module docstring for the legs."""
 
-    __slots__ = ("_cred", "_mine", "_offer", "_retry", "_target")
+    __slots__ = ("_check_name", "_cred", "_mine", "_minimum", "_offer", "_retry", "_target")
 
     def __init__(self, material: SchannelCredential, target_name: str | None) -> None:
-        self._cred = material.cred
+        self.use_credential(material)
         self._target = target_name
         self._is_client = True
         self.restart()
@@ -593,10 +650,18 @@ class SchannelClientSession(_Session):
         self._mine: str | None = None  # the client certificate subject sent, None if none asked
         self._offer: tuple[bytes, ...] | None = None  # the ALPN names offered (ATT-010)
 
+    def _local_subject(self) -> str:
+        return self._mine or ""
+
+    def _issuers(self) -> IssuerListInfoEx | None:
+        # The model's CertificateRequest names no CAs: an empty list, nothing to free.
+        return IssuerListInfoEx() if self._retry else None
+
     def use_credential(self, material: Any) -> None:
         """A continuation leg passed a credential: its certificate is used from now on."""
         if isinstance(material, SchannelCredential):
             self._cred = material.cred
+            self._minimum, self._check_name = material.minimum, material.check_name
 
     def _attr(self, context_req: int) -> int:
         return (context_req & _GRANTABLE_ISC) | (MUTUAL_AUTH if self._mine else 0)
@@ -648,7 +713,10 @@ class SchannelClientSession(_Session):
             flight.take_empty(SERVER_HELLO_DONE)
         if not subject:
             raise TokenError("the server sent no certificate", BAD_CERTIFICATE)
-        if self._target and common_name(subject).casefold() != self._target.casefold():
+        if version < self._minimum:  # a version the credential disabled (CRD-004)
+            return _fatal(SecStatus.SEC_E_ALGORITHM_MISMATCH, PROTOCOL_VERSION, "CRD-004")
+        target = self._target if self._check_name else None  # CRD-005: the caller checks it
+        if target and common_name(subject).casefold() != target.casefold():
             return _fatal(SecStatus.SEC_E_WRONG_PRINCIPAL, BAD_CERTIFICATE, "SCH-006")
         certificate = self._cred.certificate
         if requested and certificate is None and not self._retry:
@@ -683,12 +751,13 @@ class SchannelClientSession(_Session):
 class SchannelServerSession(_Session):
     """The ASC side; see the module docstring for the legs."""
 
-    __slots__ = ("_max", "_protocols", "_requested", "_subject", "_tickets")
+    __slots__ = ("_max", "_minimum", "_protocols", "_requested", "_subject", "_tickets")
 
     def __init__(self, material: SchannelCredential) -> None:
         certificate = material.cred.certificate
         self._subject = certificate.subject if certificate else ""
         self._max = PROTOCOLS[material.cred.protocols]
+        self._minimum = material.minimum
         self._tickets = material.cred.session_tickets
         self._is_client = False
         self.restart()
@@ -699,6 +768,9 @@ class SchannelServerSession(_Session):
         self._protocols: tuple[bytes, ...] | None = None  # the server's ALPN list (ATT-010)
 
     def _server_subject(self) -> str:
+        return self._subject
+
+    def _local_subject(self) -> str:
         return self._subject
 
     def _attr(self, context_req: int) -> int:
@@ -735,6 +807,8 @@ class SchannelServerSession(_Session):
                 status = SecStatus.SEC_E_APPLICATION_PROTOCOL_MISMATCH
                 return _fatal(status, NO_APPLICATION_PROTOCOL, "ATT-010")
         version = min(offered, self._max)
+        if version < self._minimum:  # the client's highest is one this credential disabled
+            return _fatal(SecStatus.SEC_E_ALGORITHM_MISMATCH, PROTOCOL_VERSION, "CRD-004")
         requested = bool(context_req & MUTUAL_AUTH)
         request = handshake(CERTIFICATE_REQUEST) if requested else b""
         random = hashlib.sha256(b"server-random|%d" % next(_random_serial)).digest()
@@ -803,6 +877,15 @@ class SchannelPackage:
     ) -> tuple[SecStatus, Any, tuple[str, ...]]:
         # pszPrincipal is unused by Schannel (ACHG); the certificate says who we are.
         cred = SchannelCred() if auth_data is None else auth_data
+        minimum, check_name = TLS12, True
+        caller_rules: tuple[str, ...] = ()
+        if isinstance(cred, schannel_creds.CALLER_STRUCTS):  # SCHANNEL_CRED, SCH_CREDENTIALS
+            status, resolved, caller_rules = schannel_creds.resolve(cred, use)
+            if resolved is None:
+                return status, None, caller_rules
+            highest = "tls1.3" if resolved.maximum == TLS13 else "tls1.2"
+            cred = SchannelCred(resolved.certificate, highest)
+            minimum, check_name = resolved.minimum, resolved.check_name
         if not isinstance(cred, SchannelCred):
             return SecStatus.SEC_E_UNKNOWN_CREDENTIALS, None, ("ACH-007",)
         if use & CredentialUse.BOTH == CredentialUse.BOTH:
@@ -811,7 +894,8 @@ class SchannelPackage:
             return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
         if use & CredentialUse.INBOUND and cred.certificate is None:
             return SecStatus.SEC_E_NO_CREDENTIALS, None, ("SCH-003",)
-        return SecStatus.SEC_E_OK, SchannelCredential(use, cred), ("SCH-001",)
+        material = SchannelCredential(use, cred, minimum, check_name)
+        return SecStatus.SEC_E_OK, material, ("SCH-001", *caller_rules)
 
     def credential_attribute(
         self, material: Any, attribute: int, allocate: Callable[[str], int]
@@ -828,8 +912,10 @@ class SchannelPackage:
             return CipherStrengths(128, 256)
         if attribute != 0x58:  # pragma: no cover - the table lets only these four through
             return None
-        # SUPPORTED_PROTOCOLS: TLS 1.2, and TLS 1.3 where the credential asks for it.
+        # SUPPORTED_PROTOCOLS: TLS 1.2 (unless disabled, CRD-004), and TLS 1.3 where the
+        # credential asks for it.
         tls12, tls13 = (0x400, 0x1000) if inbound else (0x800, 0x2000)
+        tls12 = tls12 if material.minimum <= TLS12 else 0
         return SupportedProtocols(tls12 | (tls13 if cred.protocols == "tls1.3" else 0))
 
     def new_client(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sspi_model.buffers import SecBufferType
+from sspi_model.trace.buffers import NULL_DESCRIPTOR_JSON, is_reference
 from sspi_model.trace.format import (
     _CALLS,
     _TOKEN_KEYS,
@@ -59,6 +60,7 @@ _OUT_KEYS = frozenset(
         "packages",
         "package",
         "allocation",
+        "qop",  # VerifySignature, DecryptMessage (BUF-007)
     }
 )
 Issue = tuple[str, str]
@@ -102,6 +104,8 @@ def _is_data(value: Any) -> bool:
 def _data_issue(value: Any, where: str) -> list[Issue]:
     if isinstance(value, dict) and set(value) == {"from"} and _is_int(value["from"]):
         return []
+    if isinstance(value, dict) and is_reference(value):  # a slice, a buffer, a join (BUF-007)
+        return []
     if isinstance(value, str):
         try:
             base64.b64decode(value, validate=True)
@@ -113,6 +117,8 @@ def _data_issue(value: Any, where: str) -> list[Issue]:
 
 def _buffers_issue(value: Any, where: str, *, shorthand: bool) -> list[Issue]:
     if value is None:
+        return []
+    if shorthand and value == NULL_DESCRIPTOR_JSON:
         return []
     if shorthand and not isinstance(value, list):
         return _data_issue(value, where)

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from sspi_model.lifecycle import Call
-from sspi_model.trace.format import Record, _show, record_kind, status_value
+from sspi_model.trace.format import VOLATILE_FIELDS, Record, _show, record_kind, status_value
 from sspi_model.trace.verdict import _status_text, describe
 
 RETIRED_WINDOW = 4096  # retired symbols still bound (TRC-001)
@@ -171,6 +171,8 @@ class Comparison:
                 mismatch = self._out(value, other)
             elif value == other:
                 mismatch = None
+            elif key in VOLATILE_FIELDS and bool(value) == bool(other):
+                mismatch = None  # a run's keys and randoms: only empty or not (BUF-007)
             else:
                 mismatch = Mismatch(f"{where} differs", _show(value), _show(other))
             if mismatch:

@@ -15,7 +15,9 @@ from sspi_model.buffers import SECBUFFER_ATTRMASK, SecBuffer, SecBufferType
 from sspi_model.lifecycle import Call
 from sspi_model.packages.ntlm import AuthIdentity
 from sspi_model.packages.schannel import Certificate, SchannelCred
+from sspi_model.packages.schannel_creds import CALLER_STRUCTS
 from sspi_model.status import NtStatus, SecStatus, lookup
+from sspi_model.trace import credentials as caller_creds
 
 Record = dict[str, Any]
 FORMAT = "sspi-model"
@@ -32,13 +34,23 @@ SYNC_CALLS = frozenset(
         Call.DELETE_SECURITY_CONTEXT,
         Call.QUERY_CONTEXT_ATTRIBUTES,
         Call.FREE_CONTEXT_BUFFER,
+        # The message functions, the control token and the credential query (BUF-007).
+        Call.MAKE_SIGNATURE,
+        Call.VERIFY_SIGNATURE,
+        Call.ENCRYPT_MESSAGE,
+        Call.DECRYPT_MESSAGE,
+        Call.APPLY_CONTROL_TOKEN,
+        Call.QUERY_CREDENTIALS_ATTRIBUTES,
     }
 )
 _CALLS = {call.value: call for call in Call}
 _LEGS = (Call.INITIALIZE_SECURITY_CONTEXT_ASYNC, Call.ACCEPT_SECURITY_CONTEXT_ASYNC)
 SYMBOL = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_.-]*$")
 RULE_ID = re.compile(r"^[A-Z]{2,5}-[0-9]{3}$")
-_TOKEN_KEYS = frozenset({"input", "token", "output"})
+# Attribute fields holding a run's keys and randoms (SESSION_KEY, SESSION_INFO, the bindings):
+# compared, like buffer data, only for being empty or not (BUF-007).
+VOLATILE_FIELDS = frozenset({"session_key", "session_id", "application_data"})
+_TOKEN_KEYS = frozenset({"input", "token", "output", "message"})  # buffer arguments
 
 
 # -- statuses and small values ---------------------------------------------------------------
@@ -129,7 +141,10 @@ def _encode_auth(value: Any) -> Any:
             if certificate is None
             else {"subject": certificate.subject, "expired": certificate.expired},
             "protocols": value.protocols,
+            **({"session_tickets": True} if value.session_tickets else {}),
         }
+    if isinstance(value, CALLER_STRUCTS):  # SCHANNEL_CRED, SCH_CREDENTIALS (CRD-001)
+        return caller_creds.encode(value)
     return {"type": type(value).__name__, "repr": repr(value)}
 
 
@@ -144,7 +159,10 @@ def decode_auth(value: Any) -> Any:
         if kind == "SchannelCred":
             raw = value.get("certificate")
             certificate = None if raw is None else Certificate(raw["subject"], raw["expired"])
-            return SchannelCred(certificate, value.get("protocols", "tls1.2"))
+            tickets = value.get("session_tickets", False)
+            return SchannelCred(certificate, value.get("protocols", "tls1.2"), tickets)
+        if kind in caller_creds.STRUCTS:
+            return caller_creds.decode(value)
     except (KeyError, TypeError, ValueError) as error:
         raise ReplayError(f"auth_data {kind} is incomplete: {error}") from None
     raise ReplayError(f"cannot rebuild auth_data {value!r}: only AuthIdentity and SchannelCred")

@@ -20,11 +20,14 @@ from sspi_model.lifecycle import Call
 from sspi_model.results import (
     AcquireCredentialsResult,
     EnumerateSecurityPackagesResult,
+    MessageResult,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
 )
 from sspi_model.sspi import Sspi
+from sspi_model.trace.buffers import Pieces, encode_descriptor
 from sspi_model.trace.format import (
     _LEGS,
     _TOKEN_KEYS,
@@ -89,6 +92,7 @@ class Recorder:
         self._counts: dict[str, int] = {}
         self._tokens: OrderedDict[int, bytes] = OrderedDict()  # seq -> its output token
         self._token_seq: dict[bytes, int] = {}  # token -> latest seq that output it
+        self._pieces = Pieces(search=not stream)  # message outputs, as references (BUF-007)
         self._pending_context: dict[int, AsyncContext] = {}
         self._listeners: list[Callable[[Record], None]] = []
 
@@ -182,6 +186,10 @@ class Recorder:
     def pending_context(self, pending: int) -> AsyncContext | None:
         """The async context a queued call was made on."""
         return self._pending_context.get(pending)
+
+    def message_output(self, seq: int, index: int) -> bytes | None:
+        """The data of buffer `index` of message call `seq`'s output, None if none (BUF-007)."""
+        return self._pieces.output(seq, index)
 
     def token(self, seq: int) -> bytes | None:
         """The output token of record `seq` (b"" when it had none), None if it has no output."""
@@ -406,6 +414,9 @@ class Recorder:
         if isinstance(value, AsyncContext):
             return self._bind("async", process, id(value), value)
         if key in _TOKEN_KEYS:
+            descriptor = encode_descriptor(value)  # NULL_DESCRIPTOR (BUF-005)
+            if descriptor is not None:
+                return descriptor
             return self._buffers(process, as_buffers(value, key), shorthand=True)
         if isinstance(value, bool) or value is None or isinstance(value, str):
             return value
@@ -414,8 +425,12 @@ class Recorder:
         return {"repr": repr(value)}
 
     def _data(self, data: bytes, *, reference: bool) -> Any:
-        if reference and data and data in self._token_seq:
-            return {"from": self._token_seq[data]}
+        if reference and data:
+            if data in self._token_seq:
+                return {"from": self._token_seq[data]}
+            pieces = self._pieces.encode(data)  # made of earlier outputs (BUF-007)
+            if pieces is not None:
+                return pieces
         return base64.b64encode(data).decode("ascii")
 
     def _buffers(
@@ -459,6 +474,7 @@ class Recorder:
                 self._tokens.popitem(last=False)
         elif token:
             self._token_seq[token] = seq
+            self._pieces.token(seq, token)
 
     def _leg_out(
         self,
@@ -498,6 +514,15 @@ class Recorder:
                 result.input_after,
             )
         if isinstance(result, QueryContextAttributesResult):
+            return {"attribute": self._attribute(process, result.buffer)}
+        if isinstance(result, MessageResult):  # the descriptor as the call left it (BUF-007)
+            out = {"output": self._buffers(process, result.buffers, shorthand=False)}
+            if result.qop is not None:
+                out["qop"] = result.qop
+            self._remember(seq, result.buffers)
+            self._pieces.outputs(seq, result.buffers)
+            return out
+        if isinstance(result, QueryCredentialsAttributesResult):
             return {"attribute": self._attribute(process, result.buffer)}
         if isinstance(result, EnumerateSecurityPackagesResult):
             return {

@@ -30,6 +30,7 @@ from sspi_model.packages.base import Package
 from sspi_model.profiles import Profile, resolve_profile
 from sspi_model.scheduling import ManualScheduler
 from sspi_model.sspi import Sspi
+from sspi_model.trace import buffers as trace_buffers
 from sspi_model.trace.check import check_record
 from sspi_model.trace.compare import RETIRED_WINDOW, SEQ_WINDOW, Comparison, same_status
 from sspi_model.trace.files import BLANK, Problem, decode_line
@@ -395,6 +396,8 @@ class ReplaySession:
 
     def _data(self, value: Any) -> bytes:
         if isinstance(value, dict):
+            if len(value) != 1 or "from" not in value:  # a slice, a buffer, a join (BUF-007)
+                return self._pieces(value)
             source = value["from"]
             replayed = self.compare.replay_seq(source)
             token = None if replayed is None else self.recorder.token(replayed)
@@ -408,9 +411,27 @@ class ReplaySession:
             return token
         return base64.b64decode(value)
 
+    def _pieces(self, value: Any) -> bytes:
+        try:
+            return trace_buffers.decode(value, self._piece)
+        except ValueError as error:
+            raise ReplayError(str(error)) from None
+
+    def _piece(self, seq: int, index: int | None) -> bytes:
+        """The output token (index None) or message output buffer `index` of trace seq `seq`."""
+        if index is None:
+            return self._data({"from": seq})
+        replayed = self.compare.replay_seq(seq)
+        data = None if replayed is None else self.recorder.message_output(replayed, index)
+        if data is None:
+            raise ReplayError(f"the input refers to buffer {index} of seq {seq}, which has none")
+        return data
+
     def _buffers(self, value: Any) -> Any:
         if value is None:
             return None
+        if isinstance(value, dict) and "descriptor" in value:  # NULL_DESCRIPTOR (BUF-005)
+            return trace_buffers.decode_descriptor(value)
         if not isinstance(value, list):
             return self._data(value)
         buffers = []
