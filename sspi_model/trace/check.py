@@ -67,14 +67,29 @@ _BUFFER_KEYS = frozenset({"type", "data", "size", "allocation"})
 _ALLOWED = {kind: required | optional for kind, (required, optional) in _FIELDS.items()}
 
 
+# Texts SYMBOL matched, so a symbol seen again costs a set lookup, not a regex (a trace names
+# each object on several lines). Cleared when full: it only ever skips SYMBOL.match's "yes".
+_SYMBOLS: set[str] = set()
+_SYMBOLS_KEPT = 1 << 14
+
+
 def _is_symbol(value: Any) -> bool:
-    return isinstance(value, str) and SYMBOL.match(value) is not None
+    if value.__class__ is not str:
+        return isinstance(value, str) and SYMBOL.match(value) is not None
+    if value in _SYMBOLS:
+        return True
+    if SYMBOL.match(value) is None:
+        return False
+    if len(_SYMBOLS) >= _SYMBOLS_KEPT:
+        _SYMBOLS.clear()
+    _SYMBOLS.add(value)
+    return True
 
 
 def _symbol_issue(value: Any, what: str, *, nullable: bool = False) -> list[Issue]:
     if value is None and nullable:
         return []
-    if isinstance(value, str) and SYMBOL.match(value):
+    if _is_symbol(value):
         return []
     expected = f'{what} as a symbol like "$ctx1"' + (" or null" if nullable else "")
     return [(expected, _show(value))]

@@ -83,6 +83,7 @@ class _Process:
         # A model instance observed only during async actions: its sync calls run as for any
         # caller without an observer, and their events are synthesized (see _execute).
         self.quiet = quiet
+        self.observed = False  # a quiet instance's observer is the recorder (see _observe)
         self.closer = closer
 
 
@@ -186,6 +187,7 @@ class ReplaySession:
         self._failure: Verdict | None = None
         self._unsupported: Verdict | None = None
         self._closed = False
+        self._decoders = self._argument_decoders()
 
     @property
     def against(self) -> str:
@@ -424,21 +426,27 @@ class ReplaySession:
         """The replay's notify callback: the NotifyEvent published before it is compared."""
 
     def _arg(self, key: str, value: Any) -> Any:
-        if key in ("credential", "context"):
-            return self._handle(value)
-        if key == "async_context":
-            return None if value is None else self._object(value)
-        if key in _TOKEN_KEYS:
-            return self._buffers(value)
-        if key == "auth_data":
-            return decode_auth(value)
-        if key == "callback":
-            return None if value is None else self._notify
-        if key == "out":
-            return None if value is None else Out()
-        if key == "buffer" and isinstance(value, str):
-            return self._object(value)
-        return value
+        """The Python value of argument `key` as the trace writes it (None stays None)."""
+        if value is None:
+            return None
+        decode = self._decoders.get(key)
+        return value if decode is None else decode(value)
+
+    def _argument_decoders(self) -> dict[str, Callable[[Any], Any]]:
+        """Argument name -> how a non-null value of it is decoded; other names pass as they are
+        (one dict lookup per argument instead of a chain of comparisons)."""
+        decoders: dict[str, Callable[[Any], Any]] = {
+            "credential": self._handle,
+            "context": self._handle,
+            "async_context": self._object,
+            "auth_data": decode_auth,
+            "callback": lambda _value: self._notify,
+            "out": lambda _value: Out(),
+            "buffer": lambda value: self._object(value) if isinstance(value, str) else value,
+        }
+        for key in _TOKEN_KEYS:
+            decoders[key] = self._buffers
+        return decoders
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -447,18 +455,24 @@ class ReplaySession:
             self._complete(record["pending"])
             return
         call, method, sync = _CALL_INFO[record["call"]]
-        process = self.process(record["process"])
-        arg = self._arg
-        kwargs = {
-            key: value if value is None else arg(key, value)  # _arg keeps every None
-            for key, value in record.get("args", {}).items()
-        }
+        name = record["process"]
+        process = self.processes.get(name) or self.process(name)
+        decoders = self._decoders
+        kwargs: dict[str, Any] = {}
+        for key, value in record.get("args", {}).items():
+            if value is not None:  # _arg: every None stays None
+                decode = decoders.get(key)
+                if decode is not None:
+                    value = decode(value)
+            kwargs[key] = value
         if sync and process.synthesize:
             target = process.sync
             if not process.quiet:
                 result = getattr(target, method)(**kwargs)
                 self.recorder.record_call(target, call, kwargs, result)
                 return
+            if process.observed:
+                self._observe(process, False)
             # The events an observer would get: the misuse reports (published before the
             # call's own event, which a call that raises never publishes), then the CallEvent.
             log = target.misuse_events
@@ -475,13 +489,11 @@ class ReplaySession:
         target = process.sync if sync else process.asynchronous
         if target is None:
             raise ReplayError(f"the {self.against} has no async API for {call.value}")
-        self._observe(process, True)
+        self._observe(process, True)  # stays on until the next quiet sync call (_observe)
         try:
             getattr(target, method)(**kwargs)
-        except SspiMisuse:
-            pass  # reported to the recorder before it was raised; the comparison decides
-        finally:
-            self._observe(process, False)
+        except SspiMisuse:  # not contextlib.suppress: a with-block costs more per call
+            return  # reported to the recorder before it was raised; the comparison decides
 
     def _misuse_reports(self, sspi: Any, before: int) -> None:
         log = sspi.misuse_events
@@ -490,9 +502,15 @@ class ReplaySession:
             self.recorder(MisuseReport(sspi, event.call, event.rule, event.message, None))
 
     def _observe(self, process: _Process, on: bool) -> None:
-        """The recorder observes a quiet process for the length of one async action."""
-        if process.quiet:
+        """The recorder observes a quiet process during its async actions.
+
+        It is switched on by an async action and off only by the next sync call (which must
+        run unobserved, see _execute): a run of async records switches it twice, not twice per
+        record. Between actions nothing runs on the instance, so nothing else is observed.
+        """
+        if process.quiet and process.observed != on:
             process.sync.observer = self.recorder if on else None
+            process.observed = on
 
     def _complete(self, symbol: str) -> None:
         wanted = self._object(symbol)
@@ -502,13 +520,11 @@ class ReplaySession:
             for index, call in enumerate(pending):
                 if call.id == wanted:
                     assert scheduler is not None
-                    self._observe(process, True)
+                    self._observe(process, True)  # as for an async call (see _observe)
                     try:
                         scheduler.run_one(index)
                     except SspiMisuse:
-                        pass  # recorded as it was raised
-                    finally:
-                        self._observe(process, False)
+                        return  # recorded as it was raised
                     return
         raise ReplayError(f"the {self.against} has no pending call {symbol} to complete")
 
