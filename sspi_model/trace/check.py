@@ -270,17 +270,19 @@ def _check(record: Any, first: bool) -> list[Issue]:
         issues.append(("a process name", _show(record["process"])))
     if "call" in record and not (isinstance(record["call"], str) and record["call"] in _CALLS):
         issues.append(("the C name of an SSPI function", _show(record["call"])))
-    if "status" in record:
+    if "status" in record and not (
+        record["status"].__class__ is str and _known_status(record["status"])
+    ):
         issues += _status_issue(record["status"])
     if "args" in record:
         issues += _args_issue(record["args"])
     if "out" in record:
         issues += _out_issue(record["out"])
-    if "pending" in record:
+    if "pending" in record and not _is_symbol(record["pending"]):
         issues += _symbol_issue(record["pending"], "pending")
     if kind == "complete" and record.get("step") != "complete":
         issues.append(('"step": "complete"', _show(record.get("step"))))
-    if kind == "callback":
+    if kind == "callback" and not _is_symbol(record.get("async_context")):
         issues += _symbol_issue(record.get("async_context"), "async_context")
     if kind == "misuse":
         if not (isinstance(record.get("rule"), str) and RULE_ID.match(record["rule"])):

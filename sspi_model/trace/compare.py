@@ -111,7 +111,7 @@ class Comparison:
             self.t2m[trace] = model
             self.m2t[model] = trace
             return True
-        return bound == model
+        return bool(bound == model)
 
     def _unbound(self, what: str, trace: Any, model: Any) -> Mismatch:
         """How `trace` and `model` differ, when _bound(trace, model) said they do."""

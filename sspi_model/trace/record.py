@@ -244,7 +244,9 @@ class Recorder:
                 return
             seq = self._count + 1
             if isinstance(event, CallEvent):
-                record = self._call(seq, event)
+                record = self._call_record(
+                    seq, event.sspi, event.call, event.args, event.result, event.pending
+                )
             elif isinstance(event, CompletionEvent):
                 record = self._completion(seq, event)
             elif isinstance(event, NotifyEvent):
@@ -281,11 +283,6 @@ class Recorder:
             and event.call in SYNC_CALLS
         )
 
-    def _call(self, seq: int, event: CallEvent) -> Record:
-        return self._call_record(
-            seq, event.sspi, event.call, event.args, event.result, event.pending
-        )
-
     def _call_record(
         self,
         seq: int,
@@ -295,7 +292,7 @@ class Recorder:
         result: Any,
         pending: int | None,
     ) -> Record:
-        process = self._process(target)
+        process = self._names.get(id(target)) or self._process(target)
         record: Record = {
             "seq": seq,
             "process": process,

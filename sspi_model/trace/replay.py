@@ -32,7 +32,7 @@ from sspi_model.scheduling import ManualScheduler
 from sspi_model.sspi import Sspi
 from sspi_model.trace.check import check_record
 from sspi_model.trace.compare import RETIRED_WINDOW, SEQ_WINDOW, Comparison, same_status
-from sspi_model.trace.files import BLANK, Problem, decode_line
+from sspi_model.trace.files import BLANK, LINE_LIMIT, Problem, decode_line
 from sspi_model.trace.format import (
     _CALLS,
     _TOKEN_KEYS,
@@ -48,6 +48,8 @@ from sspi_model.trace.verdict import Verdict, _failed, describe
 
 PENDING_LIMIT = 4096  # records read ahead while waiting for an action (TRC-004)
 PROBLEM_LIMIT = 1000  # malformed lines a verdict lists (TRC-003)
+_loads = json.loads
+_NO_ARGS: Record = {}  # read only
 Factory = Callable[..., Any]
 Adapter = Callable[[Any], Any]
 
@@ -188,6 +190,8 @@ class ReplaySession:
         self._unsupported: Verdict | None = None
         self._closed = False
         self._decoders = self._argument_decoders()
+        self._replay_symbol = self.compare.replay_symbol  # bound once: two lookups per argument
+        self._recorded_symbol = self.recorder.symbol
 
     @property
     def against(self) -> str:
@@ -197,7 +201,14 @@ class ReplaySession:
 
     def feed_line(self, number: int, text: str | bytes) -> None:
         """Line `number` of a JSON Lines trace (blank lines are skipped)."""
-        value = decode_line(number, text)
+        value: Any = BLANK
+        if text.__class__ is str and len(text) <= LINE_LIMIT:
+            try:  # the common line; anything else, decode_line says what it is
+                value = _loads(text)
+            except (ValueError, RecursionError):
+                value = BLANK
+        if value is BLANK:
+            value = decode_line(number, text)
         if isinstance(value, Problem):
             self._problem(value)
         elif value is not BLANK:
@@ -231,9 +242,10 @@ class ReplaySession:
                 self._start_header(value)
             return
         seq = value["seq"]
-        if seq <= self._last_seq and not checked:
+        if seq > self._last_seq:
+            self._last_seq = seq
+        elif not checked:
             self._problem(Problem(number, f"a seq greater than {self._last_seq}", f"seq {seq}"))
-        self._last_seq = max(self._last_seq, seq)
         self._last_line = number
         self._record(number, value)
 
@@ -278,7 +290,7 @@ class ReplaySession:
             )
             self._failure = _failed(self._replayed, number, record, what)
             return
-        action = _is_action(record)
+        action = "event" not in record or "args" in record  # _is_action(record), inline
         self._pending.append((number, record, action))
         self._actions += action
         self._advance(final=False)
@@ -373,8 +385,8 @@ class ReplaySession:
     def _object(self, symbol: Any) -> Any:
         if not isinstance(symbol, str):
             raise ReplayError(f"{symbol!r:.60} is not a symbol")
-        replayed = self.compare.replay_symbol(symbol)
-        found = self.recorder.symbol(replayed) if replayed is not None else None
+        replayed = self._replay_symbol(symbol)
+        found = self._recorded_symbol(replayed) if replayed is not None else None
         if found is None:
             forgotten = self.compare.forgotten
             later = (
@@ -459,7 +471,7 @@ class ReplaySession:
         process = self.processes.get(name) or self.process(name)
         decoders = self._decoders
         kwargs: dict[str, Any] = {}
-        for key, value in record.get("args", {}).items():
+        for key, value in (record.get("args") or _NO_ARGS).items():
             if value is not None:  # _arg: every None stays None
                 decode = decoders.get(key)
                 if decode is not None:
@@ -553,7 +565,7 @@ class ReplaySession:
         An observed record (a callback, an unraised misuse) is compared with what the next
         action produces, so the records up to that action are read first.
         """
-        pending, produced = self._pending, self.produced
+        pending, produced, match = self._pending, self.produced, self.compare.match
         while pending and self._failure is None:
             line, record, action = pending[0]
             if not produced:
@@ -588,7 +600,7 @@ class ReplaySession:
                 continue
             model = produced.popleft()
             try:
-                mismatch = self.compare.match(record, model)
+                mismatch = match(record, model)
             except Exception as error:  # TRC-005: a value no check foresaw is still a verdict
                 what = f"the replay cannot compare this record ({type(error).__name__})"
                 self._failure = _failed(self._replayed, line, record, what)
