@@ -304,3 +304,55 @@ def _check(record: Any, first: bool) -> list[Issue]:
         if "raised" in record and not isinstance(record["raised"], bool):
             issues.append(("raised as true or false", _show(record["raised"])))
     return issues
+
+
+# -- a memo of accepted lines, by shape (TRC-007) ---------------------------------------------
+#
+# Lines of one trace differ mostly in their numbers: seq, symbol suffixes, {"from": SEQ}. A
+# line's shape is its text with every ASCII digit written as 1, and for the lines check_line
+# memoizes no check above tells two texts of one shape apart: the JSON structure, keys and key
+# order stay (no field name has a digit); a number stays an integer or not, with its sign and
+# digit count; a symbol, rule ID or base64 text stays valid or invalid; no call, buffer type
+# or status name has a digit. Three checks read more than that, and their lines are left to
+# check_record: a seq that is not a positive integer, an args.out other than null or true
+# (only 1 means true), and a hex status (a line with "0x"). Nor is the header memoized, nor a
+# line with an escape (\u0031 is a digit's code). So a shape whose line passed check_record
+# passes for every such line of that shape, and check_line skips the check for those.
+
+# Bytes: bytes.translate reads a 256-byte table; str.translate looks each character up in a dict.
+_SHAPE = bytes.maketrans(b"0123456789", b"1111111111")
+_SHAPES: set[bytes] = set()
+_SHAPES_KEPT = 4096  # shapes remembered, of lines up to _SHAPE_LENGTH characters
+_SHAPE_LENGTH = 4096
+
+
+def _memoizable(text: str, record: Any) -> bool:
+    if record.__class__ is not dict or "trace" in record or len(text) > _SHAPE_LENGTH:
+        return False
+    seq = record.get("seq")
+    if seq.__class__ is not int or seq < 1:
+        return False
+    args = record.get("args")
+    if (
+        args.__class__ is dict
+        and "out" in args
+        and not (args["out"] is None or args["out"] is True)
+    ):
+        return False
+    return "\\" not in text and "0x" not in text and "0X" not in text
+
+
+def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
+    """check_record(record) for `record`, the value of JSON line `text`, remembering the shapes
+    of lines that passed (see above): a line of a known shape passes without being checked."""
+    if not _memoizable(text, record):
+        return check_record(record, first=first)
+    shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)
+    if shape in _SHAPES:  # TRC-007: a shape that passed passes
+        return []
+    issues = check_record(record, first=first)
+    if not issues:
+        if len(_SHAPES) >= _SHAPES_KEPT:
+            _SHAPES.clear()
+        _SHAPES.add(shape)
+    return issues

@@ -30,7 +30,7 @@ from sspi_model.packages.base import Package
 from sspi_model.profiles import Profile, resolve_profile
 from sspi_model.scheduling import ManualScheduler
 from sspi_model.sspi import Sspi
-from sspi_model.trace.check import check_record
+from sspi_model.trace.check import check_line, check_record
 from sspi_model.trace.compare import RETIRED_WINDOW, SEQ_WINDOW, Comparison, same_status
 from sspi_model.trace.files import BLANK, LINE_LIMIT, Problem, decode_line
 from sspi_model.trace.format import (
@@ -202,17 +202,19 @@ class ReplaySession:
     def feed_line(self, number: int, text: str | bytes) -> None:
         """Line `number` of a JSON Lines trace (blank lines are skipped)."""
         value: Any = BLANK
-        if text.__class__ is str and len(text) <= LINE_LIMIT:
+        if len(text) <= LINE_LIMIT:
             try:  # the common line; anything else, decode_line says what it is
+                if text.__class__ is bytes:
+                    text = text.decode("utf-8")
                 value = _loads(text)
-            except (ValueError, RecursionError):
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
                 value = BLANK
         if value is BLANK:
             value = decode_line(number, text)
         if isinstance(value, Problem):
             self._problem(value)
         elif value is not BLANK:
-            self.feed_value(number, value)
+            self.feed_value(number, value, text=text if text.__class__ is str else None)
 
     def feed_object(self, number: int, record: Any) -> None:
         """A record from memory: it is what its JSON would read as (TRC-005: a value JSON
@@ -226,13 +228,19 @@ class ReplaySession:
             return
         self.feed_value(number, value)
 
-    def feed_value(self, number: int, value: Any, *, checked: bool = False) -> None:
+    def feed_value(
+        self, number: int, value: Any, *, checked: bool = False, text: Any = None
+    ) -> None:
         """The parsed value of line `number`; `checked` when it was checked already (a Trace's
-        records: check_record passed them and their seq problems are the Trace's)."""
+        records: check_record passed them and their seq problems are the Trace's). `text` is
+        the line `value` was parsed from, if known: check_line may then skip a known shape."""
         first = self._values == 0
         self._values += 1
         if not checked:
-            issues = check_record(value, first=first)
+            if text is None:
+                issues = check_record(value, first=first)
+            else:
+                issues = check_line(text, value, first=first)  # TRC-007
             if issues:
                 for expected, found in issues:
                     self._problem(Problem(number, expected, found))
