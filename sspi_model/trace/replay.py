@@ -214,7 +214,7 @@ class ReplaySession:
         if isinstance(value, Problem):
             self._problem(value)
         elif value is not BLANK:
-            self.feed_value(number, value, text=text if text.__class__ is str else None)
+            self._feed(number, value, text if text.__class__ is str else None, False)
 
     def feed_object(self, number: int, record: Any) -> None:
         """A record from memory: it is what its JSON would read as (TRC-005: a value JSON
@@ -228,12 +228,14 @@ class ReplaySession:
             return
         self.feed_value(number, value)
 
-    def feed_value(
-        self, number: int, value: Any, *, checked: bool = False, text: Any = None
-    ) -> None:
+    def feed_value(self, number: int, value: Any, *, checked: bool = False) -> None:
         """The parsed value of line `number`; `checked` when it was checked already (a Trace's
-        records: check_record passed them and their seq problems are the Trace's). `text` is
-        the line `value` was parsed from, if known: check_line may then skip a known shape."""
+        records: check_record passed them and their seq problems are the Trace's)."""
+        self._feed(number, value, None, checked)
+
+    def _feed(self, number: int, value: Any, text: str | None, checked: bool) -> None:
+        """feed_value; `text` is the line `value` was parsed from, if known (check_line may
+        then skip the check of a known shape, TRC-007)."""
         first = self._values == 0
         self._values += 1
         if not checked:
