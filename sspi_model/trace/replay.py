@@ -86,6 +86,9 @@ class _Process:
         # caller without an observer, and their events are synthesized (see _execute).
         self.quiet = quiet
         self.observed = False  # a quiet instance's observer is the recorder (see _observe)
+        # A quiet instance's misuse log, read around each of its sync calls (one EventLog for
+        # the instance's life: cleared in place, never replaced).
+        self.misuse_log: Any = sync.misuse_events if quiet else None
         self.closer = closer
 
 
@@ -497,7 +500,7 @@ class ReplaySession:
                 self._observe(process, False)
             # The events an observer would get: the misuse reports (published before the
             # call's own event, which a call that raises never publishes), then the CallEvent.
-            log = target.misuse_events
+            log = process.misuse_log
             before = len(log) + log.dropped
             try:
                 result = getattr(target, method)(**kwargs)
