@@ -218,13 +218,7 @@ class Comparison:
                 return Mismatch(
                     "status differs", _status_text(trace["status"]), _status_text(status)
                 )
-        mismatch = self._fields(kind, trace, model)
-        if mismatch is None and "output" in (get("out") or ()):
-            self._map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
-        return mismatch
-
-    def _fields(self, kind: str, trace: Record, model: Record) -> Mismatch | None:
-        # Each check runs (and binds) even after an earlier one failed, as the reference
+        # Each check below runs (and binds) even after an earlier one failed, as the reference
         # replay always did; the first failure is the verdict.
         found: Mismatch | None = None
         if "result" in trace:
@@ -238,8 +232,9 @@ class Comparison:
         for key in ("pending", "async_context"):
             if key in trace and not bound(trace[key], model.get(key)):
                 found = found or self._unbound(key, trace[key], model.get(key))
+        out = get("out")
         if "out" in trace and isinstance(trace["out"], dict):
-            mismatch = self._out(trace["out"], model.get("out") or {})
+            mismatch = self._out(trace["out"], out or {})
             found = found or mismatch
         if found is not None:
             return found
@@ -251,6 +246,8 @@ class Comparison:
                     return Mismatch(
                         f"misuse {key} differs", _show(trace[key]), _show(model.get(key))
                     )
+        if out and "output" in out:
+            self._map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
         return None
 
     def describe(self, record: Record) -> str:

@@ -169,6 +169,11 @@ class Recorder:
     def symbol(self, name: str) -> Symbol | None:
         return self._symbols.get(name)
 
+    def symbol_lookup(self) -> Callable[[str], Symbol | None]:
+        """What `symbol` is, as the bound lookup of the symbol table (for a caller that asks
+        once per argument: no Python frame per call). The table is never replaced."""
+        return self._symbols.get
+
     def forget(self, name: str) -> None:
         """Drop a symbol: a later sight of its object mints a new one (TRC-001)."""
         with self._lock:
@@ -479,12 +484,7 @@ class Recorder:
         return out
 
     def _result(self, seq: int, process: str, result: Any) -> Record:
-        if isinstance(result, AcquireCredentialsResult):
-            return {
-                "credential": self._handle_out("credential", process, result.credential),
-                "expiry": result.expiry,
-            }
-        if isinstance(result, SecurityContextResult):
+        if isinstance(result, SecurityContextResult):  # the commonest result: tested first
             return self._leg_out(
                 seq,
                 process,
@@ -494,6 +494,11 @@ class Recorder:
                 result.expiry,
                 result.input_after,
             )
+        if isinstance(result, AcquireCredentialsResult):
+            return {
+                "credential": self._handle_out("credential", process, result.credential),
+                "expiry": result.expiry,
+            }
         if isinstance(result, QueryContextAttributesResult):
             return {"attribute": self._attribute(process, result.buffer)}
         if isinstance(result, EnumerateSecurityPackagesResult):

@@ -193,8 +193,10 @@ class ReplaySession:
         self._unsupported: Verdict | None = None
         self._closed = False
         self._decoders = self._argument_decoders()
-        self._replay_symbol = self.compare.replay_symbol  # bound once: two lookups per argument
-        self._recorded_symbol = self.recorder.symbol
+        # compare.replay_symbol and recorder.symbol, as the dict lookups they are (no Python
+        # frame): two per symbol argument. Neither dict is ever replaced.
+        self._replay_symbol = self.compare.t2m.get
+        self._recorded_symbol = self.recorder.symbol_lookup()
 
     @property
     def against(self) -> str:
