@@ -326,26 +326,27 @@ _SHAPES_KEPT = 4096  # shapes remembered, of lines up to _SHAPE_LENGTH character
 _SHAPE_LENGTH = 4096
 
 
-def _memoizable(text: str, record: Any) -> bool:
-    if record.__class__ is not dict or "trace" in record or len(text) > _SHAPE_LENGTH:
-        return False
-    seq = record.get("seq")
-    if seq.__class__ is not int or seq < 1:
-        return False
-    args = record.get("args")
-    if (
-        args.__class__ is dict
-        and "out" in args
-        and not (args["out"] is None or args["out"] is True)
-    ):
-        return False
-    return "\\" not in text and "0x" not in text and "0X" not in text
-
-
 def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
     """check_record(record) for `record`, the value of JSON line `text`, remembering the shapes
     of lines that passed (see above): a line of a known shape passes without being checked."""
-    if not _memoizable(text, record):
+    # Which lines may be memoized (see above), inline: this runs once per line.
+    if record.__class__ is not dict or "trace" in record or len(text) > _SHAPE_LENGTH:
+        return check_record(record, first=first)
+    seq = record.get("seq")
+    args = record.get("args")
+    if (
+        seq.__class__ is not int
+        or seq < 1
+        or (
+            args.__class__ is dict
+            and "out" in args
+            and args["out"] is not None
+            and args["out"] is not True
+        )
+        or "\\" in text
+        or "0x" in text
+        or "0X" in text
+    ):
         return check_record(record, first=first)
     shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)
     if shape in _SHAPES:  # TRC-007: a shape that passed passes
