@@ -322,8 +322,8 @@ def _check(record: Any, first: bool) -> list[Issue]:
 # Bytes: bytes.translate reads a 256-byte table; str.translate looks each character up in a dict.
 _SHAPE = bytes.maketrans(b"0123456789", b"1111111111")
 _SHAPES: set[bytes] = set()
-_SHAPES_KEPT = 4096  # shapes remembered, of lines up to _SHAPE_LENGTH characters
-_SHAPE_LENGTH = 4096
+_SHAPES_KEPT = 1024  # shapes remembered (a recorded cycle has a few dozen): 4 MiB at most
+_SHAPE_LENGTH = 4096  # characters of the longest line remembered
 
 
 def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
