@@ -322,7 +322,7 @@ def _check(record: Any, first: bool) -> list[Issue]:
 # Bytes: bytes.translate reads a 256-byte table; str.translate looks each character up in a dict.
 _SHAPE = bytes.maketrans(b"0123456789", b"1111111111")
 _SHAPES: set[bytes] = set()
-_SHAPES_KEPT = 1024  # shapes remembered (a recorded cycle has a few dozen): 4 MiB at most
+_SHAPES_KEPT = 1024  # shapes remembered (a recorded cycle has a few dozen)
 _SHAPE_LENGTH = 4096  # characters of the longest line remembered
 
 
