@@ -6,7 +6,9 @@ specs/trace.schema.json states the same rules; tests/test_trace.py holds both to
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -69,14 +71,29 @@ _BUFFER_KEYS = frozenset({"type", "data", "size", "allocation"})
 _ALLOWED = {kind: required | optional for kind, (required, optional) in _FIELDS.items()}
 
 
+# Texts SYMBOL matched, so a symbol seen again costs a set lookup, not a regex (a trace names
+# each object on several lines). Cleared when full: it only ever skips SYMBOL.match's "yes".
+_SYMBOLS: set[str] = set()
+_SYMBOLS_KEPT = 1 << 14
+
+
 def _is_symbol(value: Any) -> bool:
-    return isinstance(value, str) and SYMBOL.match(value) is not None
+    if value.__class__ is not str:
+        return isinstance(value, str) and SYMBOL.match(value) is not None
+    if value in _SYMBOLS:
+        return True
+    if SYMBOL.match(value) is None:
+        return False
+    if len(_SYMBOLS) >= _SYMBOLS_KEPT:
+        _SYMBOLS.clear()
+    _SYMBOLS.add(value)
+    return True
 
 
 def _symbol_issue(value: Any, what: str, *, nullable: bool = False) -> list[Issue]:
     if value is None and nullable:
         return []
-    if isinstance(value, str) and SYMBOL.match(value):
+    if _is_symbol(value):
         return []
     expected = f'{what} as a symbol like "$ctx1"' + (" or null" if nullable else "")
     return [(expected, _show(value))]
@@ -101,17 +118,29 @@ def _is_data(value: Any) -> bool:
     return not _data_issue(value, "")
 
 
+# base64.b64decode(text, validate=True) without its Python-level wrapper: on 3.11+ it is
+# a2b_base64 in strict mode; before, a regex then a2b_base64, so the wrapper itself is called.
+if sys.version_info >= (3, 11):
+    _decode_base64 = functools.partial(binascii.a2b_base64, strict_mode=True)
+else:  # pragma: no cover
+    _decode_base64 = functools.partial(base64.b64decode, validate=True)
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        _decode_base64(text)
+    except ValueError:  # binascii.Error, or a character that is not ASCII
+        return False
+    return True
+
+
 def _data_issue(value: Any, where: str) -> list[Issue]:
     if isinstance(value, dict) and set(value) == {"from"} and _is_int(value["from"]):
         return []
     if isinstance(value, dict) and is_reference(value):  # a slice, a buffer, a join (BUF-007)
         return []
-    if isinstance(value, str):
-        try:
-            base64.b64decode(value, validate=True)
-            return []
-        except ValueError:  # binascii.Error, or a character that is not ASCII
-            pass
+    if isinstance(value, str) and _is_base64(value):
+        return []
     return [(f'{where} as base64 or {{"from": SEQ}}', _show(value))]
 
 
@@ -261,21 +290,76 @@ def _check(record: Any, first: bool) -> list[Issue]:
         issues.append(("a process name", _show(record["process"])))
     if "call" in record and not (isinstance(record["call"], str) and record["call"] in _CALLS):
         issues.append(("the C name of an SSPI function", _show(record["call"])))
-    if "status" in record:
+    if "status" in record and not (
+        record["status"].__class__ is str and _known_status(record["status"])
+    ):
         issues += _status_issue(record["status"])
     if "args" in record:
         issues += _args_issue(record["args"])
     if "out" in record:
         issues += _out_issue(record["out"])
-    if "pending" in record:
+    if "pending" in record and not _is_symbol(record["pending"]):
         issues += _symbol_issue(record["pending"], "pending")
     if kind == "complete" and record.get("step") != "complete":
         issues.append(('"step": "complete"', _show(record.get("step"))))
-    if kind == "callback":
+    if kind == "callback" and not _is_symbol(record.get("async_context")):
         issues += _symbol_issue(record.get("async_context"), "async_context")
     if kind == "misuse":
         if not (isinstance(record.get("rule"), str) and RULE_ID.match(record["rule"])):
             issues.append(("a rule ID such as ASY-052", _show(record.get("rule"))))
         if "raised" in record and not isinstance(record["raised"], bool):
             issues.append(("raised as true or false", _show(record["raised"])))
+    return issues
+
+
+# -- a memo of accepted lines, by shape (TRC-007) ---------------------------------------------
+#
+# Lines of one trace differ mostly in their numbers: seq, symbol suffixes, {"from": SEQ}. A
+# line's shape is its text with every ASCII digit written as 1, and for the lines check_line
+# memoizes no check above tells two texts of one shape apart: the JSON structure, keys and key
+# order stay (no field name has a digit); a number stays an integer or not, with its sign and
+# digit count; a symbol, rule ID or base64 text stays valid or invalid; no call, buffer type
+# or status name has a digit. Three checks read more than that, and their lines are left to
+# check_record: a seq that is not a positive integer, an args.out other than null or true
+# (only 1 means true), and a hex status (a line with "0x"). Nor is the header memoized, nor a
+# line with an escape (\u0031 is a digit's code). So a shape whose line passed check_record
+# passes for every such line of that shape, and check_line skips the check for those.
+
+# Bytes: bytes.translate reads a 256-byte table; str.translate looks each character up in a dict.
+_SHAPE = bytes.maketrans(b"0123456789", b"1111111111")
+_SHAPES: set[bytes] = set()
+_SHAPES_KEPT = 1024  # shapes remembered (a recorded cycle has a few dozen)
+_SHAPE_LENGTH = 4096  # characters of the longest line remembered
+
+
+def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
+    """check_record(record) for `record`, the value of JSON line `text`, remembering the shapes
+    of lines that passed (see above): a line of a known shape passes without being checked."""
+    # Which lines may be memoized (see above), inline: this runs once per line.
+    if record.__class__ is not dict or "trace" in record or len(text) > _SHAPE_LENGTH:
+        return check_record(record, first=first)
+    seq = record.get("seq")
+    args = record.get("args")
+    if (
+        seq.__class__ is not int
+        or seq < 1
+        or (
+            args.__class__ is dict
+            and "out" in args
+            and args["out"] is not None
+            and args["out"] is not True
+        )
+        or "\\" in text
+        or "0x" in text
+        or "0X" in text
+    ):
+        return check_record(record, first=first)
+    shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)
+    if shape in _SHAPES:  # TRC-007: a shape that passed passes
+        return []
+    issues = check_record(record, first=first)
+    if not issues:
+        if len(_SHAPES) >= _SHAPES_KEPT:
+            _SHAPES.clear()
+        _SHAPES.add(shape)
     return issues

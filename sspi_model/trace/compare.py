@@ -26,6 +26,8 @@ from sspi_model.trace.verdict import _status_text, describe
 RETIRED_WINDOW = 4096  # retired symbols still bound (TRC-001)
 SEQ_WINDOW = 4096  # trace seq -> replay seq entries kept (TRC-002)
 _CREATE = Call.CREATE_ASYNC_CONTEXT.value
+_BOUND = frozenset({"credential", "context", "allocation"})  # out fields naming objects
+_BUFFERS = frozenset({"output", "input_after"})  # out fields holding buffers
 
 
 @attrs.frozen
@@ -95,19 +97,26 @@ class Comparison:
         return self.m2t.get(symbol, symbol) if isinstance(symbol, str) else _show(symbol)
 
     def _bind(self, what: str, trace: Any, model: Any) -> Mismatch | None:
+        return None if self._bound(trace, model) else self._unbound(what, trace, model)
+
+    def _bound(self, trace: Any, model: Any) -> bool:
+        """Whether trace symbol `trace` stands for replay symbol `model`, binding the two when
+        neither is bound yet (the first record that names an object binds it)."""
         if trace is None or model is None:
-            if trace is None and model is None:
-                return None
-            return Mismatch(f"{what} differs", _show(trace), self._name(model))
-        if not isinstance(trace, str):  # a field the checks leave open, such as result
-            return Mismatch(f"{what} differs", _show(trace), self._name(model))
+            return trace is None and model is None
+        if trace.__class__ is not str and not isinstance(trace, str):
+            return False  # a field the checks leave open, such as result
         bound = self.t2m.get(trace)
         if bound is None and model not in self.m2t:
             self.t2m[trace] = model
             self.m2t[model] = trace
-            return None
-        if bound == model:
-            return None
+            return True
+        return bool(bound == model)
+
+    def _unbound(self, what: str, trace: Any, model: Any) -> Mismatch:
+        """How `trace` and `model` differ, when _bound(trace, model) said they do."""
+        if trace is None or model is None or not isinstance(trace, str):
+            return Mismatch(f"{what} differs", _show(trace), self._name(model))
         return Mismatch(f"{what} differs", trace, f"{self._name(model)} (another object)")
 
     # -- seq -----------------------------------------------------------------------------------
@@ -124,28 +133,35 @@ class Comparison:
 
     # -- records -------------------------------------------------------------------------------
 
-    def _buffers(self, what: str, trace: Any, model: Any) -> Mismatch | None:
+    def _buffers(self, key: str, trace: Any, model: Any) -> Mismatch | None:
+        """out.`key` (a list of buffers) compared; the message's name is built on a mismatch."""
         if not isinstance(trace, list) or not isinstance(model, list):
             if trace is None and model is None:
                 return None
-            return Mismatch(f"{what} differs", _show(trace), _show(model))
-        types_t = [item.get("type") for item in trace]
-        types_m = [item.get("type") for item in model]
-        if types_t != types_m:
-            return Mismatch(f"{what} buffer types differ", _show(types_t), _show(types_m))
+            return Mismatch(f"out.{key} differs", _show(trace), _show(model))
+        same_types = len(trace) == len(model)
+        for left, right in zip(trace, model, strict=False):  # lengths: same_types
+            if left.get("type") != right.get("type"):
+                same_types = False
+        if not same_types:
+            types_t = [item.get("type") for item in trace]
+            types_m = [item.get("type") for item in model]
+            return Mismatch(f"out.{key} buffer types differ", _show(types_t), _show(types_m))
         for index, (left, right) in enumerate(zip(trace, model, strict=True)):
             # Token bytes carry nonces: only whether a buffer holds data is compared.
             if "data" in left and bool(left["data"]) != bool(right.get("data")):
                 empty = {True: "data", False: "no data"}
                 found, expected = empty[bool(left["data"])], empty[bool(right.get("data"))]
-                return Mismatch(f"{what}[{index}] differs", found, expected)
+                return Mismatch(f"out.{key}[{index}] differs", found, expected)
             if "size" in left and left["size"] != right.get("size"):
                 return Mismatch(
-                    f"{what}[{index}].size differs", _show(left["size"]), _show(right.get("size"))
+                    f"out.{key}[{index}].size differs",
+                    _show(left["size"]),
+                    _show(right.get("size")),
                 )
             if "allocation" in left:
                 mismatch = self._bind(
-                    f"{what}[{index}].allocation", left["allocation"], right.get("allocation")
+                    f"out.{key}[{index}].allocation", left["allocation"], right.get("allocation")
                 )
                 if mismatch:
                     return mismatch
@@ -153,19 +169,19 @@ class Comparison:
 
     def _out(self, trace: Record, model: Record) -> Mismatch | None:
         for key, value in trace.items():
-            where = f"out.{key}"
             if key not in model:
-                return Mismatch(f"{where} is not returned", _show(value), "no such field")
+                return Mismatch(f"out.{key} is not returned", _show(value), "no such field")
             other = model[key]
-            if key in ("credential", "context", "allocation"):
-                mismatch = self._bind(where, value, other)
-            elif key in ("output", "input_after"):
-                mismatch = self._buffers(where, value, other)
+            if key in _BOUND:
+                bound = self._bound(value, other)
+                mismatch = None if bound else self._unbound(f"out.{key}", value, other)
+            elif key in _BUFFERS:
+                mismatch = self._buffers(key, value, other)
             elif key == "expiry":
                 # Real libraries return real times: only whether there is one is compared.
                 same = (value is None) == (other is None)
                 mismatch = (
-                    None if same else Mismatch(f"{where} differs", _show(value), _show(other))
+                    None if same else Mismatch(f"out.{key} differs", _show(value), _show(other))
                 )
             elif key == "attribute" and isinstance(value, dict) and isinstance(other, dict):
                 mismatch = self._out(value, other)
@@ -174,7 +190,7 @@ class Comparison:
             elif key in VOLATILE_FIELDS and bool(value) == bool(other):
                 mismatch = None  # a run's keys and randoms: only empty or not (BUF-007)
             else:
-                mismatch = Mismatch(f"{where} differs", _show(value), _show(other))
+                mismatch = Mismatch(f"out.{key} differs", _show(value), _show(other))
             if mismatch:
                 return mismatch
         return None
@@ -185,25 +201,26 @@ class Comparison:
         Every field is checked in this order, and the first difference is the mismatch; the
         bindings of the fields before it stay made (the verdict ends the replay there).
         """
-        kind, other = record_kind(trace), record_kind(model)
+        # record_kind, with a call (most records) told by three absent keys, not a function call
+        plain = "trace" not in trace and "step" not in trace and "event" not in trace
+        kind = "call" if plain else record_kind(trace)
+        plain = "trace" not in model and "step" not in model and "event" not in model
+        other = "call" if plain else record_kind(model)
         if kind != other:
             return Mismatch(
                 f"the {self.against} records a {other} here", describe(trace), self.describe(model)
             )
+        get = model.get
         for key in ("process", "call"):
-            if key in trace and trace[key] != model.get(key):
-                return Mismatch(f"{key} differs", _show(trace[key]), _show(model.get(key)))
-        if "status" in trace and not same_status(trace["status"], model.get("status")):
-            return Mismatch(
-                "status differs", _status_text(trace["status"]), _status_text(model.get("status"))
-            )
-        mismatch = self._fields(kind, trace, model)
-        if mismatch is None and "output" in (model.get("out") or ()):
-            self._map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
-        return mismatch
-
-    def _fields(self, kind: str, trace: Record, model: Record) -> Mismatch | None:
-        # Each check runs (and binds) even after an earlier one failed, as the reference
+            if key in trace and trace[key] != get(key):
+                return Mismatch(f"{key} differs", _show(trace[key]), _show(get(key)))
+        if "status" in trace:
+            status = get("status")
+            if trace["status"] != status and not same_status(trace["status"], status):
+                return Mismatch(
+                    "status differs", _status_text(trace["status"]), _status_text(status)
+                )
+        # Each check below runs (and binds) even after an earlier one failed, as the reference
         # replay always did; the first failure is the verdict.
         found: Mismatch | None = None
         if "result" in trace:
@@ -213,12 +230,13 @@ class Comparison:
                 found = Mismatch(
                     "result differs", _show(trace["result"]), _show(model.get("result"))
                 )
+        bound = self._bound
         for key in ("pending", "async_context"):
-            if key in trace:
-                mismatch = self._bind(key, trace[key], model.get(key))
-                found = found or mismatch
+            if key in trace and not bound(trace[key], model.get(key)):
+                found = found or self._unbound(key, trace[key], model.get(key))
+        out = get("out")
         if "out" in trace and isinstance(trace["out"], dict):
-            mismatch = self._out(trace["out"], model.get("out") or {})
+            mismatch = self._out(trace["out"], out or {})
             found = found or mismatch
         if found is not None:
             return found
@@ -230,6 +248,8 @@ class Comparison:
                     return Mismatch(
                         f"misuse {key} differs", _show(trace[key]), _show(model.get(key))
                     )
+        if out and "output" in out:
+            self._map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
         return None
 
     def describe(self, record: Record) -> str:

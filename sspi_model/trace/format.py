@@ -188,4 +188,5 @@ def _show(value: Any) -> str:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    # JSON's integers are exact ints: the class test answers them without two isinstance calls.
+    return value.__class__ is int or (isinstance(value, int) and not isinstance(value, bool))

@@ -173,6 +173,11 @@ class Recorder:
     def symbol(self, name: str) -> Symbol | None:
         return self._symbols.get(name)
 
+    def symbol_lookup(self) -> Callable[[str], Symbol | None]:
+        """What `symbol` is, as the bound lookup of the symbol table (for a caller that asks
+        once per argument: no Python frame per call). The table is never replaced."""
+        return self._symbols.get
+
     def forget(self, name: str) -> None:
         """Drop a symbol: a later sight of its object mints a new one (TRC-001)."""
         with self._lock:
@@ -252,7 +257,9 @@ class Recorder:
                 return
             seq = self._count + 1
             if isinstance(event, CallEvent):
-                record = self._call(seq, event)
+                record = self._call_record(
+                    seq, event.sspi, event.call, event.args, event.result, event.pending
+                )
             elif isinstance(event, CompletionEvent):
                 record = self._completion(seq, event)
             elif isinstance(event, NotifyEvent):
@@ -289,11 +296,6 @@ class Recorder:
             and event.call in SYNC_CALLS
         )
 
-    def _call(self, seq: int, event: CallEvent) -> Record:
-        return self._call_record(
-            seq, event.sspi, event.call, event.args, event.result, event.pending
-        )
-
     def _call_record(
         self,
         seq: int,
@@ -303,7 +305,7 @@ class Recorder:
         result: Any,
         pending: int | None,
     ) -> Record:
-        process = self._process(target)
+        process = self._names.get(id(target)) or self._process(target)
         record: Record = {
             "seq": seq,
             "process": process,
@@ -498,12 +500,7 @@ class Recorder:
         return out
 
     def _result(self, seq: int, process: str, result: Any) -> Record:
-        if isinstance(result, AcquireCredentialsResult):
-            return {
-                "credential": self._handle_out("credential", process, result.credential),
-                "expiry": result.expiry,
-            }
-        if isinstance(result, SecurityContextResult):
+        if isinstance(result, SecurityContextResult):  # the commonest result: tested first
             return self._leg_out(
                 seq,
                 process,
@@ -513,6 +510,11 @@ class Recorder:
                 result.expiry,
                 result.input_after,
             )
+        if isinstance(result, AcquireCredentialsResult):
+            return {
+                "credential": self._handle_out("credential", process, result.credential),
+                "expiry": result.expiry,
+            }
         if isinstance(result, QueryContextAttributesResult):
             return {"attribute": self._attribute(process, result.buffer)}
         if isinstance(result, MessageResult):  # the descriptor as the call left it (BUF-007)

@@ -31,9 +31,9 @@ from sspi_model.profiles import Profile, resolve_profile
 from sspi_model.scheduling import ManualScheduler
 from sspi_model.sspi import Sspi
 from sspi_model.trace import buffers as trace_buffers
-from sspi_model.trace.check import check_record
+from sspi_model.trace.check import check_line, check_record
 from sspi_model.trace.compare import RETIRED_WINDOW, SEQ_WINDOW, Comparison, same_status
-from sspi_model.trace.files import BLANK, Problem, decode_line
+from sspi_model.trace.files import BLANK, LINE_LIMIT, Problem, decode_line
 from sspi_model.trace.format import (
     _CALLS,
     _TOKEN_KEYS,
@@ -49,6 +49,8 @@ from sspi_model.trace.verdict import Verdict, _failed, describe
 
 PENDING_LIMIT = 4096  # records read ahead while waiting for an action (TRC-004)
 PROBLEM_LIMIT = 1000  # malformed lines a verdict lists (TRC-003)
+_loads = json.loads
+_NO_ARGS: Record = {}  # read only
 Factory = Callable[..., Any]
 Adapter = Callable[[Any], Any]
 
@@ -84,6 +86,10 @@ class _Process:
         # A model instance observed only during async actions: its sync calls run as for any
         # caller without an observer, and their events are synthesized (see _execute).
         self.quiet = quiet
+        self.observed = False  # a quiet instance's observer is the recorder (see _observe)
+        # A quiet instance's misuse log, read around each of its sync calls (one EventLog for
+        # the instance's life: cleared in place, never replaced).
+        self.misuse_log: Any = sync.misuse_events if quiet else None
         self.closer = closer
 
 
@@ -187,6 +193,11 @@ class ReplaySession:
         self._failure: Verdict | None = None
         self._unsupported: Verdict | None = None
         self._closed = False
+        self._decoders = self._argument_decoders()
+        # compare.replay_symbol and recorder.symbol, as the dict lookups they are (no Python
+        # frame): two per symbol argument. Neither dict is ever replaced.
+        self._replay_symbol = self.compare.t2m.get
+        self._recorded_symbol = self.recorder.symbol_lookup()
 
     @property
     def against(self) -> str:
@@ -196,11 +207,20 @@ class ReplaySession:
 
     def feed_line(self, number: int, text: str | bytes) -> None:
         """Line `number` of a JSON Lines trace (blank lines are skipped)."""
-        value = decode_line(number, text)
+        value: Any = BLANK
+        if len(text) <= LINE_LIMIT:
+            try:  # the common line; anything else, decode_line says what it is
+                if text.__class__ is bytes:
+                    text = text.decode("utf-8")
+                value = _loads(text)
+            except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+                value = BLANK
+        if value is BLANK:
+            value = decode_line(number, text)
         if isinstance(value, Problem):
             self._problem(value)
         elif value is not BLANK:
-            self.feed_value(number, value)
+            self._feed(number, value, text if text.__class__ is str else None, False)
 
     def feed_object(self, number: int, record: Any) -> None:
         """A record from memory: it is what its JSON would read as (TRC-005: a value JSON
@@ -217,10 +237,18 @@ class ReplaySession:
     def feed_value(self, number: int, value: Any, *, checked: bool = False) -> None:
         """The parsed value of line `number`; `checked` when it was checked already (a Trace's
         records: check_record passed them and their seq problems are the Trace's)."""
+        self._feed(number, value, None, checked)
+
+    def _feed(self, number: int, value: Any, text: str | None, checked: bool) -> None:
+        """feed_value; `text` is the line `value` was parsed from, if known (check_line may
+        then skip the check of a known shape, TRC-007)."""
         first = self._values == 0
         self._values += 1
         if not checked:
-            issues = check_record(value, first=first)
+            if text is None:
+                issues = check_record(value, first=first)
+            else:
+                issues = check_line(text, value, first=first)  # TRC-007
             if issues:
                 for expected, found in issues:
                     self._problem(Problem(number, expected, found))
@@ -230,9 +258,10 @@ class ReplaySession:
                 self._start_header(value)
             return
         seq = value["seq"]
-        if seq <= self._last_seq and not checked:
+        if seq > self._last_seq:
+            self._last_seq = seq
+        elif not checked:
             self._problem(Problem(number, f"a seq greater than {self._last_seq}", f"seq {seq}"))
-        self._last_seq = max(self._last_seq, seq)
         self._last_line = number
         self._record(number, value)
 
@@ -277,7 +306,7 @@ class ReplaySession:
             )
             self._failure = _failed(self._replayed, number, record, what)
             return
-        action = _is_action(record)
+        action = "event" not in record or "args" in record  # _is_action(record), inline
         self._pending.append((number, record, action))
         self._actions += action
         self._advance(final=False)
@@ -372,8 +401,8 @@ class ReplaySession:
     def _object(self, symbol: Any) -> Any:
         if not isinstance(symbol, str):
             raise ReplayError(f"{symbol!r:.60} is not a symbol")
-        replayed = self.compare.replay_symbol(symbol)
-        found = self.recorder.symbol(replayed) if replayed is not None else None
+        replayed = self._replay_symbol(symbol)
+        found = self._recorded_symbol(replayed) if replayed is not None else None
         if found is None:
             forgotten = self.compare.forgotten
             later = (
@@ -445,21 +474,27 @@ class ReplaySession:
         """The replay's notify callback: the NotifyEvent published before it is compared."""
 
     def _arg(self, key: str, value: Any) -> Any:
-        if key in ("credential", "context"):
-            return self._handle(value)
-        if key == "async_context":
-            return None if value is None else self._object(value)
-        if key in _TOKEN_KEYS:
-            return self._buffers(value)
-        if key == "auth_data":
-            return decode_auth(value)
-        if key == "callback":
-            return None if value is None else self._notify
-        if key == "out":
-            return None if value is None else Out()
-        if key == "buffer" and isinstance(value, str):
-            return self._object(value)
-        return value
+        """The Python value of argument `key` as the trace writes it (None stays None)."""
+        if value is None:
+            return None
+        decode = self._decoders.get(key)
+        return value if decode is None else decode(value)
+
+    def _argument_decoders(self) -> dict[str, Callable[[Any], Any]]:
+        """Argument name -> how a non-null value of it is decoded; other names pass as they are
+        (one dict lookup per argument instead of a chain of comparisons)."""
+        decoders: dict[str, Callable[[Any], Any]] = {
+            "credential": self._handle,
+            "context": self._handle,
+            "async_context": self._object,
+            "auth_data": decode_auth,
+            "callback": lambda _value: self._notify,
+            "out": lambda _value: Out(),
+            "buffer": lambda value: self._object(value) if isinstance(value, str) else value,
+        }
+        for key in _TOKEN_KEYS:
+            decoders[key] = self._buffers
+        return decoders
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -468,21 +503,27 @@ class ReplaySession:
             self._complete(record["pending"])
             return
         call, method, sync = _CALL_INFO[record["call"]]
-        process = self.process(record["process"])
-        arg = self._arg
-        kwargs = {
-            key: value if value is None else arg(key, value)  # _arg keeps every None
-            for key, value in record.get("args", {}).items()
-        }
+        name = record["process"]
+        process = self.processes.get(name) or self.process(name)
+        decoders = self._decoders
+        kwargs: dict[str, Any] = {}
+        for key, value in (record.get("args") or _NO_ARGS).items():
+            if value is not None:  # _arg: every None stays None
+                decode = decoders.get(key)
+                if decode is not None:
+                    value = decode(value)
+            kwargs[key] = value
         if sync and process.synthesize:
             target = process.sync
             if not process.quiet:
                 result = getattr(target, method)(**kwargs)
                 self.recorder.record_call(target, call, kwargs, result)
                 return
+            if process.observed:
+                self._observe(process, False)
             # The events an observer would get: the misuse reports (published before the
             # call's own event, which a call that raises never publishes), then the CallEvent.
-            log = target.misuse_events
+            log = process.misuse_log
             before = len(log) + log.dropped
             try:
                 result = getattr(target, method)(**kwargs)
@@ -496,13 +537,11 @@ class ReplaySession:
         target = process.sync if sync else process.asynchronous
         if target is None:
             raise ReplayError(f"the {self.against} has no async API for {call.value}")
-        self._observe(process, True)
+        self._observe(process, True)  # stays on until the next quiet sync call (_observe)
         try:
             getattr(target, method)(**kwargs)
-        except SspiMisuse:
-            pass  # reported to the recorder before it was raised; the comparison decides
-        finally:
-            self._observe(process, False)
+        except SspiMisuse:  # not contextlib.suppress: a with-block costs more per call
+            return  # reported to the recorder before it was raised; the comparison decides
 
     def _misuse_reports(self, sspi: Any, before: int) -> None:
         log = sspi.misuse_events
@@ -511,9 +550,15 @@ class ReplaySession:
             self.recorder(MisuseReport(sspi, event.call, event.rule, event.message, None))
 
     def _observe(self, process: _Process, on: bool) -> None:
-        """The recorder observes a quiet process for the length of one async action."""
-        if process.quiet:
+        """The recorder observes a quiet process during its async actions.
+
+        It is switched on by an async action and off only by the next sync call (which must
+        run unobserved, see _execute): a run of async records switches it twice, not twice per
+        record. Between actions nothing runs on the instance, so nothing else is observed.
+        """
+        if process.quiet and process.observed != on:
             process.sync.observer = self.recorder if on else None
+            process.observed = on
 
     def _complete(self, symbol: str) -> None:
         wanted = self._object(symbol)
@@ -523,13 +568,11 @@ class ReplaySession:
             for index, call in enumerate(pending):
                 if call.id == wanted:
                     assert scheduler is not None
-                    self._observe(process, True)
+                    self._observe(process, True)  # as for an async call (see _observe)
                     try:
                         scheduler.run_one(index)
                     except SspiMisuse:
-                        pass  # recorded as it was raised
-                    finally:
-                        self._observe(process, False)
+                        return  # recorded as it was raised
                     return
         raise ReplayError(f"the {self.against} has no pending call {symbol} to complete")
 
@@ -558,7 +601,7 @@ class ReplaySession:
         An observed record (a callback, an unraised misuse) is compared with what the next
         action produces, so the records up to that action are read first.
         """
-        pending, produced = self._pending, self.produced
+        pending, produced, match = self._pending, self.produced, self.compare.match
         while pending and self._failure is None:
             line, record, action = pending[0]
             if not produced:
@@ -593,7 +636,7 @@ class ReplaySession:
                 continue
             model = produced.popleft()
             try:
-                mismatch = self.compare.match(record, model)
+                mismatch = match(record, model)
             except Exception as error:  # TRC-005: a value no check foresaw is still a verdict
                 what = f"the replay cannot compare this record ({type(error).__name__})"
                 self._failure = _failed(self._replayed, line, record, what)
