@@ -4,6 +4,7 @@ cycle, values below tables below the core, and an import that stays light."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,26 @@ def test_importing_the_package_leaves_hypothesis_alone() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_readme_layout_names_every_module_and_folder() -> None:
+    """Issue 9: the README's Layout section matches the folders: every module and subpackage of
+    sspi_model is named there (by its file or folder name), and it names none that is gone."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    layout = text.split("## Layout", 1)[1].split("```", 2)[1]
+    package = PACKAGE
+    names = {
+        path.name
+        for path in package.rglob("*.py")
+        if path.name not in ("__init__.py", "__main__.py") and "__pycache__" not in path.parts
+    }
+    stems = {name.removesuffix(".py") for name in names}
+    folders = {f"{path.name}/" for path in package.iterdir() if (path / "__init__.py").exists()}
+    missing = sorted(
+        name for name in names | folders
+        if name not in layout and name.removesuffix(".py") not in layout
+    )
+    assert not missing, f"README Layout does not name: {', '.join(missing)}"
+    written = set(re.findall(r"\b([a-z_]+)\.py\b", layout))
+    gone = sorted(written - stems - {"build"})
+    assert not gone, f"README Layout names modules that do not exist: {', '.join(gone)}"
