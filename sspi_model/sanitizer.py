@@ -33,6 +33,7 @@ import attrs
 
 from sspi_model.events import CallEvent, CompletionEvent, MisuseReport
 from sspi_model.handles import SecHandle
+from sspi_model.lifecycle import CtxState
 from sspi_model.status import is_error
 
 _ACH = "AcquireCredentialsHandleW"
@@ -49,6 +50,12 @@ _FCB = "FreeContextBuffer"
 _CREATE_ASYNC = "SspiCreateAsyncContext"
 _FREE_ASYNC = "SspiFreeAsyncContext"
 _HANDLE_ARGS = ("credential", "context")
+# Calls that act on a context's connection; after its shutdown completed only
+# DeleteSecurityContext (and queries, FreeContextBuffer) remain (SAN-006).
+_CONNECTION_CALLS = frozenset(
+    {_ISC, _ASC, "MakeSignature", "VerifySignature", "EncryptMessage", "DecryptMessage",
+     "ApplyControlToken", *_LEGS_ASYNC}
+)
 _INVALID = SecHandle.invalid()
 
 
@@ -88,6 +95,7 @@ class _Object:
     created_by: str
     credential: Any = None  # a context's credential handle (SAN-001)
     failed: bool = False  # a context whose last leg failed (SAN-002)
+    closed: str = ""  # the call after which both close_notify records were done (SAN-006)
 
 
 @attrs.define(eq=False)
@@ -177,6 +185,8 @@ class Sanitizer:
         args, result = event.args, event.result
         where = f"{name} (call {process.calls})"
         self._check_handles(process, event, name)
+        if name in _CONNECTION_CALLS:
+            self._after_shutdown(process, event, where)
         if name == _ACH:
             credential = getattr(result, "credential", None)
             if credential is not None:
@@ -198,6 +208,30 @@ class Sanitizer:
         if event.pending is not None:
             process.pending_args[event.pending] = {"name": name, "where": where, **args}
         self._buffers(process, result, where)
+
+    def _after_shutdown(self, process: _Process, event: CallEvent, where: str) -> None:
+        """SAN-006: no call on a connection after its shutdown completed. The call ran already
+        (observers see its result): one made on a closed connection is a finding; one that
+        closed it marks the context."""
+        context = event.args.get("context")
+        record = process.live.get(("ctx", _identity(context))) if context is not None else None
+        if record is None:
+            return
+        if record.closed:
+            self.findings.append(
+                Finding(
+                    "invariant",
+                    "SAN-006",
+                    f"{where} acts on {record.name} after its shutdown completed "
+                    f"({record.closed}): only DeleteSecurityContext remains",
+                    process.name,
+                    tuple(getattr(event.sspi, "last_rules", ())),
+                )
+            )
+            return
+        state_of = getattr(event.sspi, "lifecycle_state", None)
+        if state_of is not None and state_of(context) is CtxState.CLOSED:
+            record.closed = where
 
     def _completion(self, process: _Process, event: CompletionEvent) -> None:
         args = process.pending_args.pop(event.pending, {})

@@ -158,3 +158,61 @@ def test_a_rotated_context_handle_makes_the_old_one_stale() -> None:
 class _Acquired:
     def __init__(self, status: SecStatus, credential: object) -> None:
         self.status, self.credential = status, credential
+
+
+def _closed_tls_pair(sanitizer: Sanitizer) -> tuple[Sspi, Sspi, object, object]:
+    """A Schannel client and server, watched from the start, that shut the connection down
+    on both sides (SHD-004, SHD-005, SHD-003): both contexts end CtxState.CLOSED."""
+    from sspi_model.buffers import SecBuffer
+    from sspi_model.constants import SCHANNEL_SHUTDOWN
+    from sspi_model.lifecycle import CtxState
+    from sspi_model.packages.schannel import Certificate
+
+    isc_req, asc_req = 0x4 | 0x8 | 0x10 | 0x8000, 0x4 | 0x8 | 0x10 | 0x10000  # no ALLOCATE_MEMORY
+    client = sanitizer.watch(Sspi(), "client")
+    server = sanitizer.watch(Sspi(), "server")
+    ccred = client.acquire_credentials_handle("Schannel", 2, SchannelCred()).credential
+    scred = server.acquire_credentials_handle(
+        "Schannel", 1, SchannelCred(Certificate("CN=srv.contoso.com"))
+    ).credential
+    leg = client.initialize_security_context(ccred, None, "srv.contoso.com", isc_req)
+    c = leg.new_context
+    acc = server.accept_security_context(scred, None, leg.output_token, asc_req)
+    s = acc.new_context
+    target = "srv.contoso.com"
+    while server.lifecycle_state(s) is not CtxState.ESTABLISHED or leg.status != SecStatus.SEC_E_OK:
+        leg = client.initialize_security_context(None, c, target, isc_req, acc.output_token)
+        if leg.output_token:
+            acc = server.accept_security_context(None, s, leg.output_token, asc_req)
+    shutdown = [SecBuffer(2, SCHANNEL_SHUTDOWN.to_bytes(4, "little"))]
+    inbox = [SecBuffer(0), SecBuffer(0), SecBuffer(0)]
+    assert client.apply_control_token(c, shutdown).status == SecStatus.SEC_E_OK
+    notify = client.initialize_security_context(None, c, "srv.contoso.com", isc_req).output_token
+    server.decrypt_message(s, [SecBuffer(1, notify), *inbox])
+    assert server.apply_control_token(s, shutdown).status == SecStatus.SEC_E_OK
+    answer = server.accept_security_context(None, s, None, asc_req).output_token
+    client.decrypt_message(c, [SecBuffer(1, answer), *inbox])
+    assert client.lifecycle_state(c) is server.lifecycle_state(s) is CtxState.CLOSED
+    client.free_credentials_handle(ccred)
+    server.free_credentials_handle(scred)
+    return client, server, c, s
+
+
+@rule("SAN-006")
+def test_a_call_after_the_shutdown_completed_is_a_finding() -> None:
+    """curl#3412: an EncryptMessage after the connection was shut down and torn down."""
+    clean = Sanitizer()
+    client, server, c, s = _closed_tls_pair(clean)
+    client.delete_security_context(c)  # only DeleteSecurityContext remains: clean
+    server.delete_security_context(s)
+    assert clean.check() == ()
+    stray = Sanitizer()
+    client, server, c, s = _closed_tls_pair(stray)
+    assert client.encrypt_message(c, 0, []).status == SecStatus.SEC_E_CONTEXT_EXPIRED  # SHD-006
+    client.delete_security_context(c)
+    server.delete_security_context(s)
+    findings = stray.check()
+    assert [finding.rule for finding in findings] == ["SAN-006"]
+    assert "EncryptMessage" in findings[0].message and "after its shutdown completed" in (
+        findings[0].message
+    )
