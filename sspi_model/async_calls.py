@@ -30,23 +30,23 @@ class AsyncCalls(EnvelopeHost):
         """Decides when queued async calls complete (see sspi_model.scheduling)."""
         return self._async.scheduler
 
-    @api_call(Call.CREATE_ASYNC_CONTEXT)
+    @api_call(Call.CREATE_ASYNC_CONTEXT, delegate="_async")
     def create_async_context(self) -> AsyncContext | None:
         """SspiCreateAsyncContext: a fresh context, or None on an (injected) allocation
         failure (ASY-001)."""
         return self._async.create_async_context()
 
-    @api_call(Call.FREE_ASYNC_CONTEXT, entry=False)
+    @api_call(Call.FREE_ASYNC_CONTEXT, entry=False, delegate="_async")
     def free_async_context(self, async_context: AsyncContext | None) -> None:
         """SspiFreeAsyncContext. NULL is a no-op (ASY-050)."""
         return self._async.free_async_context(async_context)
 
-    @api_call(Call.REINIT_ASYNC_CONTEXT)
+    @api_call(Call.REINIT_ASYNC_CONTEXT, delegate="_async")
     def reinit_async_context(self, async_context: AsyncContext | None) -> NtStatus:
         """SspiReinitAsyncContext: back to the fresh state; the callback stays (ASY-011)."""
         return self._async.reinit_async_context(async_context)
 
-    @api_call(Call.SET_ASYNC_NOTIFY_CALLBACK)
+    @api_call(Call.SET_ASYNC_NOTIFY_CALLBACK, delegate="_async")
     def set_async_notify_callback(
         self,
         async_context: AsyncContext | None,
@@ -56,17 +56,17 @@ class AsyncCalls(EnvelopeHost):
         """SspiSetAsyncNotifyCallback: a None callback removes it (ASY-016, ASY-018)."""
         return self._async.set_async_notify_callback(async_context, callback, callback_data)
 
-    @api_call(Call.ASYNC_CONTEXT_REQUIRES_NOTIFY, entry=False)
+    @api_call(Call.ASYNC_CONTEXT_REQUIRES_NOTIFY, entry=False, delegate="_async")
     def async_context_requires_notify(self, async_context: AsyncContext | None) -> bool:
         """SspiAsyncContextRequiresNotify: TRUE iff a callback is registered (ASY-019)."""
         return self._async.async_context_requires_notify(async_context)
 
-    @api_call(Call.GET_ASYNC_CALL_STATUS)
+    @api_call(Call.GET_ASYNC_CALL_STATUS, delegate="_async")
     def get_async_call_status(self, async_context: AsyncContext | None) -> SecStatus | int:
         """SspiGetAsyncCallStatus: PENDING until completion, then the call's status (ASY-006)."""
         return self._async.get_async_call_status(async_context)
 
-    @api_call(Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC, observe=False)
+    @api_call(Call.ACQUIRE_CREDENTIALS_HANDLE_ASYNC, observe=False, delegate="_async")
     def acquire_credentials_handle_async(
         self,
         async_context: AsyncContext | None,
@@ -138,14 +138,14 @@ class AsyncCalls(EnvelopeHost):
             out,
         )
 
-    @api_call(Call.FREE_CREDENTIALS_HANDLE_ASYNC, observe=False)
+    @api_call(Call.FREE_CREDENTIALS_HANDLE_ASYNC, observe=False, delegate="_async")
     def free_credentials_handle_async(
         self, async_context: AsyncContext | None, *, credential: SecHandle | None
     ) -> SecStatus:
         """SspiFreeCredentialsHandleAsync (a stub in the analysed ksecdd: ASY-031)."""
         return self._async.free_credentials_handle_async(async_context, credential=credential)
 
-    @api_call(Call.DELETE_SECURITY_CONTEXT_ASYNC, observe=False)
+    @api_call(Call.DELETE_SECURITY_CONTEXT_ASYNC, observe=False, delegate="_async")
     def delete_security_context_async(
         self, async_context: AsyncContext | None, *, context: SecHandle | None
     ) -> SecStatus:

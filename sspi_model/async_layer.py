@@ -55,6 +55,7 @@ _OK = SecStatus.SEC_E_OK
 _UNSUPPORTED = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
 _PENDING_STATE, _FREED, _FRESH_STATE = AsyncState.PENDING, AsyncState.FREED, AsyncState.FRESH
 _COMPLETE = Call.COMPLETE
+_ASYNC_INDEX = ASYNC_TABLE.index  # by (state, call): see lifecycle.Table
 _CREATE = ASYNC_TABLE.transition(AsyncState.NEW, Call.CREATE_ASYNC_CONTEXT)
 _FOREIGN = Misuse(
     "ASY-054",
@@ -161,9 +162,10 @@ class AsyncLayer:
         self, context: AsyncContext, call: Call, args: dict[str, Any] | None, detail: Any = None
     ) -> Transition | Refusal | None:
         self._call, self._args = call, args
-        step = lifecycle.decide(
-            ASYNC_TABLE.entry(context.state, call), context, detail, self._on_misuse
-        )
+        entry = _ASYNC_INDEX.get((context.state, call))
+        if entry.__class__ is Transition and not entry.guards:
+            return entry  # nothing to decide (as decide() says)
+        step = lifecycle.decide(entry, context, detail, self._on_misuse)
         return step  # type: ignore[return-value]
 
     def _report(self, call: Call, args: dict[str, Any], result: Any, pending: int | None) -> None:

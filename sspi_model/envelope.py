@@ -37,6 +37,7 @@ def api_call(
     observe: bool = True,
     args: tuple[str, ...] | None = None,
     describe: Callable[..., dict[str, Any]] | None = None,
+    delegate: str | None = None,
 ) -> Callable[[_F], _F]:
     """Wrap a host method as the public API call `call`.
 
@@ -44,6 +45,9 @@ def api_call(
     (False for calls that report themselves, such as the queueing async calls, whose event must
     precede any completion). `args`: the parameters the event carries (default: all);
     `describe(host, *parameters)` builds them instead when they need normalising.
+    `delegate`: the method's body is `return self.<delegate>.<same name>(<same arguments>)`, and
+    the wrapper makes that call itself, one frame fewer on the async hot path (benchmarks/;
+    tests/test_architecture.py holds each such body to the delegate's signature).
     """
 
     def decorate(method: _F) -> _F:
@@ -89,7 +93,9 @@ def api_call(
                 "        if scheduler is not None:",
                 "            self._enter_scheduler(scheduler, _call)",
             ]
-        lines.append(f"        result = _impl(self, {', '.join(forwarded)})")
+        target = "_impl(self" if delegate is None else f"self.{delegate}.{method.__name__}("
+        joiner = ", " if delegate is None and forwarded else ""
+        lines.append(f"        result = {target}{joiner}{', '.join(forwarded)})")
         if observe:
             lines += [
                 "        if self._observer is not None:",
@@ -106,6 +112,7 @@ def api_call(
         functools.update_wrapper(wrapper, method)
         wrapper.__signature__ = signature
         wrapper.api_call = call
+        wrapper.api_delegate = delegate
         return wrapper  # type: ignore[no-any-return]
 
     return decorate

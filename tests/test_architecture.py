@@ -143,3 +143,27 @@ def test_the_readme_layout_names_every_module_and_folder() -> None:
     written = set(re.findall(r"\b([a-z_]+)\.py\b", layout))
     gone = sorted(written - stems - {"build"})
     assert not gone, f"README Layout names modules that do not exist: {', '.join(gone)}"
+
+
+def test_every_delegated_envelope_forwards_to_a_method_of_the_same_signature() -> None:
+    """envelope.api_call(delegate=...): the wrapper calls `host.<delegate>.<name>(...)` itself,
+    so the method's own body (the same forward) must match what is called: the delegate class
+    has a method of that name taking the same parameters, and the body says so."""
+    import inspect
+
+    from sspi_model.async_calls import AsyncCalls
+    from sspi_model.async_layer import AsyncLayer
+
+    delegated = [
+        (name, member)
+        for name, member in vars(AsyncCalls).items()
+        if getattr(member, "api_delegate", None) == "_async"
+    ]
+    assert len(delegated) >= 9
+    for name, wrapper in delegated:
+        target = getattr(AsyncLayer, name)
+        ours = list(inspect.signature(wrapper).parameters)
+        theirs = list(inspect.signature(target).parameters)
+        assert ours == theirs, (name, ours, theirs)
+        body = inspect.getsource(wrapper.__wrapped__)
+        assert f"return self._async.{name}(" in body, name
