@@ -61,6 +61,8 @@ _STATUS_NAMES: dict[tuple[type, int], str] = {}  # (enum or int, value) -> name,
 
 def status_name(value: int) -> str:
     """The macro name of a status, or 0x-hex for a value no macro names (a poisoned read)."""
+    if value.__class__ is SecStatus:  # what a call returns: its member's name, one attribute
+        return value._name_
     key = (value.__class__, int(value))  # an enum member's own hash is Python code: not used
     name = _STATUS_NAMES.get(key)
     if name is not None:
