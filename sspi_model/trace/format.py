@@ -6,6 +6,7 @@ format itself is specified in specs/trace-format.md.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -104,6 +105,24 @@ def _json_value(value: Any) -> Any:
 
 _BUFFER_TYPE_NAMES = {int(member): member.name for member in SecBufferType}  # canonical names
 BUFFER_TYPE_VALUES = {name: member.value for name, member in SecBufferType.__members__.items()}
+
+
+def encode_data(data: bytes) -> str:
+    """Bytes as a trace writes them: base64 text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def shown_buffers(value: Any) -> Any:
+    """Buffers of a replay record as a trace writes them: a streaming Recorder leaves their
+    data as bytes (TRC-008), written as base64 only for a message that shows them."""
+    if not isinstance(value, list):
+        return value
+    return [
+        {**item, "data": encode_data(item["data"])}
+        if isinstance(item, dict) and isinstance(item.get("data"), bytes)
+        else item
+        for item in value
+    ]
 
 
 def _buffer_type(value: int) -> str | int:
