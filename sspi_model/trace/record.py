@@ -328,9 +328,10 @@ class Recorder:
             record["out"] = self._result(seq, process, result)
         if pending is not None:
             record["pending"] = self._bind("pending", process, pending, pending)
-            context = args.get("async_context")
-            if isinstance(context, AsyncContext) and not self._stream:
-                self._pending_context[pending] = context
+            if not self._stream:  # the replay never asks pending_context
+                context = args.get("async_context")
+                if isinstance(context, AsyncContext):
+                    self._pending_context[pending] = context
         return record
 
     def _completion(self, seq: int, event: CompletionEvent) -> Record:

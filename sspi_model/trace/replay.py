@@ -413,6 +413,11 @@ class ReplaySession:
         return found.value
 
     def _handle(self, value: Any) -> SecHandle | None:
+        if value.__class__ is str:  # a bound symbol, without _object's frame (the common case)
+            replayed = self._replay_symbol(value)
+            found = self._recorded_symbol(replayed) if replayed is not None else None
+            if found is not None and found.value.__class__ is SecHandle:
+                return found.value
         if value is None:
             return None
         if isinstance(value, dict):
