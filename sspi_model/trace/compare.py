@@ -20,7 +20,14 @@ from typing import Any
 import attrs
 
 from sspi_model.lifecycle import Call
-from sspi_model.trace.format import VOLATILE_FIELDS, Record, _show, record_kind, status_value
+from sspi_model.trace.format import (
+    VOLATILE_FIELDS,
+    Record,
+    _show,
+    record_kind,
+    shown_buffers,
+    status_value,
+)
 from sspi_model.trace.verdict import _status_text, describe
 
 RETIRED_WINDOW = 4096  # retired symbols still bound (TRC-001)
@@ -138,7 +145,7 @@ class Comparison:
         if not isinstance(trace, list) or not isinstance(model, list):
             if trace is None and model is None:
                 return None
-            return Mismatch(f"out.{key} differs", _show(trace), _show(model))
+            return Mismatch(f"out.{key} differs", _show(trace), _show(shown_buffers(model)))
         same_types = len(trace) == len(model)
         for left, right in zip(trace, model, strict=False):  # lengths: same_types
             if left.get("type") != right.get("type"):

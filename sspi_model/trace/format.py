@@ -6,6 +6,7 @@ format itself is specified in specs/trace-format.md.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping
@@ -61,6 +62,8 @@ _STATUS_NAMES: dict[tuple[type, int], str] = {}  # (enum or int, value) -> name,
 
 def status_name(value: int) -> str:
     """The macro name of a status, or 0x-hex for a value no macro names (a poisoned read)."""
+    if value.__class__ is SecStatus:  # what a call returns: its member's name, one attribute
+        return value._name_
     key = (value.__class__, int(value))  # an enum member's own hash is Python code: not used
     name = _STATUS_NAMES.get(key)
     if name is not None:
@@ -102,6 +105,24 @@ def _json_value(value: Any) -> Any:
 
 _BUFFER_TYPE_NAMES = {int(member): member.name for member in SecBufferType}  # canonical names
 BUFFER_TYPE_VALUES = {name: member.value for name, member in SecBufferType.__members__.items()}
+
+
+def encode_data(data: bytes) -> str:
+    """Bytes as a trace writes them: base64 text."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def shown_buffers(value: Any) -> Any:
+    """Buffers of a replay record as a trace writes them: a streaming Recorder leaves their
+    data as bytes (TRC-008), written as base64 only for a message that shows them."""
+    if not isinstance(value, list):
+        return value
+    return [
+        {**item, "data": encode_data(item["data"])}
+        if isinstance(item, dict) and isinstance(item.get("data"), bytes)
+        else item
+        for item in value
+    ]
 
 
 def _buffer_type(value: int) -> str | int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import sys
 import threading
 from collections import OrderedDict
@@ -39,6 +38,7 @@ from sspi_model.trace.format import (
     _encode_auth,
     _json_value,
     _plain_token,
+    encode_data,
     status_name,
 )
 
@@ -75,7 +75,8 @@ class Recorder:
     Records are plain dicts in causal order: `recorder.trace()` is [header, *records].
 
     `Recorder(stream=True)` is the replay's recorder: records go to listeners only and are not
-    kept, calls carry no args (a replay compares none), only the last TOKEN_WINDOW output tokens
+    kept, calls carry no args (a replay compares none), output buffers keep their data as bytes
+    (TRC-008: a replay reads only whether there is some), only the last TOKEN_WINDOW output tokens
     are kept, and `forget(name)` drops a symbol, so its memory is that of the live objects.
     """
 
@@ -327,9 +328,10 @@ class Recorder:
             record["out"] = self._result(seq, process, result)
         if pending is not None:
             record["pending"] = self._bind("pending", process, pending, pending)
-            context = args.get("async_context")
-            if isinstance(context, AsyncContext) and not self._stream:
-                self._pending_context[pending] = context
+            if not self._stream:  # the replay never asks pending_context
+                context = args.get("async_context")
+                if isinstance(context, AsyncContext):
+                    self._pending_context[pending] = context
         return record
 
     def _completion(self, seq: int, event: CompletionEvent) -> Record:
@@ -433,7 +435,7 @@ class Recorder:
             pieces = self._pieces.encode(data)  # made of earlier outputs (BUF-007)
             if pieces is not None:
                 return pieces
-        return base64.b64encode(data).decode("ascii")
+        return encode_data(data)
 
     def _buffers(
         self, process: str, buffers: Sequence[SecBuffer] | None, *, shorthand: bool
@@ -442,11 +444,14 @@ class Recorder:
             return None
         if shorthand and len(buffers) == 1 and _plain_token(buffers[0]):
             return self._data(buffers[0].data, reference=True)
+        # TRC-008: a replay compares only whether an output buffer holds data, so a streaming
+        # recorder leaves the bytes unencoded (format.shown_buffers writes them for messages).
+        raw = self._stream and not shorthand
         items: list[Record] = []
         for buffer in buffers:
             item: Record = {
                 "type": _buffer_type(buffer.buffer_type),
-                "data": self._data(buffer.data, reference=shorthand),
+                "data": buffer.data if raw else self._data(buffer.data, reference=shorthand),
             }
             if buffer.size is not None:
                 item["size"] = buffer.size

@@ -263,7 +263,26 @@ class ReplaySession:
         elif not checked:
             self._problem(Problem(number, f"a seq greater than {self._last_seq}", f"seq {seq}"))
         self._last_line = number
-        self._record(number, value)
+        # _record, inline (one frame fewer per record; the async check only with a backend)
+        if self.backend is not None and self._unsupported is None and _is_async(value):
+            self._check_async_support(number, value)
+        if self._failure is not None:
+            return
+        name = value.get("process")
+        if isinstance(name, str) and name not in self.processes and not self._start_or_fail(name):
+            return
+        pending = self._pending
+        if len(pending) >= PENDING_LIMIT:  # TRC-004
+            what = (
+                f"more than {PENDING_LIMIT} callback and misuse records follow one another "
+                "with no call: the replay reads no further ahead"
+            )
+            self._failure = _failed(self._replayed, number, value, what)
+            return
+        action = "event" not in value or "args" in value  # _is_action(record), inline
+        pending.append((number, value, action))
+        self._actions += action
+        self._advance(final=False)
 
     def add_problems(self, problems: Any) -> None:
         for problem in problems:
@@ -290,26 +309,6 @@ class ReplaySession:
             self._failure = Verdict(False, 0, 1, None, str(error))
             return False
         return True
-
-    def _record(self, number: int, record: Record) -> None:
-        if self.backend is not None and self._unsupported is None and _is_async(record):
-            self._check_async_support(number, record)
-        if self._failure is not None:
-            return
-        name = record.get("process")
-        if isinstance(name, str) and name not in self.processes and not self._start_or_fail(name):
-            return
-        if len(self._pending) >= PENDING_LIMIT:  # TRC-004
-            what = (
-                f"more than {PENDING_LIMIT} callback and misuse records follow one another "
-                "with no call: the replay reads no further ahead"
-            )
-            self._failure = _failed(self._replayed, number, record, what)
-            return
-        action = "event" not in record or "args" in record  # _is_action(record), inline
-        self._pending.append((number, record, action))
-        self._actions += action
-        self._advance(final=False)
 
     # -- processes -----------------------------------------------------------------------------
 
@@ -414,6 +413,11 @@ class ReplaySession:
         return found.value
 
     def _handle(self, value: Any) -> SecHandle | None:
+        if value.__class__ is str:  # a bound symbol, without _object's frame (the common case)
+            replayed = self._replay_symbol(value)
+            found = self._recorded_symbol(replayed) if replayed is not None else None
+            if found is not None and found.value.__class__ is SecHandle:
+                return found.value
         if value is None:
             return None
         if isinstance(value, dict):
