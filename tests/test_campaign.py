@@ -166,3 +166,18 @@ def test_the_check_command_passes_the_campaign_options(monkeypatch: pytest.Monke
     assert cli._duration("90s") == 90.0 and cli._duration("10m") == 600.0
     with pytest.raises(argparse.ArgumentTypeError):
         cli._duration("soon")
+
+
+@pytest.mark.rule("CLI-015")
+def test_jobs_report_their_progress_through_the_parent(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With --jobs 2 off a terminal, the jobs' progress is as quiet as one job's: their lines
+    come back to the parent's progress, which writes only the notices (CLI-015)."""
+    from sspi_model import cli
+
+    code = cli.main(["check", "--backend", "model", "--jobs", "2", "--examples", "5",
+                     "--database", str(tmp_path / "db")])
+    err = capfd.readouterr().err  # the file descriptor: what the job processes wrote too
+    assert code == 0
+    assert "[job" not in err and "round 1" not in err

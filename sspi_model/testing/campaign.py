@@ -14,8 +14,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -73,19 +73,33 @@ def run_jobs(
              f"example database: {shared or 'the default one'}")
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
+    # The jobs' progress lines come back here and go through this run's `progress`, which
+    # decides what a terminal, a pipe or --json shows (CLI-015).
+    manager = context.Manager()
+    lines = manager.Queue()
+    relay = threading.Thread(target=_relay, args=(lines, progress), daemon=True)
+    relay.start()
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = [
                 pool.submit(_job, run_check, number, backends, examples,
                             seed + number * SEED_STRIDE, ignore_known, max_rounds, shared,
-                            time_budget, known_files)
+                            time_budget, known_files, lines)
                 for number in range(jobs)
             ]
             reports = [future.result() for future in futures]
     finally:
+        lines.put(None)
+        relay.join(timeout=5)
+        manager.shutdown()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return merge(reports, seed, time.monotonic() - started)
+
+
+def _relay(lines: Any, progress: Callable[[str], None]) -> None:
+    while (line := lines.get()) is not None:
+        progress(line)
 
 
 def _job(
@@ -99,9 +113,10 @@ def _job(
     database: str | None,
     time_budget: float | None,
     known_files: list[str],
+    lines: Any,
 ) -> Any:
     def progress(line: str) -> None:
-        print(f"[job {number}] {line}", file=sys.stderr, flush=True)
+        lines.put(line)  # to the parent's progress (run_jobs)
 
     return run_check(backends, examples, seed, progress, ignore_known=ignore_known,
                      max_rounds=max_rounds, jobs=1, database=database, fresh=False,
