@@ -53,12 +53,12 @@ def _invalid(rule: str) -> LegResult:
     return LegResult(SecStatus.SEC_E_INVALID_TOKEN, LegOutcome.REJECTED, rules=("NEG-003", rule))
 
 
-class NegotiateClientSession:
-    __slots__ = ("_inner", "_leg")
+class _NegotiateSession:
+    """What both sides of a Negotiate context answer: the chosen mechanism's (NTLM's) session
+    `_inner` decides everything but the wrapping of the tokens."""
 
-    def __init__(self, inner: NtlmClientSession) -> None:
-        self._inner = inner
-        self._leg = 0
+    __slots__ = ()
+    _inner: NtlmClientSession | NtlmServerSession
 
     @property
     def user_name(self) -> str:
@@ -81,6 +81,15 @@ class NegotiateClientSession:
     def mechanism(self) -> PackageInfo:
         """The package chosen, for SECPKG_ATTR_NEGOTIATION_INFO (ATT-001): NTLM."""
         return NtlmPackage.info
+
+
+class NegotiateClientSession(_NegotiateSession):
+    __slots__ = ("_inner", "_leg")
+    _inner: NtlmClientSession
+
+    def __init__(self, inner: NtlmClientSession) -> None:
+        self._inner = inner
+        self._leg = 0
 
     def restart(self) -> None:
         self._leg = 0
@@ -107,35 +116,14 @@ class NegotiateClientSession:
         return result
 
 
-class NegotiateServerSession:
+class NegotiateServerSession(_NegotiateSession):
     __slots__ = ("_inner", "_leg", "_raw")
+    _inner: NtlmServerSession
 
     def __init__(self, inner: NtlmServerSession) -> None:
         self._inner = inner
         self._leg = 0
         self._raw = False  # the client spoke raw NTLMSSP: answer in kind (NEG-004)
-
-    @property
-    def user_name(self) -> str:
-        return self._inner.user_name
-
-    def sizes(self) -> ContextSizes:
-        return NEGOTIATE_SIZES
-
-    def message(self, call: Call, buffers: tuple[SecBuffer, ...], qop: int) -> MessageLeg:
-        # The message functions follow the chosen mechanism, NTLM (MSG-009).
-        return self._inner.message(call, buffers, qop)
-
-    def query_attribute(self, attribute: int, allocate: Callable[[str], int]) -> Any:
-        return self._inner.query_attribute(attribute, allocate)  # the mechanism's (ATT-002)
-
-    def native_names(self, target: str | None, local: str) -> tuple[str, str]:
-        return self._inner.native_names(target, local)
-
-    @property
-    def mechanism(self) -> PackageInfo:
-        """The package chosen, for SECPKG_ATTR_NEGOTIATION_INFO (ATT-001): NTLM."""
-        return NtlmPackage.info
 
     def restart(self) -> None:
         self._leg = 0
