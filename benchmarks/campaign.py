@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import Row
+from workloads import differential_run
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,39 +35,14 @@ def _unavailable(name: str, unit: str, goal: str) -> list[Row]:
 def _examples_per_s(fork: bool, examples: int) -> float:
     """The differential machine against sspi-rs, generate phase only, every divergence
     suppressed so the run has a fixed size (as differential_examples_per_s does)."""
-    from hypothesis import HealthCheck, Phase, seed, settings
-    from hypothesis.stateful import get_state_machine_test
-
     from sspi_model.backends.native import NativeBackend
     from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT
-    from sspi_model.testing.differential import machine_for
     from sspi_model.testing.divergence import load_known
 
-    class Everything(set[tuple[str, ...]]):
-        def __contains__(self, item: object) -> bool:
-            return True
-
     subject = NativeBackend(timeout=DIFFERENTIAL_TIMEOUT, fork=fork)
-    started = [0]
     try:
-        machine = machine_for(subject, known=load_known("sspi-rs"), found=Everything())
-
-        class Counted(machine):  # type: ignore[valid-type,misc]
-            def __init__(self) -> None:
-                started[0] += 1
-                super().__init__()
-
-        test = get_state_machine_test(
-            Counted,
-            settings=settings(
-                max_examples=examples, stateful_step_count=20, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck), phases=(Phase.generate,),
-                print_blob=False,
-            ),
-        )
-        begin = time.perf_counter()
-        seed(0)(test)()
-        return started[0] / (time.perf_counter() - begin)
+        started, seconds = differential_run(subject, load_known("sspi-rs"), examples)
+        return started / seconds
     finally:
         subject.close()
 

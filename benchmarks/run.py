@@ -33,6 +33,7 @@ from workloads import (  # noqa: E402
     REQ,
     TARGET,
     backend_handshake,
+    differential_run,
     explore_fanout,
     model_handshake,
     model_pair,
@@ -391,11 +392,7 @@ def trace_memory_flatness() -> list[Row]:
 
 def differential_examples_per_s() -> list[Row]:
     name, goal = "differential_examples_per_s", ">= 20"
-    from hypothesis import HealthCheck, Phase, seed, settings
-    from hypothesis.stateful import get_state_machine_test
-
     from sspi_model.testing.check import BackendUnavailable, backend_factory
-    from sspi_model.testing.differential import machine_for
     from sspi_model.testing.divergence import Divergence, load_known
 
     examples = 200
@@ -405,44 +402,17 @@ def differential_examples_per_s() -> list[Row]:
         return [Row(name, None, "examples/s", goal, f"sspi-rs not available: {error}")]
     known = load_known(backend)
 
-    class Everything(set[tuple[str, ...]]):
-        """Every divergence counts as already found: it is recorded, and the example runs out
-        its steps idle, instead of ending the run to shrink it."""
-
-        def __contains__(self, item: object) -> bool:
-            return True
-
     subject = factory()  # isolation on: one worker process per example (forked from a zygote)
     seen: list[Divergence] = []
-    started = [0]
     try:
-        machine = machine_for(subject, known=known, found=Everything(), seen=seen)
-
-        class Counted(machine):  # type: ignore[valid-type,misc]
-            def __init__(self) -> None:
-                started[0] += 1
-                super().__init__()
-
-        test = get_state_machine_test(
-            Counted,
-            settings=settings(
-                max_examples=examples,
-                stateful_step_count=20,
-                deadline=None,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-                phases=(Phase.generate,),
-                print_blob=False,
-            ),
-        )
-        seconds = timed(seed(0)(test))
+        count, seconds = differential_run(subject, known, examples, seen)
     finally:
         subject.close()
-    rate = started[0] / seconds
+    rate = count / seconds
     signatures = {d.signature for d in seen}
     unknown = {d.signature for d in seen if d.known is None}
     note = (
-        f"{started[0]} examples of up to 20 steps in {seconds:.1f} s against sspi-rs, isolation "
+        f"{count} examples of up to 20 steps in {seconds:.1f} s against sspi-rs, isolation "
         f"on (a fresh worker process per example, forked from a zygote); known divergences: "
         f"{len(known)} loaded (specs/divergences/sspi-rs.toml "
         f"{'present' if known else 'absent'}); {len(signatures)} distinct divergences seen, "

@@ -197,3 +197,44 @@ def explore_fanout(count: int) -> Callable[[Any], None]:
         server.free_credentials_handle(credential)
 
     return scenario
+
+
+class _Everything(set[tuple[str, ...]]):
+    """Every divergence counts as already found: it is recorded, and the example runs out its
+    steps idle, instead of ending the run to shrink it (the run keeps a fixed size)."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def differential_run(
+    subject: Any, known: Any, examples: int, seen: list[Any] | None = None
+) -> tuple[int, float]:
+    """The differential machine against `subject`: `examples` examples of up to 20 steps,
+    generate phase only, seed 0, every divergence suppressed (and appended to `seen`).
+    Returns the examples started and the seconds the run took."""
+    import time
+
+    from hypothesis import HealthCheck, Phase, seed, settings
+    from hypothesis.stateful import get_state_machine_test
+
+    from sspi_model.testing.differential import machine_for
+
+    started = [0]
+    machine = machine_for(subject, known=known, found=_Everything(), seen=seen)
+
+    class Counted(machine):  # type: ignore[valid-type,misc]
+        def __init__(self) -> None:
+            started[0] += 1
+            super().__init__()
+
+    test = get_state_machine_test(
+        Counted,
+        settings=settings(
+            max_examples=examples, stateful_step_count=20, deadline=None, database=None,
+            suppress_health_check=list(HealthCheck), phases=(Phase.generate,), print_blob=False,
+        ),
+    )
+    begin = time.perf_counter()
+    seed(0)(test)()
+    return started[0], time.perf_counter() - begin
