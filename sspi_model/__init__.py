@@ -33,13 +33,13 @@ from sspi_model.lifecycle import (
     Transition,
 )
 from sspi_model.packages.alpn import application_protocols
-from sspi_model.packages.base import Environment, LegResult, MessageLeg
-from sspi_model.packages.ntlm import AuthIdentity
-from sspi_model.packages.schannel import Certificate, SchannelCred
+from sspi_model.packages.base import AuthIdentity, Environment, LegResult, MessageLeg
 from sspi_model.packages.schannel_creds import (
     SCH_CREDENTIALS_VERSION,
     SCHANNEL_CRED_VERSION,
+    Certificate,
     LegacySchannelCred,
+    SchannelCred,
     SchCredentials,
     TlsParameters,
 )

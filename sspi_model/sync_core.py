@@ -47,10 +47,15 @@ from sspi_model.lifecycle import (
     Refusal,
     Transition,
 )
-from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
-from sspi_model.packages.ntlm import AuthIdentity
-from sspi_model.packages.schannel import SchannelCred
-from sspi_model.packages.schannel_creds import CALLER_STRUCTS
+from sspi_model.packages.base import (
+    AuthIdentity,
+    Environment,
+    LegResult,
+    MessageLeg,
+    Package,
+    Session,
+)
+from sspi_model.packages.schannel_creds import CALLER_STRUCTS, SchannelCred
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,

@@ -146,6 +146,7 @@ TOOLING_MODULES = {
     "sspi_model.packages": "the package registry: re-exports",
     "sspi_model.packages.negotiate": "package sessions: objects, not values",
     "sspi_model.packages.alpn": "the ALPN buffer codec: functions, and its exception",
+    "sspi_model.packages.catalog": "package names and infos, and a stand-in that loads one",
     "sspi_model.packages.ntlm_messages": "NTLM's message functions: functions, no values",
     "sspi_model.packages.protection": "a protection channel: an object with state (counters)",
     "sspi_model.packages.tls_records": "Schannel's record reader: internal records of one call",

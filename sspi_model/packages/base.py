@@ -1,5 +1,6 @@
 """The interface between the synchronous core (sspi.py) and a security package: legs, sessions
-and credential material. The values they exchange live in results.py and lifecycle.py."""
+and credential material (AuthIdentity, what NTLM and Negotiate callers pass; Schannel's live in
+schannel_creds.py). The values they exchange live in results.py and lifecycle.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,21 @@ from sspi_model.buffers import SecBuffer
 from sspi_model.lifecycle import LegOutcome, MessageOutcome
 from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
+
+
+@attrs.frozen
+class AuthIdentity:
+    """SEC_WINNT_AUTH_IDENTITY: explicit credentials. `user` may be written DOMAIN\\user."""
+
+    user: str = attrs.field(validator=attrs.validators.instance_of(str))
+    password: str = attrs.field(validator=attrs.validators.instance_of(str))
+    domain: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+
+    @property
+    def principal(self) -> str:
+        if self.domain:
+            return f"{self.domain}\\{self.user}"
+        return self.user
 
 
 @attrs.frozen

@@ -60,6 +60,7 @@ _REVOCATION = (
     | SCH_CRED_REVOCATION_CHECK_CHAIN_EXCLUDE_ROOT
 )
 TLS12, TLS13 = 0x0303, 0x0304
+PROTOCOLS = {"tls1.2": TLS12, "tls1.3": TLS13}  # SchannelCred.protocols
 _VERSIONS = ((TLS12, SP_PROT_TLS1_2_SERVER, SP_PROT_TLS1_2_CLIENT),
              (TLS13, SP_PROT_TLS1_3_SERVER, SP_PROT_TLS1_3_CLIENT))  # fmt: skip
 
@@ -75,6 +76,21 @@ class Certificate:
 
     subject: str = attrs.field(validator=attrs.validators.instance_of(str))
     expired: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+
+@attrs.frozen
+class SchannelCred:
+    """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
+
+    certificate: Certificate | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Certificate))
+    )
+    protocols: str = attrs.field(
+        default="tls1.2",
+        validator=[attrs.validators.instance_of(str), attrs.validators.in_(tuple(PROTOCOLS))],
+    )
+    # A server that sends a TLS 1.3 NewSessionTicket after its last leg (SHD-012).
+    session_tickets: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 def _certificates(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
