@@ -155,6 +155,7 @@ TOOLING_MODULES = {
     "sspi_model.sequence": "sequence diagrams: a drawing and a state listener, not values",
     "sspi_model.scheduling": "schedulers: objects with state (their reprs rebuild a fresh one)",
     "sspi_model.sspi": "the Sspi instance",
+    "sspi_model.values": "the values' common base (their repr), no value of its own",
     "sspi_model.sync_core": "the synchronous core's records: objects with state",
     "sspi_model.async_layer": "the async layer: an object with state",
     "sspi_model.async_calls": "the public async API of a host: methods, no values",

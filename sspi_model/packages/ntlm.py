@@ -40,6 +40,7 @@ from sspi_model.results import (
     CredentialNames,
 )
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 SIGNATURE = b"NTLMSSP\x00"
 NEGOTIATE, CHALLENGE, AUTHENTICATE = 1, 2, 3
@@ -185,8 +186,8 @@ def _accepted_result(flags: int) -> LegResult:
     return result
 
 
-@attrs.frozen
-class NtlmCredential:
+@attrs.frozen(repr=False)
+class NtlmCredential(Value):
     use: int
     principal: str
     password: str | None  # None: the logged-on user's secret is not known to this process

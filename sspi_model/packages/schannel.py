@@ -105,6 +105,7 @@ from sspi_model.results import (
     SupportedProtocols,
 )
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT = 0x16, 0x14, 0x15
 RECORD_VERSION = 0x0303
@@ -162,8 +163,8 @@ class _Incomplete(Exception):
         self.missing = missing
 
 
-@attrs.frozen
-class SchannelCredential:
+@attrs.frozen(repr=False)
+class SchannelCredential(Value):
     """Credential material: what ACH was given, and from a caller's SCHANNEL_CRED or
     SCH_CREDENTIALS the lowest version allowed and whether the server name is checked."""
 
