@@ -8,11 +8,30 @@ costs to define; `import sspi_model` defines some sixty (issue 9). A value class
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import attrs
 
 _reprs_running = threading.local()  # ids of the values being printed, per thread
+# Per class, worked out on its first repr: a %-template of its fields, a getter of their values
+# (a tuple, read in C), and the fields' own formatters where a field names one (else None).
+_Layout = tuple[str, Callable[[Any], tuple[Any, ...]], tuple[Callable[[Any], str], ...] | None]
+_layouts: dict[type, _Layout] = {}
+
+
+def _layout(cls: type) -> _Layout:
+    fields = [field for field in attrs.fields(cls) if field.repr is not False]
+    shown = ", ".join(f"{field.name}=%{'r' if field.repr is True else 's'}" for field in fields)
+    template = f"{cls.__qualname__.rsplit('>.', 1)[-1]}({shown})"
+    names = [field.name for field in fields]
+    many = attrgetter(*names) if len(names) > 1 else None
+    getter = many if many is not None else lambda value: tuple(getattr(value, n) for n in names)
+    custom = any(field.repr is not True for field in fields)
+    formatters = tuple(str if f.repr is True else f.repr for f in fields) if custom else None
+    layout = _layouts[cls] = (template, getter, formatters)
+    return layout
 
 
 class Value:
@@ -22,18 +41,19 @@ class Value:
         running: set[int] | None = getattr(_reprs_running, "ids", None)
         if running is None:
             running = _reprs_running.ids = set()
-        if id(self) in running:
+        key = id(self)
+        if key in running:
             return "..."  # a value inside itself (through a list or dict), as attrs prints it
-        running.add(id(self))
+        running.add(key)
         try:
-            fields = []
-            for field in type(self).__attrs_attrs__:  # type: ignore[attr-defined]
-                if field.repr is False:
-                    continue
-                shown: Any = getattr(self, field.name, attrs.NOTHING)
-                text = repr(shown) if field.repr is True else field.repr(shown)
-                fields.append(f"{field.name}={text}")
-            name = type(self).__qualname__.rsplit(">.", 1)[-1]
-            return f"{name}({', '.join(fields)})"
+            cls = type(self)
+            template, getter, formatters = _layouts.get(cls) or _layout(cls)
+            values = getter(self)
+            if formatters is not None:
+                values = tuple(
+                    value if text is str else text(value)
+                    for text, value in zip(formatters, values, strict=True)
+                )
+            return template % values
         finally:
-            running.discard(id(self))
+            running.discard(key)
