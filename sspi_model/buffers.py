@@ -70,7 +70,7 @@ def _bytes(instance: Any, attribute: attrs.Attribute[bytes], value: Any) -> None
         raise TypeError(f"SecBuffer.data must be bytes, got {type(value).__name__}")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SecBuffer(Value):
     """One SecBuffer.
 

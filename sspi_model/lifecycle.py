@@ -153,7 +153,7 @@ State: TypeAlias = CtxState | CredState | AsyncState
 Outcome: TypeAlias = LegOutcome | MessageOutcome | Refs | AsyncOutcome | None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Refusal(Value):
     """An illegal (state, call): the status returned, state unchanged. A `str` status names
     the Profile field that holds it (the sources disagree or are silent on the code)."""
@@ -162,7 +162,7 @@ class Refusal(Value):
     rules: tuple[str, ...]
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Guard(Value):
     """A named predicate (PREDICATES[predicate]) and the verdict that replaces the entry
     when it holds."""
@@ -171,7 +171,7 @@ class Guard(Value):
     verdict: Refusal | Misuse
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Transition(Value):
     """A legal (state, call): the next state per outcome, and the rules that say so.
 
@@ -185,7 +185,7 @@ class Transition(Value):
     effect: str | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Misuse(Value):
     """Undefined behaviour: strict mode raises SspiMisuse naming `rule`. With strict=False the
     misuse is recorded and `then` is what happens anyway (the kernel has no check)."""

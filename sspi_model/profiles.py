@@ -13,7 +13,7 @@ from sspi_model.status import NtStatus, SecStatus
 from sspi_model.values import Value
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Profile(Value):
     name: str
     description: str

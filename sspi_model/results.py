@@ -11,7 +11,7 @@ from sspi_model.status import SecStatus
 from sspi_model.values import Value
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class PackageInfo(Value):
     """SecPkgInfo."""
 
@@ -23,7 +23,7 @@ class PackageInfo(Value):
     max_token: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextSizes(Value):
     """SecPkgContext_Sizes."""
 
@@ -33,7 +33,7 @@ class ContextSizes(Value):
     security_trailer: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class StreamSizes(Value):
     """SecPkgContext_StreamSizes."""
 
@@ -44,14 +44,14 @@ class StreamSizes(Value):
     block_size: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class AcquireCredentialsResult(Value):
     status: SecStatus
     credential: SecHandle | None = None
     expiry: int | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SecurityContextResult(Value):
     """InitializeSecurityContext / AcceptSecurityContext."""
 
@@ -70,7 +70,7 @@ class SecurityContextResult(Value):
         return b""
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class MessageResult(Value):
     """MakeSignature / VerifySignature / EncryptMessage / DecryptMessage / ApplyControlToken.
 
@@ -93,7 +93,7 @@ class MessageResult(Value):
         return b"".join(b.data for b in self.of_type(1))
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextNames(Value):
     """SecPkgContext_Names; the name is package memory (free with FreeContextBuffer)."""
 
@@ -101,13 +101,13 @@ class ContextNames(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextLifespan(Value):
     start: int
     expiry: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextPackageInfo(Value):
     """SecPkgContext_PackageInfo; the SecPkgInfo is package memory."""
 
@@ -115,7 +115,7 @@ class ContextPackageInfo(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextNegotiationInfo(Value):
     """SecPkgContext_NegotiationInfo: the package chosen (package memory) and the state
     (SECPKG_NEGOTIATION_COMPLETE 0, IN_PROGRESS 2)."""
@@ -125,7 +125,7 @@ class ContextNegotiationInfo(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextNativeNames(Value):
     """SecPkgContext_NativeNames: both names are package memory."""
 
@@ -135,14 +135,14 @@ class ContextNativeNames(Value):
     server_allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextFlags(Value):
     """SecPkgContext_Flags: the context attributes granted (ISC_RET_* / ASC_RET_*)."""
 
     flags: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextKeyInfo(Value):
     """SecPkgContext_KeyInfo; the two names are package memory."""
 
@@ -155,7 +155,7 @@ class ContextKeyInfo(Value):
     encrypt_name_allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextSessionKey(Value):
     """SecPkgContext_SessionKey; the key is package memory."""
 
@@ -163,7 +163,7 @@ class ContextSessionKey(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ContextBindings(Value):
     """SecPkgContext_Bindings: SEC_CHANNEL_BINDINGS application data (package memory)."""
 
@@ -171,7 +171,7 @@ class ContextBindings(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ApplicationProtocol(Value):
     """SecPkgContext_ApplicationProtocol (flat)."""
 
@@ -180,7 +180,7 @@ class ApplicationProtocol(Value):
     protocol_id: bytes
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SessionInfo(Value):
     """SecPkgContext_SessionInfo (flat)."""
 
@@ -188,7 +188,7 @@ class SessionInfo(Value):
     session_id: bytes
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class ConnectionInfo(Value):
     """SecPkgContext_ConnectionInfo (flat)."""
 
@@ -201,7 +201,7 @@ class ConnectionInfo(Value):
     exchange_strength: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class CipherInfo(Value):
     """SecPkgContext_CipherInfo (flat, SECPKGCONTEXT_CIPHERINFO_V1): the names are WCHAR[64]
     arrays inside the structure, nothing to free."""
@@ -223,7 +223,7 @@ class CipherInfo(Value):
     key_type: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class CertificateContext(Value):
     """A PCCERT_CONTEXT (REMOTE_CERT_CONTEXT, LOCAL_CERT_CONTEXT), the certificate's subject.
     The caller releases it with CertFreeCertificateContext, a CryptoAPI call outside SSPI, so
@@ -232,7 +232,7 @@ class CertificateContext(Value):
     subject: str
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class IssuerListInfoEx(Value):
     """SecPkgContext_IssuerListInfoEx: the CAs the server's CertificateRequest names (the
     model's names none); aIssuers is package memory when there are any (FreeContextBuffer)."""
@@ -262,7 +262,7 @@ ContextAttribute = (
 )
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class CredentialNames(Value):
     """SecPkgCredentials_Names; the name is package memory (FreeContextBuffer)."""
 
@@ -270,7 +270,7 @@ class CredentialNames(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SupportedAlgs(Value):
     """SecPkgCred_SupportedAlgs; the ALG_ID array is package memory."""
 
@@ -278,7 +278,7 @@ class SupportedAlgs(Value):
     allocation: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class CipherStrengths(Value):
     """SecPkgCred_CipherStrengths (flat)."""
 
@@ -286,7 +286,7 @@ class CipherStrengths(Value):
     maximum: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SupportedProtocols(Value):
     """SecPkgCred_SupportedProtocols (flat): SP_PROT_* bits."""
 
@@ -296,33 +296,33 @@ class SupportedProtocols(Value):
 CredentialAttribute = CredentialNames | SupportedAlgs | CipherStrengths | SupportedProtocols
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class QueryCredentialsAttributesResult(Value):
     status: SecStatus
     buffer: CredentialAttribute | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class QueryContextAttributesResult(Value):
     status: SecStatus
     buffer: ContextAttribute | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class EnumerateSecurityPackagesResult(Value):
     status: SecStatus
     packages: tuple[PackageInfo, ...] = ()
     allocation: int | None = None  # the SecPkgInfo array: free with FreeContextBuffer
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class QuerySecurityPackageInfoResult(Value):
     status: SecStatus
     package_info: PackageInfo | None = None
     allocation: int | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Statistics(Value):
     """What one Sspi instance holds alive."""
 

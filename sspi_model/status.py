@@ -157,7 +157,7 @@ NT_MEANINGS: dict[int, str] = {
 }
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class StatusInfo(Value):
     """What `lookup` knows about one 32-bit value."""
 

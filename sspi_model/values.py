@@ -3,7 +3,14 @@
 attrs writes and compiles a `__repr__` for every class it builds, about a third of what a class
 costs to define; `import sspi_model` defines some sixty (issue 9). A value class is declared
 `@attrs.frozen(repr=False)` and derives from Value, whose repr prints what attrs' would:
-`Name(field=value, ...)` (valid Python, API-008), each field as its `repr` option says."""
+`Name(field=value, ...)` (valid Python, API-008), each field as its `repr` option says.
+
+A class declared `@attrs.frozen(repr=False, eq=False)` also leaves `__eq__` and `__hash__` to
+Value: equal when of the same class with equal fields, as attrs compares them. attrs compiles
+those for every class it defines; Value compiles the same code for a class on the first
+comparison or hash of one of its values, so classes never compared cost nothing and compared
+ones run at attrs' speed. Classes whose fields compare by a key of their own (`eq=<callable>`,
+events.py) and SecHandle (`cache_hash`) keep attrs' generated ones."""
 
 from __future__ import annotations
 
@@ -34,8 +41,46 @@ def _layout(cls: type) -> _Layout:
     return layout
 
 
+def _comparison(cls: type) -> Callable[[Any, Any], Any]:
+    """Give `cls` its own __eq__ and __hash__ over its compared fields, compiled on the first
+    comparison of one of its values (the code attrs would have compiled at class creation, for
+    every class, compared or not); returns the __eq__."""
+    fields = attrs.fields(cls)
+    if any(field.eq_key is not None for field in fields):
+        raise TypeError(f"{cls.__name__} compares a field by a key: declare it with attrs' eq")
+    mine = "".join(f"self.{field.name}, " for field in fields if field.eq)
+    theirs = mine.replace("self.", "other.")
+    source = (
+        "def __eq__(self, other):\n"
+        "    if other.__class__ is not self.__class__:\n"
+        "        return NotImplemented\n"
+        "    if self.__class__ is not cls:\n"  # a subclass inheriting these: its own fields
+        "        return comparison(self.__class__)(self, other)\n"
+        f"    return ({mine}) == ({theirs})\n"
+        "def __hash__(self):\n"
+        "    if self.__class__ is not cls:\n"
+        "        comparison(self.__class__)\n"
+        "        return hash(self)\n"
+        f"    return hash((cls, {mine}))\n"
+    )
+    namespace: dict[str, Any] = {"cls": cls, "comparison": _comparison}
+    exec(compile(source, f"<{cls.__qualname__} comparison>", "exec"), namespace)
+    type.__setattr__(cls, "__eq__", namespace["__eq__"])
+    type.__setattr__(cls, "__hash__", namespace["__hash__"])
+    eq: Callable[[Any, Any], Any] = namespace["__eq__"]
+    return eq
+
+
 class Value:
     __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        # The first comparison of a class: it gets its own methods, which answer this one too.
+        return bool(_comparison(self.__class__)(self, other))
+
+    def __hash__(self) -> int:
+        _comparison(self.__class__)
+        return hash(self)
 
     def __repr__(self) -> str:
         running: set[int] | None = getattr(_reprs_running, "ids", None)

@@ -16,7 +16,7 @@ from sspi_model.status import SecStatus
 from sspi_model.values import Value
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class AuthIdentity(Value):
     """SEC_WINNT_AUTH_IDENTITY: explicit credentials. `user` may be written DOMAIN\\user."""
 
@@ -31,7 +31,7 @@ class AuthIdentity(Value):
         return self.user
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class LegResult(Value):
     status: SecStatus
     outcome: LegOutcome
@@ -42,7 +42,7 @@ class LegResult(Value):
     rules: tuple[str, ...] = ()  # the rule IDs that decided this result
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class MessageLeg(Value):
     """What a package did with one message call or control token: the status, how the
     context is left, the descriptor as the call left it (C writes into the caller's buffers),
@@ -55,7 +55,7 @@ class MessageLeg(Value):
     rules: tuple[str, ...] = ()
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Environment(Value):
     """What a simulated process knows: the shared account database and who is logged on."""
 

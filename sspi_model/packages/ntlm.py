@@ -186,7 +186,7 @@ def _accepted_result(flags: int) -> LegResult:
     return result
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class NtlmCredential(Value):
     use: int
     principal: str

@@ -163,7 +163,7 @@ class _Incomplete(Exception):
         self.missing = missing
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SchannelCredential(Value):
     """Credential material: what ACH was given, and from a caller's SCHANNEL_CRED or
     SCH_CREDENTIALS the lowest version allowed and whether the server name is checked."""

@@ -71,7 +71,7 @@ def _u32(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:
         raise TypeError(f"{attribute.name} must be a 32-bit unsigned int, got {value!r:.40}")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Certificate(Value):
     """An opaque certificate: only its subject (e.g. "CN=srv.contoso.com") and expiry."""
 
@@ -79,7 +79,7 @@ class Certificate(Value):
     expired: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SchannelCred(Value):
     """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
 
@@ -104,7 +104,7 @@ def _strings(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
         raise TypeError(f"{attribute.name} must be a tuple of str, got {value!r:.60}")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class LegacySchannelCred(Value):
     """SCHANNEL_CRED: `credentials` is paCred (the first certificate is used),
     `enabled_protocols` grbitEnabledProtocols (0: Schannel chooses)."""
@@ -119,7 +119,7 @@ class LegacySchannelCred(Value):
     cred_format: int = attrs.field(default=0, validator=_u32)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class TlsParameters(Value):
     """TLS_PARAMETERS: `alpn_ids` rgstrAlpnIds (empty: the entry applies to every protocol),
     `disabled_protocols` grbitDisabledProtocols (0: the defaults). pDisabledCrypto is not
@@ -135,7 +135,7 @@ def _parameters(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         raise TypeError(f"{attribute.name} must be a tuple of TlsParameters, got {value!r:.60}")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class SchCredentials(Value):
     """SCH_CREDENTIALS: `credentials` is paCred, `tls_parameters` pTlsParameters."""
 
@@ -150,7 +150,7 @@ class SchCredentials(Value):
 CALLER_STRUCTS = (LegacySchannelCred, SchCredentials)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Resolved(Value):
     """What the handshake takes from a caller's structure."""
 

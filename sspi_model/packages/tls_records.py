@@ -59,7 +59,7 @@ def record(channel: Channel, inner_type: int, plaintext: bytes) -> bytes:
     return b"".join(protect(channel, inner_type, plaintext))
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Opened(Value):
     """A record read from the front of the received bytes (not yet consumed)."""
 
@@ -69,7 +69,7 @@ class Opened(Value):
     seq: int
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Short(Value):
     missing: int  # how many more bytes the first record needs (SECBUFFER_MISSING)
 
