@@ -74,9 +74,11 @@ def _comparison(cls: type) -> Callable[[Any, Any], Any]:
 class Value:
     __slots__ = ()
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> Any:
         # The first comparison of a class: it gets its own methods, which answer this one too.
-        return bool(_comparison(self.__class__)(self, other))
+        # Their answer is passed on as it is: NotImplemented for a value of another class lets
+        # Python try the other side and then fall back to identity (bool(NotImplemented) is True).
+        return _comparison(self.__class__)(self, other)
 
     def __hash__(self) -> int:
         _comparison(self.__class__)
