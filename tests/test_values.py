@@ -77,9 +77,8 @@ def test_public_values_compare_as_attrs_would(kind: type) -> None:
         assert (value == foreign) is False
         compared = [f for f in attrs.fields(kind) if f.eq]
         key = [f.eq_key or (lambda part: part) for f in compared]
-        same = all(
-            k(getattr(value, f.name)) == k(getattr(other, f.name)) for f, k in zip(compared, key, strict=True)
-        )
+        pairs = zip(compared, key, strict=True)
+        same = all(k(getattr(value, f.name)) == k(getattr(other, f.name)) for f, k in pairs)
         assert (value == other) is same
 
     check()
