@@ -32,14 +32,43 @@ def _unavailable(name: str, unit: str, goal: str) -> list[Row]:
 # -- differential_isolation_speedup, worker_reset_speedup ------------------------------------
 
 
-def _examples_per_s(fork: bool, examples: int) -> float:
+# The modes compared, in the order of the note. "fresh": a fresh interpreter per example (the
+# spare started ahead; fork=False, reuse=False), "forked": a fork from the zygote per example
+# (reuse=False), "reused": the default (a worker kept while its state is defined, CMP-001),
+# "in-process": the ceiling (isolate=False; a call that would be undefined behaviour is not made
+# but answered as a crash, since in-process it would kill the benchmark).
+MODES = ("fresh", "forked", "reused", "in-process")
+
+
+def _subject(mode: str) -> Any:
+    from sspi_model.backends.base import BackendFailure
+    from sspi_model.backends.native import NativeBackend
+    from sspi_model.backends.native.ledger import HandleLedger
+    from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT
+
+    if mode != "in-process":
+        fork, reuse = mode != "fresh", mode == "reused"
+        return NativeBackend(timeout=DIFFERENTIAL_TIMEOUT, fork=fork, reuse=reuse)
+
+    class InProcess(NativeBackend):
+        def _call(self, name: str, *args: Any) -> Any:
+            if self.ledger.suspect:
+                self.ledger = HandleLedger()
+                raise BackendFailure("CRASH:NOT-RUN", "undefined behaviour, not run in-process")
+            return super()._call(name, *args)
+
+        def reset(self) -> None:
+            self.ledger = HandleLedger()
+
+    return InProcess(isolate=False)
+
+
+def _examples_per_s(mode: str, examples: int) -> float:
     """The differential machine against sspi-rs, generate phase only, every divergence
     suppressed so the run has a fixed size (as differential_examples_per_s does)."""
-    from sspi_model.backends.native import NativeBackend
-    from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT
     from sspi_model.testing.divergence import load_known
 
-    subject = NativeBackend(timeout=DIFFERENTIAL_TIMEOUT, fork=fork)
+    subject = _subject(mode)
     try:
         started, seconds = differential_run(subject, load_known("sspi-rs"), examples)
         return started / seconds
@@ -51,17 +80,21 @@ def isolation() -> list[Row]:
     name, goal = "differential_isolation_speedup", ">= 5"
     if _native() is None:
         return _unavailable(name, "x", goal) + _unavailable("worker_reset_speedup", "x", ">= 5")
-    rates: dict[bool, list[float]] = {True: [], False: []}
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     for round_number in range(4):
-        for fork in (False, True) if round_number % 2 == 0 else (True, False):
-            rates[fork].append(_examples_per_s(fork, 80))
-    ratios = sorted(a / b for a, b in zip(rates[True], rates[False], strict=True))
+        for mode in MODES if round_number % 2 == 0 else MODES[::-1]:
+            rates[mode].append(_examples_per_s(mode, 80))
+    ratios = sorted(a / b for a, b in zip(rates["reused"], rates["fresh"], strict=True))
     median = (ratios[1] + ratios[2]) / 2
+    ceiling = sorted(a / b for a, b in zip(rates["reused"], rates["in-process"], strict=True))
     note = (
         "differential machine vs sspi-rs, isolation on, 80 examples of up to 20 steps per run, "
-        f"4 runs each alternated: forked from a zygote {_rates(rates[True])} examples/s; a fresh "
-        f"interpreter per example (fork=False, the spare worker started ahead) "
-        f"{_rates(rates[False])} examples/s; ratios {_spread(ratios)}"
+        "4 runs of each mode alternated, examples/s: a fresh interpreter per example (the "
+        f"spare started ahead) {_rates(rates['fresh'])}; forked from the zygote per example "
+        f"{_rates(rates['forked'])}; a worker reused while its state is defined (CMP-001) "
+        f"{_rates(rates['reused'])}; the ceiling, in-process without isolation (undefined "
+        f"calls not run) {_rates(rates['in-process'])}. Value: reused / fresh, ratios "
+        f"{_spread(ratios)}; reused / in-process {_spread(ceiling)}"
     )
     return [Row(name, round(median, 2), "x", goal, note), _reset_cost()]
 

@@ -34,6 +34,7 @@ from sspi_model.backends.native.worker import (
     WorkerError,
     crash_outcome,
     last_lines,
+    worker_environment,
 )
 from sspi_model.backends.native.zygote import MESSAGE_LIMIT, send
 
@@ -55,6 +56,7 @@ class Zygote:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=[theirs.fileno()],
+            env=worker_environment(),
         )
         theirs.close()
         self.control = ours

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import queue
 import signal
 import subprocess
@@ -50,6 +51,22 @@ else:
     from sspi_model.backends.native.child import serve
     serve(sys.argv[2])
 """
+
+
+
+def worker_environment() -> dict[str, str]:
+    """The environment of a worker or a zygote: this process's, with Rust backtraces off.
+
+    CMP-002: with RUST_BACKTRACE set, sspi-rs symbolizes a backtrace of its 20 MB library on
+    every panic it catches (SEC_E_INTERNAL_ERROR) and every abort, about 100 ms each, and the
+    crash detail (the last lines of stderr) is then the end of the backtrace instead of the
+    message ("memory allocation of N bytes failed"). SSPI_MODEL_RUST_BACKTRACE, when set, is
+    passed on as RUST_BACKTRACE for whoever wants the backtraces back.
+    """
+    environment = dict(os.environ)
+    environment["RUST_BACKTRACE"] = os.environ.get("SSPI_MODEL_RUST_BACKTRACE", "0")
+    return environment
+
 
 # Windows reports a crash as an NTSTATUS exit code rather than a signal.
 _WINDOWS_CRASHES = {
@@ -124,6 +141,7 @@ class WorkerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
+            env=worker_environment(),
         )
         assert self.process.stdin and self.process.stdout and self.process.stderr
         self._replies: queue.Queue[Any] = queue.Queue()
@@ -283,6 +301,11 @@ class Supervisor:
         if self._use_spare:
             _SPARES.refill(self.library, self._start)
         return worker
+
+    @property
+    def healthy(self) -> bool:
+        """A worker is serving calls: none failed (crash or hang) since the last reset()."""
+        return self._worker is not None and self._failure is None and not self._closed
 
     def call(self, name: str, *args: Any) -> Any:
         with self._lock:
