@@ -3,6 +3,7 @@ stateful example. Each timing is a ratio of two things measured in this run, alt
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,8 @@ def _unavailable(name: str, unit: str, goal: str) -> list[Row]:
 
 
 # The modes compared, in the order of the note. "fresh": a fresh interpreter per example (the
-# spare started ahead; fork=False, reuse=False), "forked": a fork from the zygote per example
+# spare started ahead; fork=False, reuse=False), with RUST_BACKTRACE as this environment sets it
+# (as every worker ran before CMP-002), "forked": a fork from the zygote per example
 # (reuse=False), "reused": the default (a worker kept while its state is defined, CMP-001),
 # "in-process": the ceiling (isolate=False; a call that would be undefined behaviour is not made
 # but answered as a crash, since in-process it would kill the benchmark).
@@ -68,12 +70,19 @@ def _examples_per_s(mode: str, examples: int) -> float:
     suppressed so the run has a fixed size (as differential_examples_per_s does)."""
     from sspi_model.testing.divergence import load_known
 
+    before = os.environ.get("SSPI_MODEL_RUST_BACKTRACE")
+    if mode == "fresh":  # the workers' RUST_BACKTRACE as it was before CMP-002
+        os.environ["SSPI_MODEL_RUST_BACKTRACE"] = os.environ.get("RUST_BACKTRACE", "0")
     subject = _subject(mode)
     try:
         started, seconds = differential_run(subject, load_known("sspi-rs"), examples)
         return started / seconds
     finally:
         subject.close()
+        if before is None:
+            os.environ.pop("SSPI_MODEL_RUST_BACKTRACE", None)
+        else:
+            os.environ["SSPI_MODEL_RUST_BACKTRACE"] = before
 
 
 def isolation() -> list[Row]:
@@ -90,7 +99,8 @@ def isolation() -> list[Row]:
     note = (
         "differential machine vs sspi-rs, isolation on, 80 examples of up to 20 steps per run, "
         "4 runs of each mode alternated, examples/s: a fresh interpreter per example (the "
-        f"spare started ahead) {_rates(rates['fresh'])}; forked from the zygote per example "
+        f"spare started ahead, RUST_BACKTRACE={os.environ.get('RUST_BACKTRACE', 'unset')} as "
+        f"before CMP-002) {_rates(rates['fresh'])}; forked from the zygote per example "
         f"{_rates(rates['forked'])}; a worker reused while its state is defined (CMP-001) "
         f"{_rates(rates['reused'])}; the ceiling, in-process without isolation (undefined "
         f"calls not run) {_rates(rates['in-process'])}. Value: reused / fresh, ratios "
@@ -112,7 +122,7 @@ def _reset_cost() -> Row:
     from sspi_model.backends.native import NativeBackend
 
     def per_reset(fork: bool) -> float:
-        backend = NativeBackend(fork=fork)
+        backend = NativeBackend(fork=fork, reuse=False)  # a reset that retires the worker
         try:
             backend.query_security_package_info("NTLM")
             begin = time.perf_counter()

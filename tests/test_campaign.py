@@ -181,3 +181,33 @@ def test_jobs_report_their_progress_through_the_parent(
     err = capfd.readouterr().err  # the file descriptor: what the job processes wrote too
     assert code == 0
     assert "[job" not in err and "round 1" not in err
+
+
+@pytest.mark.rule("CMP-003")
+def test_job_zero_runs_here_and_every_job_reports_through_this_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from sspi_model.testing import check
+
+    here: list[int] = []
+    original = check.check_backend
+
+    def recorded(*args: object, **kwargs: object) -> BackendReport:
+        here.append(kwargs["seed_value"])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(check, "check_backend", recorded)  # patched in this process only
+    lines: list[str] = []
+    lock = threading.Lock()
+
+    def progress(line: str) -> None:
+        with lock:
+            lines.append(line)
+
+    report = run_check(["model"], 5, 7, progress, jobs=2, fresh=True)
+    assert here == [7]  # job 0, seed 7, ran in this process; job 1 (seed 100007) elsewhere
+    assert report.backends[0].rounds == 2 and not report.backends[0].error
+    checking = [line for line in lines if "checking against the model" in line]
+    assert len(checking) == 2, lines  # each job's own progress came back
