@@ -5,9 +5,11 @@ starts from a clean interpreter; a native backend in it has its own zygote), all
 `run_check` with seed `seed + i * SEED_STRIDE` over
 the shared database: a directory, Redis, or (with --fresh) a temporary directory removed at
 the end. What one job finds and saves is replayed first by every round another job starts
-afterwards. The reports are merged into one of the same shape as a single job's: per backend,
-the rounds add up, each divergence appears once (by signature, the shortest
-reproducer kept) and each rule's verdict is the worst seen (fail, then pass, then the rest).
+afterwards, and each job suppresses what the others have found so far (CMP-006), so no two
+jobs shrink the same finding. The reports are merged into one of the same shape as a single
+job's: per backend, the rounds add up, each divergence appears once (by signature, the shortest
+reproducer kept, with every job's outcomes of its kind) and each rule's verdict is the worst
+seen (fail, then pass, then the rest).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 import attrs
 
 from sspi_model.testing.conformance import FAIL, FAIL_KNOWN, PASS, RuleVerdict
-from sspi_model.testing.divergence import Divergence
+from sspi_model.testing.divergence import Divergence, with_outcomes
 
 SEED_STRIDE = 100_000  # a job's rounds use seed + 1, seed + 2, ...: far apart, never shared
 
@@ -67,6 +70,7 @@ def run_jobs(
     fresh: bool,
     time_budget: float | None,
     known_files: list[str],
+    saturation: int,
 ) -> Any:
     scratch = tempfile.mkdtemp(prefix="sspi-model-campaign-") if fresh else None
     shared = scratch if scratch is not None else database
@@ -80,7 +84,10 @@ def run_jobs(
     lines = context.Queue()
     relay = threading.Thread(target=_relay, args=(lines, progress), daemon=True)
     relay.start()
-    options = (ignore_known, max_rounds, shared, time_budget, known_files)
+    # CMP-006: the jobs of this run share their findings under this id (not a later run's).
+    campaign_id = uuid.uuid4().hex
+    options = (ignore_known, max_rounds, shared, time_budget, known_files, saturation,
+               campaign_id)
     try:
         with ProcessPoolExecutor(
             max_workers=jobs - 1, mp_context=context, initializer=_job_started, initargs=(lines,)
@@ -139,10 +146,13 @@ def _run_job(
     database: str | None,
     time_budget: float | None,
     known_files: list[str],
+    saturation: int,
+    campaign_id: str,
 ) -> Any:
     return run_check(backends, examples, seed, progress, ignore_known=ignore_known,
                      max_rounds=max_rounds, jobs=1, database=database, fresh=False,
-                     time_budget=time_budget, known_files=known_files)
+                     time_budget=time_budget, known_files=known_files, saturation=saturation,
+                     campaign_id=campaign_id)
 
 
 def merge(reports: Sequence[Any], seed: int, seconds: float) -> Any:
@@ -160,11 +170,17 @@ def merge(reports: Sequence[Any], seed: int, seconds: float) -> Any:
 
 def _merge_backend(parts: list[Any], seconds: float) -> Any:
     best: dict[tuple[str, ...], Divergence] = {}
+    outcomes: dict[tuple[str, ...], list[str]] = {}
     for part in parts:
         for divergence in part.divergences:
             current = best.get(divergence.signature)
             if current is None or len(divergence.reproducer) < len(current.reproducer):
                 best[divergence.signature] = divergence
+            outcomes.setdefault(divergence.signature, []).extend(
+                divergence.outcomes or (divergence.observed,)
+            )
+    for kind, divergence in best.items():  # every job's outcomes of the kind (CMP-004)
+        best[kind] = with_outcomes(divergence, outcomes[kind])
     # New divergences first, as one job lists them, then the known ones.
     ordered = sorted(best.values(), key=lambda d: d.known is not None)
     return attrs.evolve(
