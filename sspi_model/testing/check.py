@@ -309,7 +309,8 @@ class _Campaign:
     tally: RuleTally = attrs.field(factory=RuleTally)
 
     def _kinds(self) -> set[tuple[str, ...]]:
-        return {d.signature for d in self.seen} | self.found
+        """The kinds seen so far: a known divergence's id, a new one's signature (CMP-005)."""
+        return {("known", d.known) if d.known else d.signature for d in self.seen} | self.found
 
     def run(self, seed_value: int, max_rounds: int) -> int:
         """Rounds until `saturation` rounds in a row show no new kind (or, with a deadline,
