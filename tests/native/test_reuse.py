@@ -153,3 +153,53 @@ def test_an_abort_reports_the_message_not_a_backtrace(backend: NativeBackend) ->
         backend.initialize_security_context(credential, None, "host/srv", 0x800)
     assert failure.value.outcome == "CRASH:SIGABRT"
     assert "memory allocation of" in str(failure.value)
+
+
+@rule("CMP-007")
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc (Linux)")
+def test_a_silent_worker_gets_more_time_only_while_it_is_runnable() -> None:
+    import subprocess
+    import sys
+
+    from sspi_model.backends.native.worker import MAX_EXTENSIONS, runnable, wait_for_reply
+
+    asleep = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)  # both started: one asleep in a syscall, one spinning
+        assert runnable(os.getpid()) and not runnable(asleep.pid)
+        assert not runnable(2**22 + 12345)  # no such process: taken as stuck
+        calls: list[float] = []
+
+        def never(seconds: float) -> bool:
+            calls.append(seconds)
+            return False
+
+        assert not wait_for_reply(never, asleep.pid, 0.01)
+        assert len(calls) == 1  # asleep: a HANG at the first timeout
+        calls.clear()
+        assert runnable(busy.pid)
+        assert not wait_for_reply(never, busy.pid, 0.01)
+        assert len(calls) == MAX_EXTENSIONS + 1  # runnable: waited again, then bounded
+        answers = iter([False, False, True])
+        assert wait_for_reply(lambda seconds: next(answers), busy.pid, 0.01)
+    finally:
+        for process in (asleep, busy):
+            process.kill()
+            process.wait()
+
+
+@rule("CMP-007")
+def test_a_worker_asleep_in_the_library_is_still_a_hang_at_the_timeout(crashlib: str) -> None:
+    import time
+
+    from sspi_model.handles import SecHandle
+
+    with NativeBackend(crashlib, timeout=0.3) as native:
+        begin = time.monotonic()
+        with pytest.raises(BackendFailure) as failure:
+            native.query_context_attributes(SecHandle(0xBEEF, 0), 0)  # crashlib: sleeps
+        assert failure.value.outcome == "HANG"
+        assert time.monotonic() - begin < 0.3 * 5  # asleep: the wait was not extended

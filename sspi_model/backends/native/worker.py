@@ -77,6 +77,41 @@ _WINDOWS_CRASHES = {
 }
 
 
+# CMP-007: a worker still runnable when its timeout expires is waiting for a core, not stuck
+# (the machine is busy); it gets up to this many more timeouts before it is a HANG.
+MAX_EXTENSIONS = 20
+
+
+def runnable(pid: int) -> bool:
+    """Whether a thread of process `pid` is running or waiting for a core (Linux: state R in
+    /proc/PID/task/*/stat). A worker deadlocked in the library sleeps (state S: a futex
+    wait); where /proc cannot tell, a silent worker is taken as stuck."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state == b"R":
+            return True
+    return False
+
+
+def wait_for_reply(ready: Callable[[float], bool], pid: int, timeout: float) -> bool:
+    """ready(timeout) until it is true, extending the wait while the worker is runnable
+    (CMP-007); False once the worker is silent and asleep (or after MAX_EXTENSIONS)."""
+    for _ in range(MAX_EXTENSIONS + 1):
+        if ready(timeout):
+            return True
+        if not runnable(pid):
+            return False
+    return False
+
+
 class WorkerError(RuntimeError):
     """The worker raised a Python exception (a bug or a bad argument), not a native failure."""
 
@@ -181,8 +216,14 @@ class WorkerProcess:
         return value
 
     def _wait(self, mark: int, timeout: float, what: str) -> tuple[str, Any]:
+        def ready(seconds: float) -> bool:
+            with self._replies.not_empty:
+                return bool(self._replies.queue) or self._replies.not_empty.wait(seconds)
+
         try:
-            reply = self._replies.get(timeout=timeout)
+            if not wait_for_reply(ready, self.process.pid, timeout):  # CMP-007
+                raise queue.Empty
+            reply = self._replies.get_nowait()
         except queue.Empty:
             self.kill()
             detail = self._detail(mark)
