@@ -55,12 +55,12 @@ def _subject(mode: str) -> Any:
     class InProcess(NativeBackend):
         def _call(self, name: str, *args: Any) -> Any:
             if self.ledger.suspect:
-                self.ledger = HandleLedger()
+                self._ledger = HandleLedger()
                 raise BackendFailure("CRASH:NOT-RUN", "undefined behaviour, not run in-process")
             return super()._call(name, *args)
 
         def reset(self) -> None:
-            self.ledger = HandleLedger()
+            self._ledger = HandleLedger()
 
     return InProcess(isolate=False)
 

@@ -150,8 +150,6 @@ class NativeBackend:
     ) -> None:
         self.library = find_library(library)
         self.reuse, self.reuse_limit = reuse, reuse_limit
-        self.ledger = HandleLedger()  # of the worker serving calls (CMP-001)
-        self.examples_served = 0  # resets the current worker has been kept through
         self._supervisor: Supervisor | None = None
         self._local: NativeCalls | None = None
         if isolate:
@@ -174,6 +172,20 @@ class NativeBackend:
             calls=frozenset(SYNC_CALLS + MESSAGE_CALLS),
             async_api=False,
         )
+
+    # A subclass that starts its own Supervisor without calling __init__ (the agent backend)
+    # keeps a fresh worker per reset, as before CMP-001.
+    reuse = False
+    reuse_limit = 200
+    examples_served = 0  # resets the current worker has been kept through
+    _ledger: HandleLedger | None = None
+
+    @property
+    def ledger(self) -> HandleLedger:
+        """The handles the current worker's library issued (CMP-001)."""
+        if self._ledger is None:
+            self._ledger = HandleLedger()
+        return self._ledger
 
     def __repr__(self) -> str:
         return f"NativeBackend({self.library!r})"
@@ -390,7 +402,7 @@ class NativeBackend:
             self.examples_served += 1
             return
         self._supervisor.reset()  # CMP-001: crashed, hung, misused or served its share
-        self.ledger, self.examples_served = HandleLedger(), 0
+        self._ledger, self.examples_served = HandleLedger(), 0
 
     def close(self) -> None:
         if self._supervisor is not None:
