@@ -3,6 +3,7 @@ stateful example. Each timing is a ratio of two things measured in this run, alt
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,36 +33,78 @@ def _unavailable(name: str, unit: str, goal: str) -> list[Row]:
 # -- differential_isolation_speedup, worker_reset_speedup ------------------------------------
 
 
-def _examples_per_s(fork: bool, examples: int) -> float:
+# The modes compared, in the order of the note. "fresh": a fresh interpreter per example (the
+# spare started ahead; fork=False, reuse=False), with RUST_BACKTRACE as this environment sets it
+# (as every worker ran before CMP-002), "forked": a fork from the zygote per example
+# (reuse=False), "reused": the default (a worker kept while its state is defined, CMP-001),
+# "in-process": the ceiling (isolate=False; a call that would be undefined behaviour is not made
+# but answered as a crash, since in-process it would kill the benchmark).
+MODES = ("fresh", "forked", "reused", "in-process")
+
+
+def _subject(mode: str) -> Any:
+    from sspi_model.backends.base import BackendFailure
+    from sspi_model.backends.native import NativeBackend
+    from sspi_model.backends.native.ledger import HandleLedger
+    from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT
+
+    if mode != "in-process":
+        fork, reuse = mode != "fresh", mode == "reused"
+        return NativeBackend(timeout=DIFFERENTIAL_TIMEOUT, fork=fork, reuse=reuse)
+
+    class InProcess(NativeBackend):
+        def _call(self, name: str, *args: Any) -> Any:
+            if self.ledger.suspect:
+                self._ledger = HandleLedger()
+                raise BackendFailure("CRASH:NOT-RUN", "undefined behaviour, not run in-process")
+            return super()._call(name, *args)
+
+        def reset(self) -> None:
+            self._ledger = HandleLedger()
+
+    return InProcess(isolate=False)
+
+
+def _examples_per_s(mode: str, examples: int) -> float:
     """The differential machine against sspi-rs, generate phase only, every divergence
     suppressed so the run has a fixed size (as differential_examples_per_s does)."""
-    from sspi_model.backends.native import NativeBackend
-    from sspi_model.testing.check import DIFFERENTIAL_TIMEOUT
     from sspi_model.testing.divergence import load_known
 
-    subject = NativeBackend(timeout=DIFFERENTIAL_TIMEOUT, fork=fork)
+    before = os.environ.get("SSPI_MODEL_RUST_BACKTRACE")
+    if mode == "fresh":  # the workers' RUST_BACKTRACE as it was before CMP-002
+        os.environ["SSPI_MODEL_RUST_BACKTRACE"] = os.environ.get("RUST_BACKTRACE", "0")
+    subject = _subject(mode)
     try:
         started, seconds = differential_run(subject, load_known("sspi-rs"), examples)
         return started / seconds
     finally:
         subject.close()
+        if before is None:
+            os.environ.pop("SSPI_MODEL_RUST_BACKTRACE", None)
+        else:
+            os.environ["SSPI_MODEL_RUST_BACKTRACE"] = before
 
 
 def isolation() -> list[Row]:
     name, goal = "differential_isolation_speedup", ">= 5"
     if _native() is None:
         return _unavailable(name, "x", goal) + _unavailable("worker_reset_speedup", "x", ">= 5")
-    rates: dict[bool, list[float]] = {True: [], False: []}
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     for round_number in range(4):
-        for fork in (False, True) if round_number % 2 == 0 else (True, False):
-            rates[fork].append(_examples_per_s(fork, 80))
-    ratios = sorted(a / b for a, b in zip(rates[True], rates[False], strict=True))
+        for mode in MODES if round_number % 2 == 0 else MODES[::-1]:
+            rates[mode].append(_examples_per_s(mode, 80))
+    ratios = sorted(a / b for a, b in zip(rates["reused"], rates["fresh"], strict=True))
     median = (ratios[1] + ratios[2]) / 2
+    ceiling = sorted(a / b for a, b in zip(rates["reused"], rates["in-process"], strict=True))
     note = (
         "differential machine vs sspi-rs, isolation on, 80 examples of up to 20 steps per run, "
-        f"4 runs each alternated: forked from a zygote {_rates(rates[True])} examples/s; a fresh "
-        f"interpreter per example (fork=False, the spare worker started ahead) "
-        f"{_rates(rates[False])} examples/s; ratios {_spread(ratios)}"
+        "4 runs of each mode alternated, examples/s: a fresh interpreter per example (the "
+        f"spare started ahead, RUST_BACKTRACE={os.environ.get('RUST_BACKTRACE', 'unset')} as "
+        f"before CMP-002) {_rates(rates['fresh'])}; forked from the zygote per example "
+        f"{_rates(rates['forked'])}; a worker reused while its state is defined (CMP-001) "
+        f"{_rates(rates['reused'])}; the ceiling, in-process without isolation (undefined "
+        f"calls not run) {_rates(rates['in-process'])}. Value: reused / fresh, ratios "
+        f"{_spread(ratios)}; reused / in-process {_spread(ceiling)}"
     )
     return [Row(name, round(median, 2), "x", goal, note), _reset_cost()]
 
@@ -79,7 +122,7 @@ def _reset_cost() -> Row:
     from sspi_model.backends.native import NativeBackend
 
     def per_reset(fork: bool) -> float:
-        backend = NativeBackend(fork=fork)
+        backend = NativeBackend(fork=fork, reuse=False)  # a reset that retires the worker
         try:
             backend.query_security_package_info("NTLM")
             begin = time.perf_counter()
@@ -126,8 +169,8 @@ def jobs() -> list[Row]:
             rates[count].append(rate(count))
     ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
     note = (
-        "check --backend sspi-rs --fresh (100 examples per round; known divergences only, so "
-        "one round per job), wall clock including the jobs' start: --jobs 1 "
+        "check --backend sspi-rs --fresh (100 examples per round, known divergences only; "
+        "rounds until CMP-005 saturation), wall clock including the jobs' start: --jobs 1 "
         f"{_rates(rates[1])} examples/s, --jobs 2 {_rates(rates[2])}; 2 runs each alternated, "
         f"value the mean ratio ({_spread(ratios)})"
     )
@@ -138,6 +181,9 @@ def jobs() -> list[Row]:
 
 
 def discovery() -> list[Row]:
+    """The same discovery campaign (seed 0, 100 examples per round, the campaign rules of now:
+    CMP-004 kinds, CMP-005 saturation) with workers as before (a fresh interpreter per example,
+    RUST_BACKTRACE as this environment sets it) and as now (reused workers, --jobs 1 and 2)."""
     name, goal = "discovery_speedup", ">= 4"
     native = _native()
     if native is None:
@@ -148,30 +194,44 @@ def discovery() -> list[Row]:
     def kinds(divergences: Any) -> set[str]:
         return {" ".join(d.signature) for d in divergences}
 
-    begin = time.perf_counter()
-    before = check_backend(
-        "sspi-rs", lambda: backend_class(timeout=DIFFERENTIAL_TIMEOUT, fork=False),
-        examples=100, seed_value=0, ignore_known=True,
-    )
-    before_s = time.perf_counter() - begin
-    results: dict[int, tuple[float, set[str]]] = {}
+    saved = os.environ.get("SSPI_MODEL_RUST_BACKTRACE")
+    os.environ["SSPI_MODEL_RUST_BACKTRACE"] = os.environ.get("RUST_BACKTRACE", "0")
+    try:
+        begin = time.perf_counter()
+        before = check_backend(
+            "sspi-rs",
+            lambda: backend_class(timeout=DIFFERENTIAL_TIMEOUT, fork=False, reuse=False),
+            examples=100, seed_value=0, ignore_known=True,
+        )
+        before_s = time.perf_counter() - begin
+    finally:
+        if saved is None:
+            os.environ.pop("SSPI_MODEL_RUST_BACKTRACE", None)
+        else:
+            os.environ["SSPI_MODEL_RUST_BACKTRACE"] = saved
+    results: dict[int, tuple[float, set[str], int]] = {}
     for count in (1, 2):
         begin = time.perf_counter()
         report = run_check(["sspi-rs"], 100, 0, lambda line: None, ignore_known=True,
                            jobs=count, fresh=True)
-        results[count] = (time.perf_counter() - begin, kinds(report.backends[0].divergences))
+        backend = report.backends[0]
+        results[count] = (time.perf_counter() - begin, kinds(backend.divergences),
+                          backend.rounds)
     old = kinds(before.divergences)
-    after_s, after_kinds = results[2]
+    (one_s, one, one_rounds), (two_s, two, two_rounds) = results[1], results[2]
     note = (
-        f"check --backend sspi-rs --ignore-known --fresh, seed 0, 100 examples: before (a "
-        f"fresh worker interpreter per example, one job) {before_s:.0f} s, {len(old)} kinds; "
-        f"forked workers --jobs 1 {results[1][0]:.0f} s, {len(results[1][1])} kinds; "
-        f"--jobs 2 {after_s:.0f} s, {len(after_kinds)} kinds; kinds of the one-job runs equal: "
-        f"{old == results[1][1]}; kinds only before: {sorted(old - after_kinds) or 'none'}; "
-        f"only --jobs 2: {sorted(after_kinds - old) or 'none'}. Run once each (minutes), in "
-        "this order, not alternated"
+        "check --backend sspi-rs --ignore-known --fresh, seed 0, 100 examples per round, "
+        "CMP-004 kinds and CMP-005 saturation in every run: workers as before (a fresh "
+        f"interpreter per example) {before_s:.0f} s, {before.rounds} rounds, {len(old)} kinds; "
+        f"reused workers --jobs 1 {one_s:.0f} s, {one_rounds} rounds, {len(one)} kinds; "
+        f"--jobs 2 {two_s:.0f} s, {two_rounds} rounds, {len(two)} kinds. Kinds equal: before "
+        f"and --jobs 1 {old == one}, --jobs 1 and --jobs 2 {one == two}; only before: "
+        f"{sorted(old - one) or 'none'}; only --jobs 1: {sorted(one - old) or 'none'}; only "
+        f"--jobs 2: {sorted(two - one) or 'none'}; only --jobs 1 (not 2): "
+        f"{sorted(one - two) or 'none'}. Value: before / --jobs 2. Run once each, in this "
+        "order, not alternated"
     )
-    return [Row(name, round(before_s / after_s, 2), "x", goal, note)]
+    return [Row(name, round(before_s / two_s, 2), "x", goal, note)]
 
 
 # -- model_share_sync_stateful ------------------------------------------------------------------

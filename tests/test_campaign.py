@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis.database import InMemoryExampleDatabase
 
 from sspi_model.testing.campaign import job_count, merge
 from sspi_model.testing.check import BackendReport, CheckReport, run_check
@@ -89,9 +90,11 @@ def _report(backend: str, *divergences: Divergence, rounds: int = 1) -> CheckRep
     return CheckReport((BackendReport(backend, 30, rounds, 1.0, divergences),), 0)
 
 
-def _divergence(observed: str, steps: int, known: str | None = None) -> Divergence:
+def _divergence(
+    observed: str, steps: int, known: str | None = None, situation: str = "context=client-partial"
+) -> Divergence:
     return Divergence(
-        "DeleteSecurityContext", "ctx1", "context=retired", "status", "SEC_E_OK", observed,
+        "DeleteSecurityContext", "ctx1", situation, "status", "SEC_E_OK", observed,
         ("DEL-003",), tuple(f"step{i}" for i in range(steps)), known=known,
     )
 
@@ -112,6 +115,26 @@ def test_merged_reports_keep_each_divergence_once_with_the_shortest_reproducer()
     ]
     assert (backend.rounds, backend.examples, backend.seconds, merged.seed) == (3, 30, 2.5, 7)
     assert merged.new_divergences == 1
+
+
+@pytest.mark.rule("CMP-004")
+def test_undefined_behaviour_is_one_kind_and_the_report_lists_every_outcome() -> None:
+    retired = "context=retired"
+    crash = _divergence("CRASH:SIGSEGV", 4, situation=retired)
+    hang = _divergence("HANG", 2, situation=retired + ",attribute=SECPKG_ATTR_SIZES")
+    garbage = _divergence("SEC_E_OUT_OF_SEQUENCE", 3, situation="credential=live," + retired)
+    assert crash.signature == hang.signature == garbage.signature
+    assert crash.signature[-1] == "UNDEFINED-BEHAVIOUR"
+    # A defined situation keeps its outcome classes apart.
+    assert _divergence("HANG", 1).signature != _divergence("SEC_E_OK", 1).signature
+    merged = merge([_report("b", crash, hang), _report("b", garbage)], seed=0, seconds=1.0)
+    (kind,) = merged.backends[0].divergences
+    assert kind.observed == "HANG" and kind.outcomes == ("HANG", "CRASH:SIGSEGV",
+                                                         "SEC_E_OUT_OF_SEQUENCE")
+    text = merged.render("text")
+    assert "observed HANG (also seen: CRASH:SIGSEGV, SEC_E_OUT_OF_SEQUENCE)" in text
+    assert "CRASH:SIGSEGV" in merged.render("md")
+    assert merged.to_json()["divergences"][0]["outcomes"] == list(kind.outcomes)
 
 
 def test_two_jobs_find_what_one_finds(tmp_path: Path) -> None:
@@ -181,3 +204,68 @@ def test_jobs_report_their_progress_through_the_parent(
     err = capfd.readouterr().err  # the file descriptor: what the job processes wrote too
     assert code == 0
     assert "[job" not in err and "round 1" not in err
+
+
+@pytest.mark.rule("CMP-003")
+def test_job_zero_runs_here_and_every_job_reports_through_this_progress(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from sspi_model.testing import check
+
+    here: list[int] = []
+    original = check.check_backend
+
+    def recorded(*args: object, **kwargs: object) -> BackendReport:
+        here.append(kwargs["seed_value"])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(check, "check_backend", recorded)  # patched in this process only
+    lines: list[str] = []
+    lock = threading.Lock()
+
+    def progress(line: str) -> None:
+        with lock:
+            lines.append(line)
+
+    report = run_check(["model"], 5, 7, progress, jobs=2, fresh=True)
+    assert here == [7]  # job 0, seed 7, ran in this process; job 1 (seed 100007) elsewhere
+    # Each job: SATURATION rounds without a kind (CMP-005), added up.
+    assert report.backends[0].rounds == 2 * check.SATURATION and not report.backends[0].error
+    checking = [line for line in lines if "checking against the model" in line]
+    assert len(checking) == 2, lines  # each job's own progress came back
+
+
+@pytest.mark.rule("CMP-005")
+def test_a_campaign_ends_after_saturation_rounds_without_a_new_kind() -> None:
+    from sspi_model.backends.model import ModelBackend
+    from sspi_model.testing.check import check_backend
+
+    for saturation in (1, 3):  # the model against itself: no kind ever appears
+        report = check_backend("model", ModelBackend, examples=5, saturation=saturation)
+        assert report.rounds == saturation
+    broken = run_check([BROKEN], 30, 0, lambda line: None, saturation=2)
+    (backend,) = broken.backends
+    # Each round that recorded a divergence started the count again.
+    assert backend.rounds >= len(backend.new) + 2 and backend.new
+
+
+@pytest.mark.rule("CMP-006")
+def test_the_jobs_of_one_campaign_share_their_findings_and_no_one_else() -> None:
+    inner = InMemoryExampleDatabase()
+    first = CampaignDatabase(inner, "b/documented/check", campaign="run1")
+    second = CampaignDatabase(inner, "b/documented/check", campaign="run1")
+    later = CampaignDatabase(inner, "b/documented/check", campaign="run2")
+    alone = CampaignDatabase(inner, "b/documented/check")
+    first.share_finding(("DeleteSecurityContext", "context=retired", "status", "SEC_E_OK", "X"))
+    alone.share_finding(("ignored",))
+    assert second.shared_findings() == {
+        ("DeleteSecurityContext", "context=retired", "status", "SEC_E_OK", "X")
+    }
+    assert later.shared_findings() == alone.shared_findings() == set()
+    assert not any(key.startswith(b"findings") for key in _keys(inner))  # under the prefix
+
+
+def _keys(database: InMemoryExampleDatabase) -> list[bytes]:
+    return list(database.data)

@@ -1,12 +1,15 @@
 """A campaign on every core: N check jobs with distinct seeds over one example database.
 
-Each job is a process of its own (spawned, so it starts from a clean interpreter; a native
-backend in it has its own zygote) running `run_check` with seed `seed + i * SEED_STRIDE` over
+Job 0 runs in this process (CMP-003); each other job is a process of its own (spawned, so it
+starts from a clean interpreter; a native backend in it has its own zygote), all running
+`run_check` with seed `seed + i * SEED_STRIDE` over
 the shared database: a directory, Redis, or (with --fresh) a temporary directory removed at
 the end. What one job finds and saves is replayed first by every round another job starts
-afterwards. The reports are merged into one of the same shape as a single job's: per backend,
-the rounds add up, each divergence appears once (by signature, the shortest
-reproducer kept) and each rule's verdict is the worst seen (fail, then pass, then the rest).
+afterwards, and each job suppresses what the others have found so far (CMP-006), so no two
+jobs shrink the same finding. The reports are merged into one of the same shape as a single
+job's: per backend, the rounds add up, each divergence appears once (by signature, the shortest
+reproducer kept, with every job's outcomes of its kind) and each rule's verdict is the worst
+seen (fail, then pass, then the rest).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -24,7 +28,7 @@ from typing import Any
 import attrs
 
 from sspi_model.testing.conformance import FAIL, FAIL_KNOWN, PASS, RuleVerdict
-from sspi_model.testing.divergence import Divergence
+from sspi_model.testing.divergence import Divergence, with_outcomes
 
 SEED_STRIDE = 100_000  # a job's rounds use seed + 1, seed + 2, ...: far apart, never shared
 
@@ -66,6 +70,7 @@ def run_jobs(
     fresh: bool,
     time_budget: float | None,
     known_files: list[str],
+    saturation: int,
 ) -> Any:
     scratch = tempfile.mkdtemp(prefix="sspi-model-campaign-") if fresh else None
     shared = scratch if scratch is not None else database
@@ -74,24 +79,32 @@ def run_jobs(
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
     # The jobs' progress lines come back here and go through this run's `progress`, which
-    # decides what a terminal, a pipe or --json shows (CLI-015).
-    manager = context.Manager()
-    lines = manager.Queue()
+    # decides what a terminal, a pipe or --json shows (CLI-015). The queue reaches each job
+    # when it starts (initargs), so no manager process has to be started for it.
+    lines = context.Queue()
     relay = threading.Thread(target=_relay, args=(lines, progress), daemon=True)
     relay.start()
+    # CMP-006: the jobs of this run share their findings under this id (not a later run's).
+    campaign_id = uuid.uuid4().hex
+    options = (ignore_known, max_rounds, shared, time_budget, known_files, saturation,
+               campaign_id)
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs - 1, mp_context=context, initializer=_job_started, initargs=(lines,)
+        ) as pool:
             futures = [
-                pool.submit(_job, run_check, number, backends, examples,
-                            seed + number * SEED_STRIDE, ignore_known, max_rounds, shared,
-                            time_budget, known_files, lines)
-                for number in range(jobs)
+                pool.submit(_job, run_check, backends, examples, seed + number * SEED_STRIDE,
+                            *options)
+                for number in range(1, jobs)
             ]
-            reports = [future.result() for future in futures]
+            # CMP-003: job 0 runs here while the others start: this process has imported
+            # everything already, and one fewer process competes for the cores.
+            reports = [_run_job(run_check, progress, backends, examples, seed, *options)]
+            reports += [future.result() for future in futures]
     finally:
         lines.put(None)
         relay.join(timeout=5)
-        manager.shutdown()
+        lines.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     return merge(reports, seed, time.monotonic() - started)
@@ -102,9 +115,29 @@ def _relay(lines: Any, progress: Callable[[str], None]) -> None:
         progress(line)
 
 
+_PROGRESS: list[Any] = []  # in a job process: the queue to the parent's progress
+
+
+def _job_started(lines: Any) -> None:
+    _PROGRESS[:] = [lines]
+
+
 def _job(
     run_check: Callable[..., Any],
-    number: int,
+    backends: list[str],
+    examples: int,
+    seed: int,
+    *options: Any,
+) -> Any:
+    def progress(line: str) -> None:
+        _PROGRESS[0].put(line)  # to the parent's progress (run_jobs)
+
+    return _run_job(run_check, progress, backends, examples, seed, *options)
+
+
+def _run_job(
+    run_check: Callable[..., Any],
+    progress: Callable[[str], None],
     backends: list[str],
     examples: int,
     seed: int,
@@ -113,14 +146,13 @@ def _job(
     database: str | None,
     time_budget: float | None,
     known_files: list[str],
-    lines: Any,
+    saturation: int,
+    campaign_id: str,
 ) -> Any:
-    def progress(line: str) -> None:
-        lines.put(line)  # to the parent's progress (run_jobs)
-
     return run_check(backends, examples, seed, progress, ignore_known=ignore_known,
                      max_rounds=max_rounds, jobs=1, database=database, fresh=False,
-                     time_budget=time_budget, known_files=known_files)
+                     time_budget=time_budget, known_files=known_files, saturation=saturation,
+                     campaign_id=campaign_id)
 
 
 def merge(reports: Sequence[Any], seed: int, seconds: float) -> Any:
@@ -138,11 +170,17 @@ def merge(reports: Sequence[Any], seed: int, seconds: float) -> Any:
 
 def _merge_backend(parts: list[Any], seconds: float) -> Any:
     best: dict[tuple[str, ...], Divergence] = {}
+    outcomes: dict[tuple[str, ...], list[str]] = {}
     for part in parts:
         for divergence in part.divergences:
             current = best.get(divergence.signature)
             if current is None or len(divergence.reproducer) < len(current.reproducer):
                 best[divergence.signature] = divergence
+            outcomes.setdefault(divergence.signature, []).extend(
+                divergence.outcomes or (divergence.observed,)
+            )
+    for kind, divergence in best.items():  # every job's outcomes of the kind (CMP-004)
+        best[kind] = with_outcomes(divergence, outcomes[kind])
     # New divergences first, as one job lists them, then the known ones.
     ordered = sorted(best.values(), key=lambda d: d.known is not None)
     return attrs.evolve(

@@ -3,7 +3,8 @@
 A campaign runs the differential machine in rounds. Each round ends at the first divergence
 that is neither known nor found earlier in the campaign; Hypothesis shrinks the sequence
 before it is recorded, and the next round suppresses it and searches on. The campaign ends
-when a round of `examples` examples finds nothing new (or after `max_rounds`).
+when `saturation` rounds of `examples` examples in a row show no kind of divergence (known or
+new) not seen before (CMP-005), or after `max_rounds`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sspi_model.testing.campaign import job_count, run_jobs
 from sspi_model.testing.conformance import RuleTally, RuleVerdict, render, verdicts
 from sspi_model.testing.database import CampaignDatabase, open_database
 from sspi_model.testing.differential import ACCOUNTS, DivergenceFound, machine_for
-from sspi_model.testing.divergence import Divergence, KnownDivergence, known_for
+from sspi_model.testing.divergence import Divergence, KnownDivergence, known_for, with_outcomes
 from sspi_model.testing.guard import guarded
 
 BUILTIN_BACKENDS = ("model", "sspi-rs", "secur32", "wine", "agent:COMMAND")
@@ -98,6 +99,10 @@ def _agent_factory(spec: str) -> tuple[str, Callable[[], Backend]]:
     probe.close()
     return probe.capabilities.name, make
 
+
+# CMP-005: the rounds in a row that must show no new kind before a campaign ends. One round
+# stopped before the rare kinds (each run found a different subset, issue 13).
+SATURATION = 3
 
 # A native call answers in well under a millisecond; half a second is a hang, and keeps the
 # cost of shrinking a hanging sequence bounded.
@@ -211,11 +216,14 @@ def check_backend(
     spec: str = "",
     database: ExampleDatabase | None = None,
     deadline: float | None = None,
+    saturation: int = SATURATION,
+    campaign_id: str = "",
 ) -> BackendReport:
     """A campaign against one backend; `model` (default: the model in `profile`) is the oracle.
     The report carries the backend's `capabilities.name` (one name everywhere, CLI-004).
     `database` (default: a fresh one per round) is replayed first and keeps what is found (see
-    database.py); with a `deadline` (time.monotonic()) rounds go on until it passes."""
+    database.py); with a `deadline` (time.monotonic()) rounds go on until it passes. Jobs of one
+    campaign (`campaign_id`) share what they found through the database (CMP-006)."""
     started = time.monotonic()
     try:
         subject = make_backend(name, factory)
@@ -229,7 +237,9 @@ def check_backend(
         )
     name = subject.capabilities.name
     mode = "discovery" if ignore_known else "check"
-    shared = None if database is None else CampaignDatabase(database, f"{name}/{profile}/{mode}")
+    shared = None if database is None else CampaignDatabase(
+        database, f"{name}/{profile}/{mode}", campaign=campaign_id
+    )
     campaign = _Campaign(
         name=name,
         subject=subject,
@@ -240,6 +250,7 @@ def check_backend(
         progress=progress,
         database=shared,
         deadline=deadline,
+        saturation=max(1, saturation),
     )
     interrupted = False
     try:
@@ -255,7 +266,7 @@ def check_backend(
         examples,
         rounds,
         time.monotonic() - started,
-        tuple(campaign.recorded) + campaign.known_seen(),
+        campaign.with_outcomes(tuple(campaign.recorded) + campaign.known_seen()),
         rules=rows,
         spec=spec or name,
         known_files=tuple(str(path) for path in known_files),
@@ -291,25 +302,35 @@ class _Campaign:
     progress: Callable[[str], None]
     database: CampaignDatabase | None = None
     deadline: float | None = None
+    saturation: int = SATURATION
     found: set[tuple[str, ...]] = attrs.field(factory=set)
     seen: list[Divergence] = attrs.field(factory=list)
     recorded: list[Divergence] = attrs.field(factory=list)
     tally: RuleTally = attrs.field(factory=RuleTally)
 
+    def _kinds(self) -> set[tuple[str, ...]]:
+        """The kinds seen so far: a known divergence's id, a new one's signature (CMP-005)."""
+        return {("known", d.known) if d.known else d.signature for d in self.seen} | self.found
+
     def run(self, seed_value: int, max_rounds: int) -> int:
-        """Rounds until one finds nothing new (or, with a deadline, until it passes); the
-        number of rounds run."""
-        rounds = 0
+        """Rounds until `saturation` rounds in a row show no new kind (or, with a deadline,
+        until it passes); the number of rounds run."""
+        rounds = quiet = 0
         try:
             while rounds < max_rounds or self.deadline is not None:
                 rounds += 1
                 if self.database is not None:
                     self.database.start_round(rounds)
+                    self.found |= self.database.shared_findings()  # CMP-006: other jobs'
+                before = self._kinds()
                 new = self._round(seed_value + rounds, rounds)
                 if rounds == 1 and self.database is not None and self.database.replayable:
                     self.progress(f"[{self.name}] replayed first: {self.database.replayable} "
                                   "saved example(s) from the database")
-                if self.deadline is None and not new:
+                # CMP-005: a round that recorded a divergence or saw a kind for the first time
+                # (a known one included) starts the count again.
+                quiet = 0 if new or not self._kinds() <= before else quiet + 1
+                if self.deadline is None and quiet >= self.saturation:
                     break
                 if self.deadline is not None:
                     left = self.deadline - time.monotonic()
@@ -381,8 +402,19 @@ class _Campaign:
 
     def _record(self, divergence: Divergence, number: int, tag: str) -> None:
         self.found.add(divergence.signature)
+        if self.database is not None:
+            self.database.share_finding(divergence.signature)  # CMP-006
         self.recorded.append(divergence)
         self.progress(f"[{self.name}] round {number}: {tag} {_line(divergence)}")
+
+    def with_outcomes(self, divergences: tuple[Divergence, ...]) -> tuple[Divergence, ...]:
+        """Each divergence with every outcome observed for its kind (CMP-004)."""
+        outcomes: dict[tuple[str, ...], list[str]] = {}
+        for divergence in self.seen:
+            kind = outcomes.setdefault(divergence.signature, [])
+            if divergence.observed not in kind:
+                kind.append(divergence.observed)
+        return tuple(with_outcomes(d, outcomes.get(d.signature, ())) for d in divergences)
 
     def known_seen(self) -> tuple[Divergence, ...]:
         """The known divergences observed, the shortest example of each."""
@@ -409,16 +441,20 @@ def run_check(
     database: str | None = None,
     fresh: bool = True,
     time_budget: float | None = None,
+    saturation: int = SATURATION,
+    campaign_id: str = "",
 ) -> CheckReport:
     """Check each backend spec against the model. Unavailable built-ins are reported as skipped
     with the reason and the install line (CLI-005), never left out. `jobs` (None: one per core)
     processes share the example `database` (see database.py; with `fresh`, none is kept);
-    `time_budget` seconds keep rounds going (campaign.py)."""
+    `time_budget` seconds keep rounds going (campaign.py); a campaign ends after `saturation`
+    rounds in a row without a new kind (CMP-005)."""
     if job_count(jobs) > 1:
         merged: CheckReport = run_jobs(
             run_check, backends, examples, seed, progress, ignore_known=ignore_known,
             max_rounds=max_rounds, jobs=job_count(jobs), database=database, fresh=fresh,
             time_budget=time_budget, known_files=[str(path) for path in known_files],
+            saturation=saturation,
         )
         return merged
     shared = None if fresh else open_database(database)  # fresh: a new database per round
@@ -445,6 +481,8 @@ def run_check(
                 spec=spec,
                 database=shared,
                 deadline=deadline,
+                saturation=saturation,
+                campaign_id=campaign_id,
             )
         )
         if reports[-1].interrupted:
@@ -573,8 +611,14 @@ def _program(printed: list[object]) -> str:
 def _line(d: Divergence) -> str:
     return (
         f"{d.call}({d.args}) [{d.situation}] {d.aspect}: expected {d.expected}, "
-        f"observed {d.observed}"
+        f"observed {_observed(d)}"
     )
+
+
+def _observed(d: Divergence) -> str:
+    """The outcome, and the others seen for the same kind (CMP-004)."""
+    others = [outcome for outcome in d.outcomes if outcome != d.observed]
+    return d.observed + (f" (also seen: {', '.join(others)})" if others else "")
 
 
 def _text(report: CheckReport) -> str:
@@ -617,7 +661,7 @@ def _markdown(report: CheckReport) -> str:
             tag = f"known `{d.known}`" if d.known else "**new**"
             lines.append(
                 f"| {tag} | `{d.call}` | {d.situation} | {d.aspect} | `{d.expected}` | "
-                f"`{d.observed}` | {', '.join(d.rules)} |"
+                f"`{_observed(d)}` | {', '.join(d.rules)} |"
             )
         for d in backend.new:
             lines += ["", f"### {d.call}: {d.expected} vs {d.observed}", "", "Steps:", ""]

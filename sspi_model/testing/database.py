@@ -15,6 +15,7 @@ The wrapper keeps what is saved under its own key space and forgets nothing from
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from datetime import timedelta
@@ -73,12 +74,16 @@ class CampaignDatabase(ExampleDatabase):
     the database), which pass now only because this campaign suppresses them. (Entries saved
     in the round are Hypothesis's shrinking steps, and go as usual.) `finish()` saves back
     anything this campaign saw in a primary key, in case another campaign deleted it meanwhile.
+    With a `campaign` id, share_finding() and shared_findings() pass the signatures found
+    between the jobs of one campaign, under a key of their own that no test reads.
     """
 
-    def __init__(self, inner: ExampleDatabase, namespace: str) -> None:
+    def __init__(self, inner: ExampleDatabase, namespace: str, *, campaign: str = "") -> None:
         super().__init__()
         self.inner = inner
         self.prefix = namespace.encode() + b"/"
+        # CMP-006: where the jobs of one campaign put the signatures they found ("": alone).
+        self._findings = b"findings/" + campaign.encode() if campaign else b""
         self.keep_failures = False
         self._seen: set[tuple[bytes, bytes]] = set()
         self._this_round: set[tuple[bytes, bytes]] = set()
@@ -134,6 +139,17 @@ class CampaignDatabase(ExampleDatabase):
             return
         self._seen.discard((src, value))
         self.inner.move(self.prefix + src, self.prefix + dest, value)
+
+    def share_finding(self, signature: tuple[str, ...]) -> None:
+        if self._findings:
+            self.inner.save(self.prefix + self._findings, json.dumps(signature).encode())
+
+    def shared_findings(self) -> set[tuple[str, ...]]:
+        """The signatures the jobs of this campaign have found so far (CMP-006)."""
+        if not self._findings:
+            return set()
+        values = self.inner.fetch(self.prefix + self._findings)
+        return {tuple(json.loads(value)) for value in values}
 
     def finish(self) -> None:
         for key, value in self._seen:

@@ -64,12 +64,32 @@ def situation_group(situation: str) -> str:
 
 _NOT_STATUSES = ("CRASH", "HANG", "EXCEPTION", "WRONG-TYPE")
 
+# The observed class of every divergence on a handle that a library without handle checks may
+# not survive (CMP-004).
+UNDEFINED = "UNDEFINED-BEHAVIOUR"
+_UNDEFINED_HANDLES = ("=retired", "=wrong-kind", "handle=wild")
+
+
+def undefined_parts(group: str) -> list[str]:
+    """The parts of a situation group that pass a retired, wrong-kind or wild handle."""
+    return [part for part in group.split(",") if part.endswith(_UNDEFINED_HANDLES)]
+
 
 def signature(d: Divergence) -> tuple[str, str, str, str, str]:
     """What makes two divergences one finding: the same call (unless the handle itself is the
     finding: NULL, wild or of the wrong kind, whatever the call), the same kind of situation,
     the same expected status and the same class of observed outcome."""
     group = situation_group(d.situation)
+    undefined = undefined_parts(group)
+    if undefined:
+        # CMP-004: a deleted, freed, wrong-kind or wild handle is undefined behaviour in a
+        # library that does not check handles (sspi-rs: use after free, research/sspi-rs-
+        # probe.md 1.3-1.4): a crash, a hang or whatever status the reused memory gives,
+        # varying with the heap, not with the call sequence. One finding per call and bad
+        # handle; the report lists every outcome observed (Divergence.outcomes).
+        group = ",".join(undefined)
+        call = "*" if "handle=wild" in group or "wrong-kind" in group else d.call
+        return (call, group, d.aspect, d.expected, UNDEFINED)
     call = d.call
     if "null-or-zero" in group or "wild" in group or "wrong-kind" in group:
         call = "*"
@@ -98,6 +118,8 @@ class Divergence:
     known: str | None = None  # the id of the known divergence it matches
     explanation: str = ""
     program: str = ""  # Hypothesis's own falsifying program (replays against the machine)
+    # every distinct observed outcome of this kind in the campaign, this one first (CMP-004)
+    outcomes: tuple[str, ...] = ()
 
     @property
     def signature(self) -> tuple[str, str, str, str, str]:
@@ -117,7 +139,15 @@ class Divergence:
             "known_id": self.known,
             "explanation": self.explanation,
             "program": self.program,
+            "outcomes": list(self.outcomes or (self.observed,)),
         }
+
+
+def with_outcomes(divergence: Divergence, outcomes: Iterable[str]) -> Divergence:
+    """The divergence listing `outcomes` (its own first, each once) as those of its kind."""
+    listed = [divergence.observed]
+    listed += [outcome for outcome in outcomes if outcome not in listed]
+    return attrs.evolve(divergence, outcomes=tuple(listed))
 
 
 def _any(value: str, patterns: tuple[str, ...]) -> bool:

@@ -70,8 +70,12 @@ def _as_divergence(entry: dict[str, Any]) -> Divergence:
 def test_each_shrunk_reproducer_replays(library: str, index: int) -> None:
     found = _divergences()
     entry = found[index]
-    # The campaign had found the earlier entries when it found this one.
+    # The campaign had found the earlier entries when it found this one. The report predates
+    # CMP-004, under which some earlier entries are of this entry's kind (an undefined call
+    # with another outcome): those would suppress it, so they are not passed.
+    own = _as_divergence(entry).signature
     earlier = [_as_divergence(e).signature for e in found[:index]]
+    earlier = [signature for signature in earlier if signature != own]
     with NativeBackend(library, timeout=0.5) as backend:
         again = replay(entry["program"], backend, suppressed=earlier)
     assert again is not None, f"no divergence when replaying:\n{entry['program']}"

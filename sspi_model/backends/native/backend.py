@@ -29,6 +29,7 @@ from sspi_model.backends.base import MESSAGE_CALLS, SYNC_CALLS, Capabilities
 from sspi_model.backends.native.calls import Buffers, Handle, NativeCalls, Package
 from sspi_model.backends.native.discovery import find_library
 from sspi_model.backends.native.forked import fork_worker, forking_supported
+from sspi_model.backends.native.ledger import HandleLedger
 from sspi_model.backends.native.worker import Supervisor
 from sspi_model.buffers import SecBuffer, as_buffers
 from sspi_model.handles import SecHandle
@@ -130,7 +131,10 @@ class NativeBackend:
     once (zygote.py), so reset() costs a fork instead of an interpreter and a library load;
     with fork=False, `spare` keeps a worker started ahead of time (one per library, shared by
     all instances in this process), so a new backend or the first call after reset() does not
-    wait for a start.
+    wait for a start. With `reuse` (the default) reset() keeps a worker whose library state is
+    still defined (ledger.py, CMP-001) for up to `reuse_limit` examples, and retires it after
+    a crash, a hang or a call that passed the library a handle it did not issue or already
+    freed; the next call then takes a fresh one (a fork, or the spare).
     """
 
     def __init__(
@@ -141,8 +145,11 @@ class NativeBackend:
         isolate: bool = True,
         spare: bool = True,
         fork: bool = True,
+        reuse: bool = True,
+        reuse_limit: int = 200,
     ) -> None:
         self.library = find_library(library)
+        self.reuse, self.reuse_limit = reuse, reuse_limit
         self._supervisor: Supervisor | None = None
         self._local: NativeCalls | None = None
         if isolate:
@@ -165,6 +172,20 @@ class NativeBackend:
             calls=frozenset(SYNC_CALLS + MESSAGE_CALLS),
             async_api=False,
         )
+
+    # A subclass that starts its own Supervisor without calling __init__ (the agent backend)
+    # keeps a fresh worker per reset, as before CMP-001.
+    reuse = False
+    reuse_limit = 200
+    examples_served = 0  # resets the current worker has been kept through
+    _ledger: HandleLedger | None = None
+
+    @property
+    def ledger(self) -> HandleLedger:
+        """The handles the current worker's library issued (CMP-001)."""
+        if self._ledger is None:
+            self._ledger = HandleLedger()
+        return self._ledger
 
     def __repr__(self) -> str:
         return f"NativeBackend({self.library!r})"
@@ -210,7 +231,9 @@ class NativeBackend:
             raise TypeError(f"buffer must be an int or None, got {type(buffer).__name__}")
         if buffer is not None and not 0 <= buffer < 1 << 64:
             raise ValueError(f"buffer must be a 64-bit pointer value, got {buffer}")
-        return status_of(self._call("free_context_buffer", None if buffer is None else int(buffer)))
+        address = None if buffer is None else int(buffer)
+        self.ledger.pass_buffer(address)
+        return status_of(self._call("free_context_buffer", address))
 
     # -- credentials -------------------------------------------------------------------------
 
@@ -237,13 +260,16 @@ class NativeBackend:
             identity,
             _text(principal, "principal"),
         )
+        self.ledger.issued_credential(handle)
         credential = None if handle is None else SecHandle(*handle)
         return AcquireCredentialsResult(status_of(status), credential, expiry)
 
     def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
-        return status_of(
-            self._call("free_credentials_handle", _handle(credential, "credential"))
-        )
+        handle = _handle(credential, "credential")
+        self.ledger.pass_credential(handle, "FreeCredentialsHandle")
+        status = self._call("free_credentials_handle", handle)
+        self.ledger.freed_credential(handle)
+        return status_of(status)
 
     # -- security contexts -------------------------------------------------------------------
 
@@ -257,15 +283,16 @@ class NativeBackend:
         *,
         target_data_rep: int = SECURITY_NATIVE_DREP,
     ) -> SecurityContextResult:
+        handles = self._pass_leg("InitializeSecurityContextW", credential, context)
         raw = self._call(
             "initialize_security_context",
-            _handle(credential, "credential"),
-            _handle(context, "context"),
+            *handles,
             _text(target_name, "target_name"),
             _u32(context_req, "context_req"),
             _buffers(input, "input"),
             _u32(target_data_rep, "target_data_rep"),
         )
+        self.ledger.issued_context(raw[1], handles[0])
         return _context_result(raw)
 
     def accept_security_context(
@@ -277,33 +304,49 @@ class NativeBackend:
         *,
         target_data_rep: int = SECURITY_NATIVE_DREP,
     ) -> SecurityContextResult:
+        handles = self._pass_leg("AcceptSecurityContext", credential, context)
         raw = self._call(
             "accept_security_context",
-            _handle(credential, "credential"),
-            _handle(context, "context"),
+            *handles,
             _buffers(input, "input"),
             _u32(context_req, "context_req"),
             _u32(target_data_rep, "target_data_rep"),
         )
+        self.ledger.issued_context(raw[1], handles[0])
         return _context_result(raw)
+
+    def _pass_leg(
+        self, call: str, credential: SecHandle | None, context: SecHandle | None
+    ) -> tuple[Handle, Handle]:
+        handles = _handle(credential, "credential"), _handle(context, "context")
+        self.ledger.pass_credential(handles[0], call)
+        self.ledger.pass_context(handles[1], call)
+        return handles
+
+    def _pass_context(self, context: SecHandle | None, call: str) -> Handle:
+        handle = _handle(context, "context")
+        self.ledger.pass_context(handle, call)
+        return handle
 
     def complete_auth_token(
         self, context: SecHandle | None, token: bytes | Sequence[SecBuffer] | None
     ) -> SecStatus:
-        return status_of(
-            self._call(
-                "complete_auth_token", _handle(context, "context"), _buffers(token, "token")
-            )
-        )
+        handle = self._pass_context(context, "CompleteAuthToken")
+        return status_of(self._call("complete_auth_token", handle, _buffers(token, "token")))
 
     def delete_security_context(self, context: SecHandle | None) -> SecStatus:
-        return status_of(self._call("delete_security_context", _handle(context, "context")))
+        handle = self._pass_context(context, "DeleteSecurityContext")
+        status = self._call("delete_security_context", handle)
+        self.ledger.deleted_context(handle)
+        return status_of(status)
 
     def query_context_attributes(
         self, context: SecHandle | None, attribute: int
     ) -> QueryContextAttributesResult:
         status, decoded = self._call(
-            "query_context_attributes", _handle(context, "context"), _u32(attribute, "attribute")
+            "query_context_attributes",
+            self._pass_context(context, "QueryContextAttributesW"),
+            _u32(attribute, "attribute"),
         )
         return QueryContextAttributesResult(status_of(status), _attribute(decoded))
 
@@ -315,7 +358,7 @@ class NativeBackend:
         status, written, found = self._call(
             "message",
             call,
-            _handle(context, "context"),
+            self._pass_context(context, call),
             _u32(qop, "qop"),
             _buffers(message, "message"),
             _u32(seq_no, "seq_no"),
@@ -345,9 +388,21 @@ class NativeBackend:
     # -- lifetime ----------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """A fresh worker: every handle and allocation of the old one is gone."""
-        if self._supervisor is not None:
-            self._supervisor.reset()
+        """A worker whose library state is as defined as a fresh one's: the current worker
+        while it is (CMP-001), else a fresh one, where every handle of the old one is gone."""
+        if self._supervisor is None:
+            return
+        keep = (
+            self.reuse
+            and self._supervisor.healthy
+            and not self.ledger.suspect
+            and self.examples_served < self.reuse_limit
+        )
+        if keep:  # CMP-001: nothing undefined happened, so the worker serves another example
+            self.examples_served += 1
+            return
+        self._supervisor.reset()  # CMP-001: crashed, hung, misused or served its share
+        self._ledger, self.examples_served = HandleLedger(), 0
 
     def close(self) -> None:
         if self._supervisor is not None:

@@ -34,6 +34,8 @@ from sspi_model.backends.native.worker import (
     WorkerError,
     crash_outcome,
     last_lines,
+    wait_for_reply,
+    worker_environment,
 )
 from sspi_model.backends.native.zygote import MESSAGE_LIMIT, send
 
@@ -55,6 +57,7 @@ class Zygote:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=[theirs.fileno()],
+            env=worker_environment(),
         )
         theirs.close()
         self.control = ours
@@ -181,7 +184,10 @@ class ForkedWorker:
         fd = self._channel.fileno()
         with contextlib.suppress(OSError):  # if it died already, the read below says how
             write_frame(fd, (name, args))
-        if not select.select([fd], [], [], timeout)[0]:
+        def ready(seconds: float) -> bool:
+            return bool(select.select([fd], [], [], seconds)[0])
+
+        if not wait_for_reply(ready, self.pid, timeout):  # CMP-007
             self.kill()
             detail = self._detail(mark)
             hang = f"no reply to {name} within {timeout:g} s"

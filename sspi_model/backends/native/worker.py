@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import queue
 import signal
 import subprocess
@@ -51,6 +52,22 @@ else:
     serve(sys.argv[2])
 """
 
+
+
+def worker_environment() -> dict[str, str]:
+    """The environment of a worker or a zygote: this process's, with Rust backtraces off.
+
+    CMP-002: with RUST_BACKTRACE set, sspi-rs symbolizes a backtrace of its 20 MB library on
+    every panic it catches (SEC_E_INTERNAL_ERROR) and every abort, about 100 ms each, and the
+    crash detail (the last lines of stderr) is then the end of the backtrace instead of the
+    message ("memory allocation of N bytes failed"). SSPI_MODEL_RUST_BACKTRACE, when set, is
+    passed on as RUST_BACKTRACE for whoever wants the backtraces back.
+    """
+    environment = dict(os.environ)
+    environment["RUST_BACKTRACE"] = os.environ.get("SSPI_MODEL_RUST_BACKTRACE", "0")
+    return environment
+
+
 # Windows reports a crash as an NTSTATUS exit code rather than a signal.
 _WINDOWS_CRASHES = {
     0xC0000005: "STATUS_ACCESS_VIOLATION",
@@ -58,6 +75,41 @@ _WINDOWS_CRASHES = {
     0xC0000374: "STATUS_HEAP_CORRUPTION",
     0xC0000409: "STATUS_STACK_BUFFER_OVERRUN",
 }
+
+
+# CMP-007: a worker still runnable when its timeout expires is waiting for a core, not stuck
+# (the machine is busy); it gets up to this many more timeouts before it is a HANG.
+MAX_EXTENSIONS = 20
+
+
+def runnable(pid: int) -> bool:
+    """Whether a thread of process `pid` is running or waiting for a core (Linux: state R in
+    /proc/PID/task/*/stat). A worker deadlocked in the library sleeps (state S: a futex
+    wait); where /proc cannot tell, a silent worker is taken as stuck."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state == b"R":
+            return True
+    return False
+
+
+def wait_for_reply(ready: Callable[[float], bool], pid: int, timeout: float) -> bool:
+    """ready(timeout) until it is true, extending the wait while the worker is runnable
+    (CMP-007); False once the worker is silent and asleep (or after MAX_EXTENSIONS)."""
+    for _ in range(MAX_EXTENSIONS + 1):
+        if ready(timeout):
+            return True
+        if not runnable(pid):
+            return False
+    return False
 
 
 class WorkerError(RuntimeError):
@@ -124,6 +176,7 @@ class WorkerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             bufsize=0,
+            env=worker_environment(),
         )
         assert self.process.stdin and self.process.stdout and self.process.stderr
         self._replies: queue.Queue[Any] = queue.Queue()
@@ -163,8 +216,14 @@ class WorkerProcess:
         return value
 
     def _wait(self, mark: int, timeout: float, what: str) -> tuple[str, Any]:
+        def ready(seconds: float) -> bool:
+            with self._replies.not_empty:
+                return bool(self._replies.queue) or self._replies.not_empty.wait(seconds)
+
         try:
-            reply = self._replies.get(timeout=timeout)
+            if not wait_for_reply(ready, self.process.pid, timeout):  # CMP-007
+                raise queue.Empty
+            reply = self._replies.get_nowait()
         except queue.Empty:
             self.kill()
             detail = self._detail(mark)
@@ -283,6 +342,11 @@ class Supervisor:
         if self._use_spare:
             _SPARES.refill(self.library, self._start)
         return worker
+
+    @property
+    def healthy(self) -> bool:
+        """A worker is serving calls: none failed (crash or hang) since the last reset()."""
+        return self._worker is not None and self._failure is None and not self._closed
 
     def call(self, name: str, *args: Any) -> Any:
         with self._lock:
