@@ -289,6 +289,31 @@ class Recorder:
         for listener in listeners:
             listener(record)
 
+    def counted_call(self, target: Any, result: Any) -> int:
+        """What record_call(target, call, args, result) does but write the record, for a
+        replayer that compared `result` with the trace itself (trace/direct.py): the seq is
+        taken, the result's handle bound and its output token kept. Only for results of the
+        kinds direct.py compares (a status, credentials, a leg without allocations)."""
+        with self._lock:
+            seq = self._count = self._count + 1
+            cls = result.__class__
+            if cls is SecurityContextResult:
+                process = self._names.get(id(target)) or self._process(target)
+                self._leg_symbols(seq, process, result.new_context, result.output)
+            elif cls is AcquireCredentialsResult:
+                process = self._names.get(id(target)) or self._process(target)
+                self._handle_out("credential", process, result.credential)
+            return seq
+
+    def bound_symbol(self, kind: str, process: str, key: Any) -> str | None:
+        """The symbol `key` has, None if recording it would mint one (nothing is minted)."""
+        scope = "" if kind in ("async", "pending") else process
+        found = self._keys.get((kind, scope, key))
+        return None if found is None else found.name
+
+    def process_name(self, target: Any) -> str | None:
+        return self._names.get(id(target))
+
     def _ignored(self, event: Any) -> bool:
         return (
             bool(self._async_only)
@@ -494,15 +519,21 @@ class Recorder:
         input_after: Sequence[SecBuffer] | None,
     ) -> Record:
         out: Record = {
-            "context": self._handle_out("context", process, context),
+            "context": self._leg_symbols(seq, process, context, output),
             "output": self._buffers(process, output, shorthand=False),
             "context_attr": context_attr,
             "expiry": expiry,
         }
         if input_after is not None:
             out["input_after"] = self._buffers(process, input_after, shorthand=False)
-        self._remember(seq, output)
         return out
+
+    def _leg_symbols(
+        self, seq: int, process: str, context: SecHandle | None, output: Sequence[SecBuffer]
+    ) -> str | None:
+        """What recording a leg keeps besides its record: the context's symbol, the token."""
+        self._remember(seq, output)
+        return self._handle_out("context", process, context)
 
     def _result(self, seq: int, process: str, result: Any) -> Record:
         if isinstance(result, SecurityContextResult):  # the commonest result: tested first
