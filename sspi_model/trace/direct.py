@@ -104,10 +104,8 @@ def matched(
                         trace_symbol = None  # bound already: nothing to bind
     except Exception:
         return False
-    seq = recorder.counted_call(target, result)
+    seq, model_symbol = recorder.counted_call(target, result, model_symbol)
     if trace_symbol is not None:
-        if model_symbol is None:
-            model_symbol = recorder.bound_symbol(kind, process, handle)
         assert model_symbol is not None
         compare.bind(trace_symbol, model_symbol)
     if cls is SecurityContextResult:

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from sspi_model.async_api import AsyncContext, Out
-from sspi_model.buffers import SecBuffer, SecBufferType, as_buffers
+from sspi_model.buffers import SECBUFFER_ATTRMASK, SecBuffer, SecBufferType, as_buffers
 from sspi_model.events import CallEvent, CompletionEvent, MisuseReport, NotifyEvent
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import Call
@@ -54,6 +54,7 @@ class Symbol:
 
 
 _TOKEN = int(SecBufferType.SECBUFFER_TOKEN)  # a plain int: comparing enum members runs Python
+_NOT_ATTRIBUTES = ~SECBUFFER_ATTRMASK
 _CREATE = Call.CREATE_ASYNC_CONTEXT
 _REQUIRES_NOTIFY = Call.ASYNC_CONTEXT_REQUIRES_NOTIFY
 _FREE_ASYNC = Call.FREE_ASYNC_CONTEXT
@@ -289,21 +290,24 @@ class Recorder:
         for listener in listeners:
             listener(record)
 
-    def counted_call(self, target: Any, result: Any) -> int:
+    def counted_call(self, target: Any, result: Any, symbol: str | None) -> tuple[int, str | None]:
         """What record_call(target, call, args, result) does but write the record, for a
         replayer that compared `result` with the trace itself (trace/direct.py): the seq is
-        taken, the result's handle bound and its output token kept. Only for results of the
-        kinds direct.py compares (a status, credentials, a leg without allocations)."""
+        taken, the result's handle bound (unless its `symbol`, from bound_symbol, is given) and
+        its output token kept. Only for results of the kinds direct.py compares (a status,
+        credentials, a leg without allocations). Returns the seq and the handle's symbol."""
         with self._lock:
             seq = self._count = self._count + 1
             cls = result.__class__
             if cls is SecurityContextResult:
+                self._remember(seq, result.output)
+                if symbol is None:
+                    process = self._names.get(id(target)) or self._process(target)
+                    symbol = self._handle_out("context", process, result.new_context)
+            elif cls is AcquireCredentialsResult and symbol is None:
                 process = self._names.get(id(target)) or self._process(target)
-                self._leg_symbols(seq, process, result.new_context, result.output)
-            elif cls is AcquireCredentialsResult:
-                process = self._names.get(id(target)) or self._process(target)
-                self._handle_out("credential", process, result.credential)
-            return seq
+                symbol = self._handle_out("credential", process, result.credential)
+            return seq, symbol
 
     def bound_symbol(self, kind: str, process: str, key: Any) -> str | None:
         """The symbol `key` has, None if recording it would mint one (nothing is minted)."""
@@ -497,7 +501,7 @@ class Recorder:
     def _remember(self, seq: int, output: Sequence[SecBuffer]) -> None:
         token = b""
         for buffer in output:
-            if buffer.base_type == _TOKEN:
+            if buffer.buffer_type & _NOT_ATTRIBUTES == _TOKEN:  # base_type, without its frame
                 token = buffer.data
                 break
         self._tokens[seq] = token
@@ -519,21 +523,15 @@ class Recorder:
         input_after: Sequence[SecBuffer] | None,
     ) -> Record:
         out: Record = {
-            "context": self._leg_symbols(seq, process, context, output),
+            "context": self._handle_out("context", process, context),
             "output": self._buffers(process, output, shorthand=False),
             "context_attr": context_attr,
             "expiry": expiry,
         }
         if input_after is not None:
             out["input_after"] = self._buffers(process, input_after, shorthand=False)
-        return out
-
-    def _leg_symbols(
-        self, seq: int, process: str, context: SecHandle | None, output: Sequence[SecBuffer]
-    ) -> str | None:
-        """What recording a leg keeps besides its record: the context's symbol, the token."""
         self._remember(seq, output)
-        return self._handle_out("context", process, context)
+        return out
 
     def _result(self, seq: int, process: str, result: Any) -> Record:
         if isinstance(result, SecurityContextResult):  # the commonest result: tested first
