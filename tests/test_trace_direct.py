@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sspi_model.scenarios import Narrator, run_scenario
-from sspi_model.trace import replay, validate_lines
+from sspi_model.trace import ReplaySession, replay, validate_lines
 
 rule = pytest.mark.rule
 
@@ -103,3 +103,15 @@ def test_an_edited_sync_record_gets_the_general_paths_verdict(data: st.DataObjec
     with pytest.MonkeyPatch.context() as monkeypatch:
         direct, general = _verdicts(records, monkeypatch)
     assert direct == general
+
+
+@rule("TRC-009")
+def test_a_listener_of_the_replays_records_gets_every_one() -> None:
+    records = TRACES[0]
+    session = ReplaySession()
+    heard: list[dict[str, Any]] = []
+    session.recorder.listen(heard.append)
+    for number, record in enumerate(records, start=1):
+        session.feed_line(number, json.dumps(record))
+    verdict = session.verdict()
+    assert verdict.ok and len(heard) == verdict.replayed == len(records) - 1

@@ -219,6 +219,11 @@ class Recorder:
 
         return stop
 
+    def listener_list(self) -> list[Callable[[Record], None]]:
+        """The listeners, as the live list (never replaced): a caller that only asks whether
+        anyone but itself listens reads its length, without a frame per question."""
+        return self._listeners
+
     def header(self) -> Record:
         processes: dict[str, Record] = {}
         accounts: dict[str, str] = {}

@@ -199,6 +199,7 @@ class ReplaySession:
         # frame): two per symbol argument. Neither dict is ever replaced.
         self._replay_symbol = self.compare.t2m.get
         self._recorded_symbol = self.recorder.symbol_lookup()
+        self._listeners = self.recorder.listener_list()
 
     @property
     def against(self) -> str:
@@ -509,7 +510,9 @@ class ReplaySession:
         if "step" in record:  # a completion step (record_kind "complete")
             self._complete(record["pending"])
             return False
-        direct = direct and "event" not in record  # not a misuse record standing for a call
+        # Not a misuse record standing for a call, and no listener but the session's own wants
+        # the records (sequence.py's state notes read one per replayed record).
+        direct = direct and "event" not in record and len(self._listeners) == 1
         call, method, sync = _CALL_INFO[record["call"]]
         name = record["process"]
         process = self.processes.get(name) or self.process(name)
