@@ -56,6 +56,7 @@ def test_recorded_lines_are_remembered_and_pass() -> None:
         ('"seq": 5', '"seq": -5'),
         ('"status": "SEC_E_OK"', '"status": "1x00090312"'),  # the shape of "0x00090312"
         ('"status": "SEC_E_OK"', '"status": "SEC_E_\\u0031"'),
+        ('"status": "SEC_E_OK"', '"status": 1'),  # a status that is not text: always checked
         ('"context_req": 2048', '"out": 2'),  # args.out: only 1 (or true) is a holder
     ],
 )
@@ -77,6 +78,9 @@ def test_hex_statuses_and_args_out_one_are_checked_each_time() -> None:
     hex_status = text.replace('"status": "SEC_E_OK"', '"status": "0x00000000"')
     assert answers(hex_status) == ([], [])
     assert answers(hex_status.replace("0x00000000", "1x11111111"))[0] != []
+    upper = text.replace('"status": "SEC_E_OK"', '"status": "0X00000000"')
+    assert answers(upper) == ([], [])
+    assert answers(upper.replace("0X00000000", "1X11111111"))[0] != []
     holder = json.loads(text)
     holder["args"]["out"] = 1
     assert check_line(json.dumps(holder), holder) == check_record(holder) == []

@@ -29,6 +29,7 @@ The modules, in the order a trace meets them:
     check.py    check_record, the structural rules of the JSON Schema
     verdict.py  Verdict, and how a verdict describes records
     compare.py  Comparison: a trace record against the replay's, symbols bound by position
+    direct.py   a sync call's result against its trace record, without recording it first
     replay.py   ReplaySession, the replayer: executes actions, compares, keeps live state only
     streams.py  validate, validate_lines, validate_file: a trace from memory, lines or a file
 """

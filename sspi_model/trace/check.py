@@ -321,15 +321,18 @@ def _check(record: Any, first: bool) -> list[Issue]:
 # digit count; a symbol, rule ID or base64 text stays valid or invalid; no call, buffer type
 # or status name has a digit. Three checks read more than that, and their lines are left to
 # check_record: a seq that is not a positive integer, an args.out other than null or true
-# (only 1 means true), and a hex status (a line with "0x"). Nor is the header memoized, nor a
-# line with an escape (\u0031 is a digit's code). So a shape whose line passed check_record
-# passes for every such line of that shape, and check_line skips the check for those.
+# (only 1 means true), and a status that is not text or is hex ("0x" or "0X" first: only the
+# status field is read as hex, so only it is looked at, not the whole text). Nor is the header
+# memoized, nor a line with an escape (\u0031 is a digit's code). So a shape whose line passed
+# check_record passes for every such line of that shape, and check_line skips the check for
+# those.
 
 # Bytes: bytes.translate reads a 256-byte table; str.translate looks each character up in a dict.
 _SHAPE = bytes.maketrans(b"0123456789", b"1111111111")
 _SHAPES: set[bytes] = set()
 _SHAPES_KEPT = 1024  # shapes remembered (a recorded cycle has a few dozen)
 _SHAPE_LENGTH = 4096  # characters of the longest line remembered
+_HEX = ("0x", "0X")  # the prefixes of a hex status (status_value reads its digits)
 
 
 def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
@@ -340,6 +343,7 @@ def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
         return check_record(record, first=first)
     seq = record.get("seq")
     args = record.get("args")
+    status = record.get("status", "")
     if (
         seq.__class__ is not int
         or seq < 1
@@ -350,8 +354,8 @@ def check_line(text: str, record: Any, *, first: bool = False) -> list[Issue]:
             and args["out"] is not True
         )
         or "\\" in text
-        or "0x" in text
-        or "0X" in text
+        or status.__class__ is not str
+        or status[:2] in _HEX
     ):
         return check_record(record, first=first)
     shape = text.encode("utf-8", "surrogatepass").translate(_SHAPE)

@@ -100,6 +100,11 @@ class Comparison:
             self.forgotten += len(self._old)
             self._old, self._young = young, set()
 
+    def bind(self, trace: str, model: str) -> None:
+        """Bind trace symbol `trace` to replay symbol `model` (neither is bound yet)."""
+        self.t2m[trace] = model
+        self.m2t[model] = trace
+
     def _name(self, symbol: Any) -> str:
         return self.m2t.get(symbol, symbol) if isinstance(symbol, str) else _show(symbol)
 
@@ -115,7 +120,7 @@ class Comparison:
             return False  # a field the checks leave open, such as result
         bound = self.t2m.get(trace)
         if bound is None and model not in self.m2t:
-            self.t2m[trace] = model
+            self.t2m[trace] = model  # bind(trace, model), inline: this runs once per symbol
             self.m2t[model] = trace
             return True
         return bool(bound == model)
@@ -131,7 +136,7 @@ class Comparison:
     def replay_seq(self, trace_seq: int) -> int | None:
         return self.seq_map.get(trace_seq)
 
-    def _map_seq(self, trace_seq: int, model_seq: int) -> None:
+    def map_seq(self, trace_seq: int, model_seq: int) -> None:
         seq_map = self.seq_map
         seq_map[trace_seq] = model_seq
         if len(seq_map) > SEQ_WINDOW:  # TRC-002
@@ -256,7 +261,7 @@ class Comparison:
                         f"misuse {key} differs", _show(trace[key]), _show(model.get(key))
                     )
         if out and "output" in out:
-            self._map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
+            self.map_seq(trace["seq"], model["seq"])  # only a leg has a token to refer to
         return None
 
     def describe(self, record: Record) -> str:

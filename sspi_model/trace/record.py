@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from sspi_model.async_api import AsyncContext, Out
-from sspi_model.buffers import SecBuffer, SecBufferType, as_buffers
+from sspi_model.buffers import SECBUFFER_ATTRMASK, SecBuffer, SecBufferType, as_buffers
 from sspi_model.events import CallEvent, CompletionEvent, MisuseReport, NotifyEvent
 from sspi_model.handles import SecHandle
 from sspi_model.lifecycle import Call
@@ -54,6 +54,7 @@ class Symbol:
 
 
 _TOKEN = int(SecBufferType.SECBUFFER_TOKEN)  # a plain int: comparing enum members runs Python
+_NOT_ATTRIBUTES = ~SECBUFFER_ATTRMASK
 _CREATE = Call.CREATE_ASYNC_CONTEXT
 _REQUIRES_NOTIFY = Call.ASYNC_CONTEXT_REQUIRES_NOTIFY
 _FREE_ASYNC = Call.FREE_ASYNC_CONTEXT
@@ -218,6 +219,11 @@ class Recorder:
 
         return stop
 
+    def listener_list(self) -> list[Callable[[Record], None]]:
+        """The listeners, as the live list (never replaced): a caller that only asks whether
+        anyone but itself listens reads its length, without a frame per question."""
+        return self._listeners
+
     def header(self) -> Record:
         processes: dict[str, Record] = {}
         accounts: dict[str, str] = {}
@@ -288,6 +294,34 @@ class Recorder:
             listeners = tuple(self._listeners)
         for listener in listeners:
             listener(record)
+
+    def counted_call(self, target: Any, result: Any, symbol: str | None) -> tuple[int, str | None]:
+        """What record_call(target, call, args, result) does but write the record, for a
+        replayer that compared `result` with the trace itself (trace/direct.py): the seq is
+        taken, the result's handle bound (unless its `symbol`, from bound_symbol, is given) and
+        its output token kept. Only for results of the kinds direct.py compares (a status,
+        credentials, a leg without allocations). Returns the seq and the handle's symbol."""
+        with self._lock:
+            seq = self._count = self._count + 1
+            cls = result.__class__
+            if cls is SecurityContextResult:
+                self._remember(seq, result.output)
+                if symbol is None:
+                    process = self._names.get(id(target)) or self._process(target)
+                    symbol = self._handle_out("context", process, result.new_context)
+            elif cls is AcquireCredentialsResult and symbol is None:
+                process = self._names.get(id(target)) or self._process(target)
+                symbol = self._handle_out("credential", process, result.credential)
+            return seq, symbol
+
+    def bound_symbol(self, kind: str, process: str, key: Any) -> str | None:
+        """The symbol `key` has, None if recording it would mint one (nothing is minted)."""
+        scope = "" if kind in ("async", "pending") else process
+        found = self._keys.get((kind, scope, key))
+        return None if found is None else found.name
+
+    def process_name(self, target: Any) -> str | None:
+        return self._names.get(id(target))
 
     def _ignored(self, event: Any) -> bool:
         return (
@@ -472,7 +506,7 @@ class Recorder:
     def _remember(self, seq: int, output: Sequence[SecBuffer]) -> None:
         token = b""
         for buffer in output:
-            if buffer.base_type == _TOKEN:
+            if buffer.buffer_type & _NOT_ATTRIBUTES == _TOKEN:  # base_type, without its frame
                 token = buffer.data
                 break
         self._tokens[seq] = token

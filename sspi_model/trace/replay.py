@@ -33,6 +33,7 @@ from sspi_model.sspi import Sspi
 from sspi_model.trace import buffers as trace_buffers
 from sspi_model.trace.check import check_line, check_record
 from sspi_model.trace.compare import RETIRED_WINDOW, SEQ_WINDOW, Comparison, same_status
+from sspi_model.trace.direct import matched
 from sspi_model.trace.files import BLANK, LINE_LIMIT, Problem, decode_line
 from sspi_model.trace.format import (
     _CALLS,
@@ -198,6 +199,7 @@ class ReplaySession:
         # frame): two per symbol argument. Neither dict is ever replaced.
         self._replay_symbol = self.compare.t2m.get
         self._recorded_symbol = self.recorder.symbol_lookup()
+        self._listeners = self.recorder.listener_list()
 
     @property
     def against(self) -> str:
@@ -502,10 +504,15 @@ class ReplaySession:
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _execute(self, record: Record) -> None:
+    def _execute(self, record: Record, direct: bool) -> bool:
+        """Run action `record`; True when its result was compared with it already (`direct`:
+        it is the first record pending, so nothing produced before it waits, TRC-009)."""
         if "step" in record:  # a completion step (record_kind "complete")
             self._complete(record["pending"])
-            return
+            return False
+        # Not a misuse record standing for a call, and no listener but the session's own wants
+        # the records (sequence.py's state notes read one per replayed record).
+        direct = direct and "event" not in record and len(self._listeners) == 1
         call, method, sync = _CALL_INFO[record["call"]]
         name = record["process"]
         process = self.processes.get(name) or self.process(name)
@@ -521,8 +528,10 @@ class ReplaySession:
             target = process.sync
             if not process.quiet:
                 result = getattr(target, method)(**kwargs)
+                if direct and matched(self.compare, self.recorder, record, target, result):
+                    return True  # TRC-009
                 self.recorder.record_call(target, call, kwargs, result)
-                return
+                return False
             if process.observed:
                 self._observe(process, False)
             # The events an observer would get: the misuse reports (published before the
@@ -533,11 +542,13 @@ class ReplaySession:
                 result = getattr(target, method)(**kwargs)
             except SspiMisuse:
                 self._misuse_reports(target, before)
-                return
+                return False
             if len(log) + log.dropped != before:
-                self._misuse_reports(target, before)
+                self._misuse_reports(target, before)  # records before the call's: compared first
+            elif direct and matched(self.compare, self.recorder, record, target, result):
+                return True  # TRC-009
             self.recorder.record_call(target, call, kwargs, result)
-            return
+            return False
         target = process.sync if sync else process.asynchronous
         if target is None:
             raise ReplayError(f"the {self.against} has no async API for {call.value}")
@@ -545,7 +556,8 @@ class ReplaySession:
         try:
             getattr(target, method)(**kwargs)
         except SspiMisuse:  # not contextlib.suppress: a with-block costs more per call
-            return  # reported to the recorder before it was raised; the comparison decides
+            return False  # reported to the recorder before it was raised; the comparison decides
+        return False
 
     def _misuse_reports(self, sspi: Any, before: int) -> None:
         log = sspi.misuse_events
@@ -625,7 +637,7 @@ class ReplaySession:
                 else:
                     action_line, action_record, _ = next(item for item in pending if item[2])
                 try:
-                    self._execute(action_record)
+                    compared = self._execute(action_record, action)
                 except ReplayError as error:
                     self._failure = _failed(self._replayed, action_line, action_record, str(error))
                     return
@@ -633,23 +645,30 @@ class ReplaySession:
                     what = f"the call raised {type(error).__name__}: {_words(error)}"
                     self._failure = _failed(self._replayed, action_line, action_record, what)
                     return
-                if not produced:
-                    what = "executing this record produced no record to compare"
-                    self._failure = _failed(self._replayed, action_line, action_record, what)
+                if not compared:
+                    if not produced:
+                        what = "executing this record produced no record to compare"
+                        self._failure = _failed(self._replayed, action_line, action_record, what)
+                        return
+                    continue
+            else:
+                model = produced.popleft()
+                try:
+                    mismatch = match(record, model)
+                except Exception as error:  # TRC-005: a value no check foresaw is a verdict
+                    what = f"the replay cannot compare this record ({type(error).__name__})"
+                    self._failure = _failed(self._replayed, line, record, what)
                     return
-                continue
-            model = produced.popleft()
-            try:
-                mismatch = match(record, model)
-            except Exception as error:  # TRC-005: a value no check foresaw is still a verdict
-                what = f"the replay cannot compare this record ({type(error).__name__})"
-                self._failure = _failed(self._replayed, line, record, what)
-                return
-            if mismatch is not None:
-                self._failure = _failed(
-                    self._replayed, line, record, mismatch.what, mismatch.found, mismatch.expected
-                )
-                return
+                if mismatch is not None:
+                    self._failure = _failed(
+                        self._replayed,
+                        line,
+                        record,
+                        mismatch.what,
+                        mismatch.found,
+                        mismatch.expected,
+                    )
+                    return
             self._replayed += 1
             pending.popleft()
             self._actions -= action
