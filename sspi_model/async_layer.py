@@ -65,7 +65,7 @@ _REQUIRES_NOTIFY_CALL = Call.ASYNC_CONTEXT_REQUIRES_NOTIFY
 _DELETE_ASYNC_CALL = Call.DELETE_SECURITY_CONTEXT_ASYNC
 _QUEUED = AsyncOutcome.QUEUED
 _ASYNC_INDEX = ASYNC_TABLE.index  # by (state, call): see lifecycle.Table
-_ASYNC_PLAIN = ASYNC_TABLE.plain  # its guard-less transitions alone
+_ASYNC_PLAIN = ASYNC_TABLE.by_call  # its guard-less transitions alone, by call then state
 _take = lifecycle.take
 _CREATE = ASYNC_TABLE.transition(AsyncState.NEW, Call.CREATE_ASYNC_CONTEXT)
 _FOREIGN = Misuse(
@@ -313,7 +313,7 @@ class AsyncLayer:
             return self._refused(_INVALID_PARAMETER, ("ASY-004",))
         profile = self.core.profile
         self._call, self._args = call, args
-        step: Any = _ASYNC_PLAIN.get((context.state, call))  # nothing to decide (see take())
+        step: Any = _ASYNC_PLAIN[call].get(context.state)  # nothing to decide (see take())
         if step is None:
             step = lifecycle.decide(
                 _ASYNC_INDEX.get((context.state, call)), context, (profile, call), self._on_misuse
@@ -368,14 +368,7 @@ class AsyncLayer:
                 failure = error
                 status = SecStatus.SEC_E_INTERNAL_ERROR
                 effect_rules = ("ASY-027",)
-                self.callback_errors.append(
-                    CallbackError(
-                        pending.call,
-                        pending.id,
-                        f"{type(error).__name__}: {error}",
-                        traceback.format_exc(),
-                    )
-                )
+                self._keep_error(pending, error)
             out = pending.out
             if out is not None:
                 out.written = True  # the call completed: its outs are final, set or not
@@ -396,29 +389,28 @@ class AsyncLayer:
         finally:
             if held is not None:
                 held.release()
-        if callback is not None:
-            self._notify(pending, callback, data)
+        if callback is not None:  # notify, here rather than in a helper: one frame fewer
+            self.notifications += 1
+            observer = self.host._observer
+            if observer is not None:
+                observer(NotifyEvent(self.host, pending.id, pending.async_context, data))
+            try:
+                callback(pending.async_context, data)
+            except SspiMisuse:
+                raise  # a bug in the caller's code: it propagates (ASY-023)
+            except Exception as error:  # kept and reported with its call (ASY-024)
+                self._keep_error(pending, error)
         if failure is not None:
             raise failure
 
-    def _notify(self, pending: PendingCall, callback: NotifyCallback, data: Any) -> None:
-        self.notifications += 1
-        observer = self.host._observer
-        if observer is not None:
-            observer(NotifyEvent(self.host, pending.id, pending.async_context, data))
-        try:
-            callback(pending.async_context, data)
-        except SspiMisuse:
-            raise  # a bug in the caller's code: it propagates (ASY-023)
-        except Exception as error:  # kept and reported with its call (ASY-024)
-            self.callback_errors.append(
-                CallbackError(
-                    pending.call,
-                    pending.id,
-                    f"{type(error).__name__}: {error}",
-                    traceback.format_exc(),
-                )
+    def _keep_error(self, pending: PendingCall, error: Exception) -> None:
+        """Keep what a completion's effect or callback raised, with its call (called inside
+        the `except`, so the traceback is the error's)."""
+        self.callback_errors.append(
+            CallbackError(
+                pending.call, pending.id, f"{type(error).__name__}: {error}", traceback.format_exc()
             )
+        )
 
     # -- the five operations -------------------------------------------------------------------
 

@@ -202,7 +202,7 @@ class Table:
     """One lifecycle table: (state, call) -> entry, read-only, with plain-dict views for the
     hot paths."""
 
-    __slots__ = ("entries", "index", "initial", "name", "plain", "states")
+    __slots__ = ("by_call", "entries", "index", "initial", "name", "plain", "states")
 
     def __init__(
         self,
@@ -224,6 +224,11 @@ class Table:
             for key, entry in entries.items()
             if isinstance(entry, Transition) and not entry.guards
         }
+        # The same plain Transitions by call, then state: take() finds one without building a
+        # (state, call) key tuple.
+        self.by_call: dict[Call, dict[Any, Transition]] = {call: {} for call in Call}
+        for (state, call), entry in self.plain.items():
+            self.by_call[call][state] = entry
 
     def __repr__(self) -> str:
         return f"<lifecycle table {self.name}: {len(self.entries)} entries>"
@@ -315,10 +320,9 @@ def take(
     Any other entry is decided as decide() does; a Transition it reaches is entered. Returns
     the Transition taken (its rules are the call's), or the Refusal or None that decide()
     returned, with nothing written."""
-    key = (record.state, call)
-    step: Any = table.plain.get(key)
+    step: Any = table.by_call[call].get(record.state)
     if step is None:
-        step = decide(table.index.get(key), record, detail, on_misuse)
+        step = decide(table.index.get((record.state, call)), record, detail, on_misuse)
         if step.__class__ is not Transition:
             return step  # type: ignore[no-any-return]
     record.state = step.next[None]
