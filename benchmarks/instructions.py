@@ -7,7 +7,8 @@
 Each workload is run twice under `valgrind --tool=callgrind`: once with its set-up and its
 measured loop, once with the set-up alone; the difference divided by the count is the cost of
 one operation. Wall clocks on the shared machine are noisy; these counts are not (the hash seed
-is fixed). The workloads are those of benchmarks/run.py's rows:
+is fixed, and the cyclic GC is off in the measured loop: see _quiet_collector). The workloads
+are those of benchmarks/run.py's rows:
   async_delete   create_async_context, set_async_notify_callback, delete_security_context_async,
                  ManualScheduler.run_all (completion + callback), get_async_call_status,
                  free_async_context (async_delete_cost_ratio's A side)
@@ -19,6 +20,7 @@ is fixed). The workloads are those of benchmarks/run.py's rows:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import subprocess
@@ -45,6 +47,7 @@ def _workload(name: str, count: int, measure: bool) -> None:
     if name == "handshake":
         client, server = model_pair()
         model_handshake(client, server)  # warm: lazy set-up paid in both runs
+        _quiet_collector()
         if measure:
             for _ in range(count):
                 model_handshake(client, server)
@@ -77,6 +80,7 @@ def _workload(name: str, count: int, measure: bool) -> None:
     if name == "stale_delete":
         for handle in handles:
             delete(handle)
+    _quiet_collector()
     if not measure:
         return
     if name == "async_delete":
@@ -87,6 +91,14 @@ def _workload(name: str, count: int, measure: bool) -> None:
         for handle in handles:
             delete(handle)
     assert sspi.statistics().contexts == 0
+
+
+def _quiet_collector() -> None:
+    """No cyclic-GC pass inside the measured loop: where one falls depends on every allocation
+    before it, so a change anywhere moved the totals by a few percent. The measured paths
+    leave no cycles behind (reference counting frees them), so this drops noise, not work."""
+    gc.collect()
+    gc.disable()
 
 
 def _instructions(root: Path, name: str, count: int, measure: bool) -> int:
