@@ -303,8 +303,9 @@ class AsyncLayer:
         precheck: Precheck | None = None,
         out: Out | None = None,
     ) -> SecStatus:
-        """The common part of the five Sspi*Async functions. `args` (the CallEvent's and a
-        misuse report's) is built by the caller only when an observer is attached."""
+        """The common part of the five Sspi*Async functions. `args` are the CallEvent's and a
+        misuse report's; a caller may pass None when no observer is attached (none reads them
+        then)."""
         context = async_context
         if context.__class__ is not AsyncContext or context._owner is not self:
             context = self._own(async_context, call, args)
@@ -453,16 +454,14 @@ class AsyncLayer:
                 return _INVALID_PARAMETER, AsyncOutcome.REFUSED, ("ASY-026",)
             return None
 
-        args = None
-        if self.host._observer is not None:
-            args = {
-                "async_context": async_context,
-                "package": package,
-                "credential_use": credential_use,
-                "auth_data": auth_data,
-                "principal": principal,
-                "out": out,
-            }
+        args = {
+            "async_context": async_context,
+            "package": package,
+            "credential_use": credential_use,
+            "auth_data": auth_data,
+            "principal": principal,
+            "out": out,
+        }
         description = f"SspiAcquireCredentialsHandleAsyncW({package!r})"
         return self._queue(
             async_context,
@@ -528,21 +527,19 @@ class AsyncLayer:
             )
             return result.status
 
-        args: dict[str, Any] | None = None
-        if self.host._observer is not None:
-            args = {
-                "async_context": async_context,
-                "credential": credential,
-                "context": context,
-                "target_name": target_name,
-                "context_req": context_req,
-                "input": inputs,
-                "out": out,
-            }
-            if outputs is not None:  # the caller's buffers, so a trace replays them (TRC-006)
-                args["output"] = outputs
-            if call is Call.ACCEPT_SECURITY_CONTEXT_ASYNC:
-                del args["target_name"]
+        args: dict[str, Any] = {
+            "async_context": async_context,
+            "credential": credential,
+            "context": context,
+            "target_name": target_name,
+            "context_req": context_req,
+            "input": inputs,
+            "out": out,
+        }
+        if outputs is not None:  # the caller's output buffers, so a trace replays them (TRC-006)
+            args["output"] = outputs
+        if call is Call.ACCEPT_SECURITY_CONTEXT_ASYNC:
+            del args["target_name"]
         return self._queue(async_context, call, args, effect, call.value, precheck, out)
 
     def free_credentials_handle_async(
@@ -560,9 +557,7 @@ class AsyncLayer:
                 return SecStatus.SEC_E_UNSUPPORTED_FUNCTION, AsyncOutcome.REFUSED, ("ASY-031",)
             return None
 
-        args = None
-        if self.host._observer is not None:
-            args = {"async_context": async_context, "credential": credential}
+        args = {"async_context": async_context, "credential": credential}
         return self._queue(
             async_context,
             Call.FREE_CREDENTIALS_HANDLE_ASYNC,
@@ -587,7 +582,7 @@ class AsyncLayer:
             deleted.append(core.delete(context))  # ASY-042: deleted at queue time
             return None
 
-        args = None
+        args = None  # the documented async delete is the hot path: no dict nobody reads
         if self.host._observer is not None:
             args = {"async_context": async_context, "context": context}
         return self._queue(

@@ -12,7 +12,7 @@ import pytest
 import test_table_conformance as conformance
 from test_table_conformance import CASES, Case
 
-from sspi_model import ManualScheduler, Sspi
+from sspi_model import Sspi
 from sspi_model.lifecycle import ASYNC_TABLE, TABLES, Transition, take
 
 
@@ -79,21 +79,13 @@ def test_take_on_a_plain_entry_enters_its_state() -> None:
         assert record.state is step.next[None]
 
 
-@pytest.mark.rule("API-006")
-def test_a_second_thread_on_the_fast_path_still_gets_the_clear_error() -> None:
-    sspi = Sspi(scheduler=ManualScheduler())
-    context = sspi.create_async_context()
-    assert sspi._fast == threading.get_ident()  # the fast path is the one taken
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            sspi.get_async_call_status(context)
-        except BaseException as error:
-            errors.append(error)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    thread.join()
-    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
-    assert "API-006" in str(errors[0]) and "thread_safe" in str(errors[0])
+def test_an_unobserved_default_instance_takes_the_fast_path() -> None:
+    """So tests/test_core_contract.py's API-006 test (a second thread entering such an
+    instance) exercises the fast path's thread check."""
+    sspi = Sspi()
+    assert sspi._fast == threading.get_ident()
+    sspi.observer = print
+    assert sspi._fast is None
+    sspi.observer = None
+    sspi.thread_safe = True
+    assert sspi._fast is None
