@@ -268,9 +268,7 @@ class AsyncLayer:
         if context is None:
             return self._refused(False, ("ASY-019",))
         self._call, self._args = _REQUIRES_NOTIFY_CALL, None
-        step = _take(
-            context, ASYNC_TABLE, _REQUIRES_NOTIFY_CALL, None, self._on_misuse
-        )
+        step = _take(context, ASYNC_TABLE, _REQUIRES_NOTIFY_CALL, None, self._on_misuse)
         self.core.last_rules = step.rules  # type: ignore[union-attr]  # never refused
         return context._callback is not None
 
