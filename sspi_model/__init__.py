@@ -1,5 +1,6 @@
 """sspi-model: a behavioural reference model of the Windows SSPI security-context lifecycle."""
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from sspi_model.async_api import AsyncContext, CallbackError, MisuseEvent, Out, SspiMisuse
@@ -32,17 +33,7 @@ from sspi_model.lifecycle import (
     Refusal,
     Transition,
 )
-from sspi_model.packages.alpn import application_protocols
-from sspi_model.packages.base import Environment, LegResult, MessageLeg
-from sspi_model.packages.ntlm import AuthIdentity
-from sspi_model.packages.schannel import Certificate, SchannelCred
-from sspi_model.packages.schannel_creds import (
-    SCH_CREDENTIALS_VERSION,
-    SCHANNEL_CRED_VERSION,
-    LegacySchannelCred,
-    SchCredentials,
-    TlsParameters,
-)
+from sspi_model.packages.base import AuthIdentity, Environment, LegResult, MessageLeg
 from sspi_model.profiles import PROFILES, Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -86,6 +77,16 @@ from sspi_model.sspi import Sspi
 from sspi_model.status import NtStatus, SecStatus, StatusInfo, is_error, is_success, lookup
 
 if TYPE_CHECKING:
+    from sspi_model.packages.alpn import application_protocols
+    from sspi_model.packages.schannel_creds import (
+        SCH_CREDENTIALS_VERSION,
+        SCHANNEL_CRED_VERSION,
+        Certificate,
+        LegacySchannelCred,
+        SchannelCred,
+        SchCredentials,
+        TlsParameters,
+    )
     from sspi_model.testing.divergence import Divergence, KnownDivergence
 
 __all__ = [
@@ -188,10 +189,35 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The conformance kit's values load on first use, so `import sspi_model` stays light.
-    if name in ("Divergence", "KnownDivergence"):
-        from sspi_model.testing import divergence
+# Names whose modules load on first use (PEP 562), so `import sspi_model` stays light: the
+# conformance kit's values, and what Schannel callers build (issue 9).
+_LOADED_ON_USE = {
+    "Divergence": "sspi_model.testing.divergence",
+    "KnownDivergence": "sspi_model.testing.divergence",
+    "application_protocols": "sspi_model.packages.alpn",
+    **dict.fromkeys(
+        (
+            "SCH_CREDENTIALS_VERSION",
+            "SCHANNEL_CRED_VERSION",
+            "Certificate",
+            "LegacySchannelCred",
+            "SchannelCred",
+            "SchCredentials",
+            "TlsParameters",
+        ),
+        "sspi_model.packages.schannel_creds",
+    ),
+}
 
-        return getattr(divergence, name)
-    raise AttributeError(f"module 'sspi_model' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    module = _LOADED_ON_USE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sspi_model' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

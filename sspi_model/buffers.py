@@ -8,6 +8,8 @@ from typing import Any, cast
 
 import attrs
 
+from sspi_model.values import Value
+
 
 class SecBufferType(enum.IntEnum):
     SECBUFFER_EMPTY = 0
@@ -68,8 +70,8 @@ def _bytes(instance: Any, attribute: attrs.Attribute[bytes], value: Any) -> None
         raise TypeError(f"SecBuffer.data must be bytes, got {type(value).__name__}")
 
 
-@attrs.frozen
-class SecBuffer:
+@attrs.frozen(repr=False, eq=False)
+class SecBuffer(Value):
     """One SecBuffer.
 
     `data` is what the buffer holds. `size` is cbBuffer: for a caller-supplied output buffer it

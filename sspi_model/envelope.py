@@ -11,10 +11,12 @@ that, in this order:
 3. runs the method;
 4. reports a CallEvent to the observer, if there is one.
 The wrapper is generated rather than a closure over *args so a call costs one Python frame
-more than the bare method and no argument packing (benchmarks/README.md). When the host says
-steps 1, 2 and 4 have nothing to do (`host._fast` is the calling thread: no lock, a quiet
-scheduler, no observer), the same wrapper's first line runs the method at once: the envelope
-reduced to its thread check, without the branches that would find nothing to do.
+more than the bare method and no argument packing (benchmarks/README.md). It is generated when
+the method is first looked up (_Deferred), not at import: `import sspi_model` then pays for no
+wrapper, a program for those of the calls it makes (issue 9). When the host says steps 1, 2
+and 4 have nothing to do (`host._fast` is the calling thread: no lock, a quiet scheduler, no
+observer), the same wrapper's first line runs the method at once: the envelope reduced to its
+thread check, without the branches that would find nothing to do.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ def api_call(
     """
 
     def decorate(method: _F) -> _F:
+        return _Deferred(lambda: build(method), method, call, delegate)  # type: ignore[return-value]
+
+    def build(method: _F) -> _F:
         signature = inspect.signature(method)
         parameters = list(signature.parameters.values())[1:]  # without self
         namespace: dict[str, Any] = {
@@ -122,6 +127,40 @@ def api_call(
         return wrapper  # type: ignore[no-any-return]
 
     return decorate
+
+
+class _Deferred:
+    """An api_call wrapper not generated yet, in the class where the method was. The first
+    look-up (through an instance or the class) generates it and puts it there in its place, so
+    every later call is the generated wrapper's alone. Until then it answers introspection as
+    the method (name, doc, signature through __wrapped__, api_call, api_delegate)."""
+
+    def __init__(
+        self, build: Callable[[], Any], method: Any, call: Call, delegate: str | None
+    ) -> None:
+        functools.update_wrapper(self, method)
+        self._build = build
+        self._wrapper: Any = None
+        self.api_call = call
+        self.api_delegate = delegate
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._owner, self._name = owner, name
+
+    def _generated(self) -> Any:
+        if self._wrapper is None:
+            self._wrapper = self._build()
+        return self._wrapper
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        wrapper = self._generated()
+        setattr(self._owner, self._name, wrapper)  # found in the class: it takes our place
+        return wrapper.__get__(instance, owner)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Called as a value taken from the class (benchmarks/campaign.py's timers do): the
+        # class attribute is someone else's business then, so it is left alone.
+        return self._generated()(*args, **kwargs)
 
 
 class EnvelopeHost:

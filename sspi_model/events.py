@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from sspi_model.lifecycle import Call
+from sspi_model.values import Value
 
 
 def _value_repr(value: Any) -> str:
@@ -48,8 +49,8 @@ def _contents(value: Any) -> Any:
     return value
 
 
-@attrs.frozen
-class CallEvent:
+@attrs.frozen(repr=False)
+class CallEvent(Value):
     """One API call as it returned: the instance, the call, its arguments and its result.
 
     For a queued async call, `pending` is the id its completion will carry. Arguments that are
@@ -63,8 +64,8 @@ class CallEvent:
     pending: int | None = None
 
 
-@attrs.frozen
-class CompletionEvent:
+@attrs.frozen(repr=False)
+class CompletionEvent(Value):
     """A scheduler completed queued call `pending`; its effects and status are published."""
 
     sspi: Any = attrs.field(repr=_value_repr, eq=False)
@@ -74,8 +75,8 @@ class CompletionEvent:
     out: Any = attrs.field(repr=_value_repr, eq=_contents)
 
 
-@attrs.frozen
-class NotifyEvent:
+@attrs.frozen(repr=False)
+class NotifyEvent(Value):
     """The notify callback of call `pending` is about to run."""
 
     sspi: Any = attrs.field(repr=_value_repr, eq=False)
@@ -85,8 +86,8 @@ class NotifyEvent:
     callback_data: Any = attrs.field(repr=_value_repr)
 
 
-@attrs.frozen
-class MisuseReport:
+@attrs.frozen(repr=False)
+class MisuseReport(Value):
     """Misuse detected during `call`; `args` are the call's arguments when known."""
 
     sspi: Any = attrs.field(repr=_value_repr, eq=False)

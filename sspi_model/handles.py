@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from sspi_model.values import Value
+
 ULONG_PTR_MAX = (1 << 64) - 1
 
 
@@ -24,8 +26,8 @@ def _ulong_ptr(instance: Any, attribute: attrs.Attribute[int], value: Any) -> No
         raise ValueError(f"SecHandle.{attribute.name} must fit a 64-bit ULONG_PTR, got {value}")
 
 
-@attrs.frozen(cache_hash=True)
-class SecHandle:
+@attrs.frozen(cache_hash=True, repr=False)
+class SecHandle(Value):
     """CredHandle / CtxtHandle: two ULONG_PTR fields (x64)."""
 
     lower: int = attrs.field(validator=_ulong_ptr)

@@ -30,6 +30,7 @@ import attrs
 
 from sspi_model.constants import SecPkgAttr
 from sspi_model.status import NtStatus, SecStatus
+from sspi_model.values import Value
 
 
 class _Member(enum.Enum):
@@ -152,8 +153,8 @@ State: TypeAlias = CtxState | CredState | AsyncState
 Outcome: TypeAlias = LegOutcome | MessageOutcome | Refs | AsyncOutcome | None
 
 
-@attrs.frozen
-class Refusal:
+@attrs.frozen(repr=False, eq=False)
+class Refusal(Value):
     """An illegal (state, call): the status returned, state unchanged. A `str` status names
     the Profile field that holds it (the sources disagree or are silent on the code)."""
 
@@ -161,8 +162,8 @@ class Refusal:
     rules: tuple[str, ...]
 
 
-@attrs.frozen
-class Guard:
+@attrs.frozen(repr=False, eq=False)
+class Guard(Value):
     """A named predicate (PREDICATES[predicate]) and the verdict that replaces the entry
     when it holds."""
 
@@ -170,8 +171,8 @@ class Guard:
     verdict: Refusal | Misuse
 
 
-@attrs.frozen
-class Transition:
+@attrs.frozen(repr=False, eq=False)
+class Transition(Value):
     """A legal (state, call): the next state per outcome, and the rules that say so.
 
     `outcome_rules` add rules for one outcome; `effect` names work the owner of the record does
@@ -184,8 +185,8 @@ class Transition:
     effect: str | None = None
 
 
-@attrs.frozen
-class Misuse:
+@attrs.frozen(repr=False, eq=False)
+class Misuse(Value):
     """Undefined behaviour: strict mode raises SspiMisuse naming `rule`. With strict=False the
     misuse is recorded and `then` is what happens anyway (the kernel has no check)."""
 

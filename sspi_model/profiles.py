@@ -10,10 +10,11 @@ from __future__ import annotations
 import attrs
 
 from sspi_model.status import NtStatus, SecStatus
+from sspi_model.values import Value
 
 
-@attrs.frozen
-class Profile:
+@attrs.frozen(repr=False, eq=False)
+class Profile(Value):
     name: str
     description: str
     # DeleteSecurityContext on an already-deleted handle: SEC_E_OK (the DeleteSecurityContext page

@@ -8,10 +8,11 @@ import attrs
 from sspi_model.buffers import SecBuffer
 from sspi_model.handles import SecHandle
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 
-@attrs.frozen
-class PackageInfo:
+@attrs.frozen(repr=False, eq=False)
+class PackageInfo(Value):
     """SecPkgInfo."""
 
     name: str
@@ -22,8 +23,8 @@ class PackageInfo:
     max_token: int
 
 
-@attrs.frozen
-class ContextSizes:
+@attrs.frozen(repr=False, eq=False)
+class ContextSizes(Value):
     """SecPkgContext_Sizes."""
 
     max_token: int
@@ -32,8 +33,8 @@ class ContextSizes:
     security_trailer: int
 
 
-@attrs.frozen
-class StreamSizes:
+@attrs.frozen(repr=False, eq=False)
+class StreamSizes(Value):
     """SecPkgContext_StreamSizes."""
 
     header: int
@@ -43,15 +44,15 @@ class StreamSizes:
     block_size: int
 
 
-@attrs.frozen
-class AcquireCredentialsResult:
+@attrs.frozen(repr=False, eq=False)
+class AcquireCredentialsResult(Value):
     status: SecStatus
     credential: SecHandle | None = None
     expiry: int | None = None
 
 
-@attrs.frozen
-class SecurityContextResult:
+@attrs.frozen(repr=False, eq=False)
+class SecurityContextResult(Value):
     """InitializeSecurityContext / AcceptSecurityContext."""
 
     status: SecStatus
@@ -69,8 +70,8 @@ class SecurityContextResult:
         return b""
 
 
-@attrs.frozen
-class MessageResult:
+@attrs.frozen(repr=False, eq=False)
+class MessageResult(Value):
     """MakeSignature / VerifySignature / EncryptMessage / DecryptMessage / ApplyControlToken.
 
     `buffers` is the descriptor as the call left it (C writes into the caller's SecBuffers:
@@ -92,30 +93,30 @@ class MessageResult:
         return b"".join(b.data for b in self.of_type(1))
 
 
-@attrs.frozen
-class ContextNames:
+@attrs.frozen(repr=False, eq=False)
+class ContextNames(Value):
     """SecPkgContext_Names; the name is package memory (free with FreeContextBuffer)."""
 
     user_name: str
     allocation: int
 
 
-@attrs.frozen
-class ContextLifespan:
+@attrs.frozen(repr=False, eq=False)
+class ContextLifespan(Value):
     start: int
     expiry: int
 
 
-@attrs.frozen
-class ContextPackageInfo:
+@attrs.frozen(repr=False, eq=False)
+class ContextPackageInfo(Value):
     """SecPkgContext_PackageInfo; the SecPkgInfo is package memory."""
 
     package_info: PackageInfo
     allocation: int
 
 
-@attrs.frozen
-class ContextNegotiationInfo:
+@attrs.frozen(repr=False, eq=False)
+class ContextNegotiationInfo(Value):
     """SecPkgContext_NegotiationInfo: the package chosen (package memory) and the state
     (SECPKG_NEGOTIATION_COMPLETE 0, IN_PROGRESS 2)."""
 
@@ -124,8 +125,8 @@ class ContextNegotiationInfo:
     allocation: int
 
 
-@attrs.frozen
-class ContextNativeNames:
+@attrs.frozen(repr=False, eq=False)
+class ContextNativeNames(Value):
     """SecPkgContext_NativeNames: both names are package memory."""
 
     client_name: str
@@ -134,15 +135,15 @@ class ContextNativeNames:
     server_allocation: int
 
 
-@attrs.frozen
-class ContextFlags:
+@attrs.frozen(repr=False, eq=False)
+class ContextFlags(Value):
     """SecPkgContext_Flags: the context attributes granted (ISC_RET_* / ASC_RET_*)."""
 
     flags: int
 
 
-@attrs.frozen
-class ContextKeyInfo:
+@attrs.frozen(repr=False, eq=False)
+class ContextKeyInfo(Value):
     """SecPkgContext_KeyInfo; the two names are package memory."""
 
     signature_algorithm_name: str
@@ -154,24 +155,24 @@ class ContextKeyInfo:
     encrypt_name_allocation: int
 
 
-@attrs.frozen
-class ContextSessionKey:
+@attrs.frozen(repr=False, eq=False)
+class ContextSessionKey(Value):
     """SecPkgContext_SessionKey; the key is package memory."""
 
     session_key: bytes
     allocation: int
 
 
-@attrs.frozen
-class ContextBindings:
+@attrs.frozen(repr=False, eq=False)
+class ContextBindings(Value):
     """SecPkgContext_Bindings: SEC_CHANNEL_BINDINGS application data (package memory)."""
 
     application_data: bytes
     allocation: int
 
 
-@attrs.frozen
-class ApplicationProtocol:
+@attrs.frozen(repr=False, eq=False)
+class ApplicationProtocol(Value):
     """SecPkgContext_ApplicationProtocol (flat)."""
 
     status: int  # SecApplicationProtocolNegotiationStatus_*
@@ -179,16 +180,16 @@ class ApplicationProtocol:
     protocol_id: bytes
 
 
-@attrs.frozen
-class SessionInfo:
+@attrs.frozen(repr=False, eq=False)
+class SessionInfo(Value):
     """SecPkgContext_SessionInfo (flat)."""
 
     flags: int  # SSL_SESSION_RECONNECT when the session was resumed
     session_id: bytes
 
 
-@attrs.frozen
-class ConnectionInfo:
+@attrs.frozen(repr=False, eq=False)
+class ConnectionInfo(Value):
     """SecPkgContext_ConnectionInfo (flat)."""
 
     protocol: int
@@ -200,8 +201,8 @@ class ConnectionInfo:
     exchange_strength: int
 
 
-@attrs.frozen
-class CipherInfo:
+@attrs.frozen(repr=False, eq=False)
+class CipherInfo(Value):
     """SecPkgContext_CipherInfo (flat, SECPKGCONTEXT_CIPHERINFO_V1): the names are WCHAR[64]
     arrays inside the structure, nothing to free."""
 
@@ -222,8 +223,8 @@ class CipherInfo:
     key_type: int
 
 
-@attrs.frozen
-class CertificateContext:
+@attrs.frozen(repr=False, eq=False)
+class CertificateContext(Value):
     """A PCCERT_CONTEXT (REMOTE_CERT_CONTEXT, LOCAL_CERT_CONTEXT), the certificate's subject.
     The caller releases it with CertFreeCertificateContext, a CryptoAPI call outside SSPI, so
     statistics() does not count it (ATT-025)."""
@@ -231,8 +232,8 @@ class CertificateContext:
     subject: str
 
 
-@attrs.frozen
-class IssuerListInfoEx:
+@attrs.frozen(repr=False, eq=False)
+class IssuerListInfoEx(Value):
     """SecPkgContext_IssuerListInfoEx: the CAs the server's CertificateRequest names (the
     model's names none); aIssuers is package memory when there are any (FreeContextBuffer)."""
 
@@ -261,32 +262,32 @@ ContextAttribute = (
 )
 
 
-@attrs.frozen
-class CredentialNames:
+@attrs.frozen(repr=False, eq=False)
+class CredentialNames(Value):
     """SecPkgCredentials_Names; the name is package memory (FreeContextBuffer)."""
 
     user_name: str
     allocation: int
 
 
-@attrs.frozen
-class SupportedAlgs:
+@attrs.frozen(repr=False, eq=False)
+class SupportedAlgs(Value):
     """SecPkgCred_SupportedAlgs; the ALG_ID array is package memory."""
 
     algorithms: tuple[int, ...]
     allocation: int
 
 
-@attrs.frozen
-class CipherStrengths:
+@attrs.frozen(repr=False, eq=False)
+class CipherStrengths(Value):
     """SecPkgCred_CipherStrengths (flat)."""
 
     minimum: int
     maximum: int
 
 
-@attrs.frozen
-class SupportedProtocols:
+@attrs.frozen(repr=False, eq=False)
+class SupportedProtocols(Value):
     """SecPkgCred_SupportedProtocols (flat): SP_PROT_* bits."""
 
     protocols: int
@@ -295,34 +296,34 @@ class SupportedProtocols:
 CredentialAttribute = CredentialNames | SupportedAlgs | CipherStrengths | SupportedProtocols
 
 
-@attrs.frozen
-class QueryCredentialsAttributesResult:
+@attrs.frozen(repr=False, eq=False)
+class QueryCredentialsAttributesResult(Value):
     status: SecStatus
     buffer: CredentialAttribute | None = None
 
 
-@attrs.frozen
-class QueryContextAttributesResult:
+@attrs.frozen(repr=False, eq=False)
+class QueryContextAttributesResult(Value):
     status: SecStatus
     buffer: ContextAttribute | None = None
 
 
-@attrs.frozen
-class EnumerateSecurityPackagesResult:
+@attrs.frozen(repr=False, eq=False)
+class EnumerateSecurityPackagesResult(Value):
     status: SecStatus
     packages: tuple[PackageInfo, ...] = ()
     allocation: int | None = None  # the SecPkgInfo array: free with FreeContextBuffer
 
 
-@attrs.frozen
-class QuerySecurityPackageInfoResult:
+@attrs.frozen(repr=False, eq=False)
+class QuerySecurityPackageInfoResult(Value):
     status: SecStatus
     package_info: PackageInfo | None = None
     allocation: int | None = None
 
 
-@attrs.frozen
-class Statistics:
+@attrs.frozen(repr=False, eq=False)
+class Statistics(Value):
     """What one Sspi instance holds alive."""
 
     credentials: int  # live credential handles

@@ -8,7 +8,6 @@ One scheduler may serve several Sspi instances.
 from __future__ import annotations
 
 import collections
-import random
 import threading
 import weakref
 from collections.abc import Callable
@@ -111,11 +110,15 @@ class RandomScheduler:
         inline_probability: float = 0.25,
         completion_probability: float = 0.3,
     ) -> None:
+        # Imported here: only this scheduler needs Hypothesis (and random), and `import
+        # sspi_model` must not pay for it (ARCHITECTURE: Hypothesis is imported only where it is
+        # used).
+        import random
+
+        from hypothesis import register_random
+
         self.seed = seed
         self.random = random.Random(seed)
-        # Imported here: only this scheduler needs Hypothesis, and `import sspi_model` must not
-        # pay for it (ARCHITECTURE: Hypothesis is imported only where it is used).
-        from hypothesis import register_random
 
         register_random(self.random)  # ASY-073: every choice replays from the seed
         self.inline_probability = inline_probability

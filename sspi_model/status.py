@@ -10,6 +10,8 @@ import enum
 
 import attrs
 
+from sspi_model.values import Value
+
 _U32 = 0xFFFFFFFF
 
 
@@ -155,8 +157,8 @@ NT_MEANINGS: dict[int, str] = {
 }
 
 
-@attrs.frozen
-class StatusInfo:
+@attrs.frozen(repr=False, eq=False)
+class StatusInfo(Value):
     """What `lookup` knows about one 32-bit value."""
 
     value: int

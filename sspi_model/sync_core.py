@@ -47,10 +47,14 @@ from sspi_model.lifecycle import (
     Refusal,
     Transition,
 )
-from sspi_model.packages.base import Environment, LegResult, MessageLeg, Package, Session
-from sspi_model.packages.ntlm import AuthIdentity
-from sspi_model.packages.schannel import SchannelCred
-from sspi_model.packages.schannel_creds import CALLER_STRUCTS
+from sspi_model.packages.base import (
+    AuthIdentity,
+    Environment,
+    LegResult,
+    MessageLeg,
+    Package,
+    Session,
+)
 from sspi_model.profiles import Profile
 from sspi_model.results import (
     AcquireCredentialsResult,
@@ -88,7 +92,14 @@ def unsendable_credential(auth_data: Any) -> str | None:
             problem = unsendable_text(getattr(auth_data, name))
             if problem is not None:
                 return f"AuthIdentity.{name} {problem}"
-    elif isinstance(auth_data, SchannelCred) and auth_data.certificate is not None:
+        return None
+    if auth_data is None:
+        return None
+    # Schannel's structures are looked at only here, past NTLM's and the default's common
+    # cases, so that `import sspi_model` does not load them (issue 9).
+    from sspi_model.packages.schannel_creds import CALLER_STRUCTS, SchannelCred
+
+    if isinstance(auth_data, SchannelCred) and auth_data.certificate is not None:
         problem = unsendable_text(auth_data.certificate.subject, 0xFFFF, "utf-8")
         if problem is not None:
             return f"Certificate.subject {problem}"

@@ -1,5 +1,6 @@
 """The interface between the synchronous core (sspi.py) and a security package: legs, sessions
-and credential material. The values they exchange live in results.py and lifecycle.py."""
+and credential material (AuthIdentity, what NTLM and Negotiate callers pass; Schannel's live in
+schannel_creds.py). The values they exchange live in results.py and lifecycle.py."""
 
 from __future__ import annotations
 
@@ -12,10 +13,26 @@ from sspi_model.buffers import SecBuffer
 from sspi_model.lifecycle import LegOutcome, MessageOutcome
 from sspi_model.results import ContextSizes, PackageInfo
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 
-@attrs.frozen
-class LegResult:
+@attrs.frozen(repr=False, eq=False)
+class AuthIdentity(Value):
+    """SEC_WINNT_AUTH_IDENTITY: explicit credentials. `user` may be written DOMAIN\\user."""
+
+    user: str = attrs.field(validator=attrs.validators.instance_of(str))
+    password: str = attrs.field(validator=attrs.validators.instance_of(str))
+    domain: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
+
+    @property
+    def principal(self) -> str:
+        if self.domain:
+            return f"{self.domain}\\{self.user}"
+        return self.user
+
+
+@attrs.frozen(repr=False, eq=False)
+class LegResult(Value):
     status: SecStatus
     outcome: LegOutcome
     token: bytes = b""
@@ -25,8 +42,8 @@ class LegResult:
     rules: tuple[str, ...] = ()  # the rule IDs that decided this result
 
 
-@attrs.frozen
-class MessageLeg:
+@attrs.frozen(repr=False, eq=False)
+class MessageLeg(Value):
     """What a package did with one message call or control token: the status, how the
     context is left, the descriptor as the call left it (C writes into the caller's buffers),
     and for VerifySignature / DecryptMessage the quality of protection found."""
@@ -38,8 +55,8 @@ class MessageLeg:
     rules: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class Environment:
+@attrs.frozen(repr=False, eq=False)
+class Environment(Value):
     """What a simulated process knows: the shared account database and who is logged on."""
 
     accounts: Mapping[str, str]

@@ -21,6 +21,7 @@ from sspi_model.packages.base import (
     LegResult,
     MessageLeg,
 )
+from sspi_model.packages.catalog import NEGOTIATE_INFO, NEGOTIATE_NAMES
 from sspi_model.packages.ntlm import (
     SIGNATURE,
     NtlmClientSession,
@@ -164,20 +165,13 @@ def _rewrap(result: LegResult, kind: int, rules: tuple[str, ...] = ()) -> LegRes
 
 
 class NegotiatePackage:
-    info = PackageInfo(
-        name="Negotiate",
-        comment="Microsoft Package Negotiator (model: always selects NTLM)",
-        capabilities=0x1 | 0x2 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x1000 | 0x2000,
-        version=1,
-        rpc_id=9,  # RPC_C_AUTHN_GSS_NEGOTIATE (PKG-005)
-        max_token=48256,
-    )
+    info = NEGOTIATE_INFO
 
     def __init__(self, ntlm: NtlmPackage) -> None:
         self._ntlm = ntlm
 
     def names(self) -> tuple[str, ...]:
-        return ("Negotiate",)
+        return NEGOTIATE_NAMES
 
     def can_initiate(self, use: int) -> bool:
         return self._ntlm.can_initiate(use)

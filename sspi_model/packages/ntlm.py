@@ -25,28 +25,27 @@ from sspi_model.buffers import SecBuffer, first_token
 from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.lifecycle import Call, LegOutcome
 from sspi_model.packages import ntlm_messages
+from sspi_model.packages.base import AuthIdentity as AuthIdentity
 from sspi_model.packages.base import (
     Environment,
     LegResult,
     MessageLeg,
 )
+from sspi_model.packages.catalog import NTLM_INFO, NTLM_NAMES
 from sspi_model.packages.protection import Channel, derive_key
 from sspi_model.results import (
     ContextKeyInfo,
     ContextSessionKey,
     ContextSizes,
     CredentialNames,
-    PackageInfo,
 )
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 SIGNATURE = b"NTLMSSP\x00"
 NEGOTIATE, CHALLENGE, AUTHENTICATE = 1, 2, 3
 PROOF_LEN = 32
 
-# SECPKG_FLAG_INTEGRITY|PRIVACY|TOKEN_ONLY|CONNECTION|MULTI_REQUIRED|IMPERSONATION|
-# ACCEPT_WIN32_NAME|NEGOTIABLE|LOGON, the capabilities Windows NTLM advertises (PKG-003).
-NTLM_CAPABILITIES = 0x1 | 0x2 | 0x4 | 0x10 | 0x20 | 0x100 | 0x200 | 0x800 | 0x2000
 # ISC_REQ/ASC_REQ bits NTLM can grant; DELEGATE and MUTUAL_AUTH never are (NTLM-009).
 _GRANTABLE_ISC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x4000 | 0x10000
 _GRANTABLE_ASC = 0x4 | 0x8 | 0x10 | 0x100 | 0x200 | 0x400 | 0x800 | 0x8000 | 0x20000
@@ -70,21 +69,6 @@ _INBOUND = CredentialUse.INBOUND
 
 class TokenError(Exception):
     """The bytes are not the NTLM message expected here."""
-
-
-@attrs.frozen
-class AuthIdentity:
-    """SEC_WINNT_AUTH_IDENTITY: explicit credentials. `user` may be written DOMAIN\\user."""
-
-    user: str = attrs.field(validator=attrs.validators.instance_of(str))
-    password: str = attrs.field(validator=attrs.validators.instance_of(str))
-    domain: str = attrs.field(default="", validator=attrs.validators.instance_of(str))
-
-    @property
-    def principal(self) -> str:
-        if self.domain:
-            return f"{self.domain}\\{self.user}"
-        return self.user
 
 
 def split_principal(principal: str) -> tuple[str, str]:
@@ -202,8 +186,8 @@ def _accepted_result(flags: int) -> LegResult:
     return result
 
 
-@attrs.frozen
-class NtlmCredential:
+@attrs.frozen(repr=False, eq=False)
+class NtlmCredential(Value):
     use: int
     principal: str
     password: str | None  # None: the logged-on user's secret is not known to this process
@@ -375,17 +359,10 @@ class NtlmServerSession:
 
 
 class NtlmPackage:
-    info = PackageInfo(
-        name="NTLM",
-        comment="NTLM Security Package (model)",
-        capabilities=NTLM_CAPABILITIES,
-        version=1,
-        rpc_id=10,
-        max_token=2888,
-    )
+    info = NTLM_INFO
 
     def names(self) -> tuple[str, ...]:
-        return ("NTLM",)
+        return NTLM_NAMES
 
     def can_initiate(self, use: int) -> bool:
         return bool(use & _OUTBOUND)

@@ -82,8 +82,11 @@ from sspi_model.packages.base import (
     LegResult,
     MessageLeg,
 )
+from sspi_model.packages.catalog import SCHANNEL_INFO, SCHANNEL_NAMES
 from sspi_model.packages.protection import Channel, derive_key
+from sspi_model.packages.schannel_creds import PROTOCOLS, TLS12, TLS13
 from sspi_model.packages.schannel_creds import Certificate as Certificate
+from sspi_model.packages.schannel_creds import SchannelCred as SchannelCred
 from sspi_model.results import (
     ApplicationProtocol,
     CertificateContext,
@@ -96,20 +99,18 @@ from sspi_model.results import (
     ContextSizes,
     CredentialNames,
     IssuerListInfoEx,
-    PackageInfo,
     SessionInfo,
     StreamSizes,
     SupportedAlgs,
     SupportedProtocols,
 )
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 HANDSHAKE, CHANGE_CIPHER_SPEC_TYPE, ALERT = 0x16, 0x14, 0x15
 RECORD_VERSION = 0x0303
 HEADER_LEN = 5
 MAX_RECORD = 16384
-TLS12, TLS13 = 0x0303, 0x0304
-PROTOCOLS = {"tls1.2": TLS12, "tls1.3": TLS13}
 CLIENT_HELLO, SERVER_HELLO, ENCRYPTED_EXTENSIONS = 1, 2, 8
 CERTIFICATE, CERTIFICATE_REQUEST, SERVER_HELLO_DONE = 11, 13, 14
 CLIENT_KEY_EXCHANGE, FINISHED = 16, 20
@@ -123,11 +124,6 @@ NO_APPLICATION_PROTOCOL = 120
 _SESSION_FLAGS = ((1).to_bytes(4, "little"), (2).to_bytes(4, "little"))
 _ALERT_WARNING, _ALERT_FATAL = 1, 2  # SCHANNEL_ALERT_TOKEN.dwAlertType (TLS1_ALERT_WARNING/FATAL)
 
-# SECPKG_FLAG_INTEGRITY|PRIVACY|CONNECTION|MULTI_REQUIRED|EXTENDED_ERROR|IMPERSONATION|
-# ACCEPT_WIN32_NAME|STREAM|MUTUAL_AUTH (0x107B3), what EnumerateSecurityPackages reports for
-# Schannel; cbMaxToken 24576 likewise.
-SCHANNEL_CAPABILITIES = 0x1 | 0x2 | 0x10 | 0x20 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000
-SCHANNEL_MAX_TOKEN = 24576
 # Model values, not measured: Schannel has no signatures (max_signature 0); TLS 1.2-ish stream
 # framing (5-byte record header, MAC + padding trailer, 16 KiB records, 16-byte blocks).
 SCHANNEL_SIZES = ContextSizes(max_token=24576, max_signature=0, block_size=16, security_trailer=0)
@@ -167,23 +163,8 @@ class _Incomplete(Exception):
         self.missing = missing
 
 
-@attrs.frozen
-class SchannelCred:
-    """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
-
-    certificate: Certificate | None = attrs.field(
-        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Certificate))
-    )
-    protocols: str = attrs.field(
-        default="tls1.2",
-        validator=[attrs.validators.instance_of(str), attrs.validators.in_(tuple(PROTOCOLS))],
-    )
-    # A server that sends a TLS 1.3 NewSessionTicket after its last leg (SHD-012).
-    session_tickets: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
-
-
-@attrs.frozen
-class SchannelCredential:
+@attrs.frozen(repr=False, eq=False)
+class SchannelCredential(Value):
     """Credential material: what ACH was given, and from a caller's SCHANNEL_CRED or
     SCH_CREDENTIALS the lowest version allowed and whether the server name is checked."""
 
@@ -854,17 +835,10 @@ class SchannelServerSession(_Session):
 
 
 class SchannelPackage:
-    info = PackageInfo(
-        name="Schannel",
-        comment="Schannel Security Package (model)",
-        capabilities=SCHANNEL_CAPABILITIES,
-        version=1,
-        rpc_id=14,  # RPC_C_AUTHN_GSS_SCHANNEL
-        max_token=SCHANNEL_MAX_TOKEN,
-    )
+    info = SCHANNEL_INFO
 
     def names(self) -> tuple[str, ...]:
-        return ("Schannel", "Microsoft Unified Security Protocol Provider")  # SCHANNEL/UNISP_NAME
+        return SCHANNEL_NAMES
 
     def can_initiate(self, use: int) -> bool:
         return bool(use & CredentialUse.OUTBOUND)

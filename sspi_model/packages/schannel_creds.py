@@ -19,6 +19,7 @@ import attrs
 
 from sspi_model.constants import CredentialUse
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 # dwVersion (schannel.h)
 SCH_CRED_V1, SCH_CRED_V2, SCH_CRED_V3 = 1, 2, 3
@@ -60,6 +61,7 @@ _REVOCATION = (
     | SCH_CRED_REVOCATION_CHECK_CHAIN_EXCLUDE_ROOT
 )
 TLS12, TLS13 = 0x0303, 0x0304
+PROTOCOLS = {"tls1.2": TLS12, "tls1.3": TLS13}  # SchannelCred.protocols
 _VERSIONS = ((TLS12, SP_PROT_TLS1_2_SERVER, SP_PROT_TLS1_2_CLIENT),
              (TLS13, SP_PROT_TLS1_3_SERVER, SP_PROT_TLS1_3_CLIENT))  # fmt: skip
 
@@ -69,12 +71,27 @@ def _u32(instance: Any, attribute: attrs.Attribute[int], value: Any) -> None:
         raise TypeError(f"{attribute.name} must be a 32-bit unsigned int, got {value!r:.40}")
 
 
-@attrs.frozen
-class Certificate:
+@attrs.frozen(repr=False, eq=False)
+class Certificate(Value):
     """An opaque certificate: only its subject (e.g. "CN=srv.contoso.com") and expiry."""
 
     subject: str = attrs.field(validator=attrs.validators.instance_of(str))
     expired: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+
+@attrs.frozen(repr=False, eq=False)
+class SchannelCred(Value):
+    """SCHANNEL_CRED stand-in: the certificate to present and the highest protocol to use."""
+
+    certificate: Certificate | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Certificate))
+    )
+    protocols: str = attrs.field(
+        default="tls1.2",
+        validator=[attrs.validators.instance_of(str), attrs.validators.in_(tuple(PROTOCOLS))],
+    )
+    # A server that sends a TLS 1.3 NewSessionTicket after its last leg (SHD-012).
+    session_tickets: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
 
 def _certificates(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -87,8 +104,8 @@ def _strings(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None
         raise TypeError(f"{attribute.name} must be a tuple of str, got {value!r:.60}")
 
 
-@attrs.frozen
-class LegacySchannelCred:
+@attrs.frozen(repr=False, eq=False)
+class LegacySchannelCred(Value):
     """SCHANNEL_CRED: `credentials` is paCred (the first certificate is used),
     `enabled_protocols` grbitEnabledProtocols (0: Schannel chooses)."""
 
@@ -102,8 +119,8 @@ class LegacySchannelCred:
     cred_format: int = attrs.field(default=0, validator=_u32)
 
 
-@attrs.frozen
-class TlsParameters:
+@attrs.frozen(repr=False, eq=False)
+class TlsParameters(Value):
     """TLS_PARAMETERS: `alpn_ids` rgstrAlpnIds (empty: the entry applies to every protocol),
     `disabled_protocols` grbitDisabledProtocols (0: the defaults). pDisabledCrypto is not
     modelled: the model has one cipher suite."""
@@ -118,8 +135,8 @@ def _parameters(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> N
         raise TypeError(f"{attribute.name} must be a tuple of TlsParameters, got {value!r:.60}")
 
 
-@attrs.frozen
-class SchCredentials:
+@attrs.frozen(repr=False, eq=False)
+class SchCredentials(Value):
     """SCH_CREDENTIALS: `credentials` is paCred, `tls_parameters` pTlsParameters."""
 
     version: int = attrs.field(default=SCH_CREDENTIALS_VERSION, validator=_u32)
@@ -133,8 +150,8 @@ class SchCredentials:
 CALLER_STRUCTS = (LegacySchannelCred, SchCredentials)
 
 
-@attrs.frozen
-class Resolved:
+@attrs.frozen(repr=False, eq=False)
+class Resolved(Value):
     """What the handshake takes from a caller's structure."""
 
     certificate: Any  # Certificate | None

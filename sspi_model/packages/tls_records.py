@@ -30,6 +30,7 @@ from sspi_model.lifecycle import MessageOutcome
 from sspi_model.packages.base import MessageLeg
 from sspi_model.packages.protection import Channel, checksum, seal
 from sspi_model.status import SecStatus
+from sspi_model.values import Value
 
 APPLICATION_DATA, ALERT, HANDSHAKE = 23, 21, 22
 RECORD_VERSION = 0x0303
@@ -58,8 +59,8 @@ def record(channel: Channel, inner_type: int, plaintext: bytes) -> bytes:
     return b"".join(protect(channel, inner_type, plaintext))
 
 
-@attrs.frozen
-class Opened:
+@attrs.frozen(repr=False, eq=False)
+class Opened(Value):
     """A record read from the front of the received bytes (not yet consumed)."""
 
     inner_type: int
@@ -68,8 +69,8 @@ class Opened:
     seq: int
 
 
-@attrs.frozen
-class Short:
+@attrs.frozen(repr=False, eq=False)
+class Short(Value):
     missing: int  # how many more bytes the first record needs (SECBUFFER_MISSING)
 
 
