@@ -21,6 +21,7 @@ NotifyCallback = Callable[[Any, Any], None]
 POISON = 0xA5A5A5A5  # what a freed context's status reads as: ksecdd fills it with 0xA5 (ASY-052)
 EVENT_LOG_LIMIT = 1000  # entries kept by misuse_events and callback_errors (ASY-057)
 _T = TypeVar("_T")
+_UNSUPPORTED = SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # a global: see async_layer's constants
 
 
 class SspiMisuse(Exception):
@@ -120,7 +121,7 @@ class AsyncContext:
     def __init__(self, owner: Any) -> None:
         self._owner = owner  # the AsyncLayer that created it
         self._serial = next(_async_serials)
-        self._status: int = SecStatus.SEC_E_UNSUPPORTED_FUNCTION  # ASY-002
+        self._status: int = _UNSUPPORTED  # ASY-002
         self._callback: NotifyCallback | None = None
         self._callback_data: Any = None
         self._pending: PendingCall | None = None

@@ -55,14 +55,26 @@ _OK = SecStatus.SEC_E_OK
 _UNSUPPORTED = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
 _PENDING_STATE, _FREED, _FRESH_STATE = AsyncState.PENDING, AsyncState.FREED, AsyncState.FRESH
 _COMPLETE = Call.COMPLETE
+# The calls and outcome the hot paths name, read from module globals: an enum member read as a
+# class attribute (Call.X) costs about 1,000 instructions on Python 3.11, whose EnumType
+# __getattr__ keeps the interpreter off its fast attribute path; a global about 90
+# (benchmarks/instructions.py).
+_FREE_CALL, _REINIT_CALL = Call.FREE_ASYNC_CONTEXT, Call.REINIT_ASYNC_CONTEXT
+_SET_CALLBACK_CALL, _STATUS_CALL = Call.SET_ASYNC_NOTIFY_CALLBACK, Call.GET_ASYNC_CALL_STATUS
+_REQUIRES_NOTIFY_CALL = Call.ASYNC_CONTEXT_REQUIRES_NOTIFY
+_DELETE_ASYNC_CALL = Call.DELETE_SECURITY_CONTEXT_ASYNC
+_QUEUED = AsyncOutcome.QUEUED
 _ASYNC_INDEX = ASYNC_TABLE.index  # by (state, call): see lifecycle.Table
+_ASYNC_PLAIN = ASYNC_TABLE.by_call  # its guard-less transitions alone, by call then state
+_take = lifecycle.take
 _CREATE = ASYNC_TABLE.transition(AsyncState.NEW, Call.CREATE_ASYNC_CONTEXT)
 _FOREIGN = Misuse(
     "ASY-054",
     "this async context was created by another Sspi instance; use one created by the "
     "instance you call",
 )
-Precheck = Callable[[], "tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None"]
+# A queueing call's own checks, given the profile: None to queue it, else what it returns.
+Precheck = Callable[[Profile], "tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None"]
 
 
 class SyncPort(Protocol):
@@ -158,20 +170,13 @@ class AsyncLayer:
         self._call, self._args = call, None
         self._report_misuse(misuse)
 
-    def _decide(
-        self, context: AsyncContext, call: Call, args: dict[str, Any] | None, detail: Any = None
-    ) -> Transition | Refusal | None:
-        self._call, self._args = call, args
-        entry = _ASYNC_INDEX.get((context.state, call))
-        if entry.__class__ is Transition and not entry.guards:
-            return entry  # nothing to decide (as decide() says)
-        step = lifecycle.decide(entry, context, detail, self._on_misuse)
-        return step  # type: ignore[return-value]
-
-    def _report(self, call: Call, args: dict[str, Any], result: Any, pending: int | None) -> None:
+    def _report(
+        self, call: Call, args: dict[str, Any] | None, result: Any, pending: int | None
+    ) -> None:
+        """A queueing call's CallEvent; `args` is None only when no observer is attached."""
         observer = self.host._observer
         if observer is not None:
-            observer(CallEvent(self.host, call, args, result, pending))
+            observer(CallEvent(self.host, call, args or {}, result, pending))
 
     def _own(
         self, async_context: Any, call: Call, args: dict[str, Any] | None
@@ -200,8 +205,7 @@ class AsyncLayer:
         if self.fail_allocations:
             return self._refused(None, ("ASY-001",))
         context = AsyncContext(self)
-        lifecycle.begin(context, ASYNC_TABLE)
-        lifecycle.enter(context, _CREATE)  # -> FRESH, status SEC_E_UNSUPPORTED_FUNCTION
+        lifecycle.begin(context, ASYNC_TABLE, _CREATE)  # -> FRESH, SEC_E_UNSUPPORTED_FUNCTION
         self.contexts.add(context)
         self.core.last_rules = _CREATE.rules
         return context
@@ -210,27 +214,27 @@ class AsyncLayer:
         """SspiFreeAsyncContext. NULL is a no-op (ASY-050)."""
         context = async_context
         if context.__class__ is not AsyncContext or context._owner is not self:
-            context = self._own(async_context, Call.FREE_ASYNC_CONTEXT, None)
+            context = self._own(async_context, _FREE_CALL, None)
         if context is None:
             return self._refused(None, ("ASY-050",))
-        step = self._decide(context, Call.FREE_ASYNC_CONTEXT, None)
-        assert isinstance(step, Transition)
-        lifecycle.enter(context, step)
+        self._call, self._args = _FREE_CALL, None
+        step = _take(context, ASYNC_TABLE, _FREE_CALL, None, self._on_misuse)
         # The owner forgets it, also when another instance freed it (non-strict ASY-054).
         context._owner.contexts.discard(context)
-        self.core.last_rules = step.rules
+        self.core.last_rules = step.rules  # type: ignore[union-attr]  # never refused
         return None
 
     def reinit_async_context(self, async_context: AsyncContext | None) -> NtStatus:
         """SspiReinitAsyncContext: back to the fresh state; the callback stays (ASY-011)."""
-        context = self._own(async_context, Call.REINIT_ASYNC_CONTEXT, None)
+        context = self._own(async_context, _REINIT_CALL, None)
         if context is None:
             return self._refused(NtStatus.STATUS_INVALID_PARAMETER, ("ASY-010",))
-        step = self._decide(context, Call.REINIT_ASYNC_CONTEXT, None)
+        self._call, self._args = _REINIT_CALL, None
+        step = _take(context, ASYNC_TABLE, _REINIT_CALL, None, self._on_misuse)
         if isinstance(step, Refusal):
             return self._refused(lifecycle.refusal_status(step, self.core.profile), step.rules)  # type: ignore[no-any-return]
         assert isinstance(step, Transition)
-        if lifecycle.enter(context, step) is not _FREED:
+        if context.state is not _FREED:
             context._status = _UNSUPPORTED  # ASY-013
         self.core.last_rules = step.rules
         return NtStatus.STATUS_SUCCESS
@@ -246,14 +250,13 @@ class AsyncLayer:
             raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
         context = async_context
         if context.__class__ is not AsyncContext or context._owner is not self:
-            context = self._own(async_context, Call.SET_ASYNC_NOTIFY_CALLBACK, None)
+            context = self._own(async_context, _SET_CALLBACK_CALL, None)
         if context is None:
             return self._refused(_INVALID_PARAMETER, ("ASY-017",))
-        step = self._decide(context, Call.SET_ASYNC_NOTIFY_CALLBACK, None)
-        if isinstance(step, Refusal):
-            return self._refused(step.status, step.rules)  # type: ignore[return-value]
-        assert isinstance(step, Transition)
-        lifecycle.enter(context, step)
+        self._call, self._args = _SET_CALLBACK_CALL, None
+        step = _take(context, ASYNC_TABLE, _SET_CALLBACK_CALL, None, self._on_misuse)
+        if step.__class__ is not Transition:  # ASY-017: pending
+            return self._refused(step.status, step.rules)  # type: ignore[union-attr,return-value]
         context._callback = callback
         context._callback_data = callback_data
         self.core.last_rules = step.rules
@@ -261,27 +264,25 @@ class AsyncLayer:
 
     def async_context_requires_notify(self, async_context: AsyncContext | None) -> bool:
         """SspiAsyncContextRequiresNotify: TRUE iff a callback is registered (ASY-019)."""
-        context = self._own(async_context, Call.ASYNC_CONTEXT_REQUIRES_NOTIFY, None)
+        context = self._own(async_context, _REQUIRES_NOTIFY_CALL, None)
         if context is None:
             return self._refused(False, ("ASY-019",))
-        step = self._decide(context, Call.ASYNC_CONTEXT_REQUIRES_NOTIFY, None)
-        assert isinstance(step, Transition)
-        lifecycle.enter(context, step)
-        self.core.last_rules = step.rules
+        self._call, self._args = _REQUIRES_NOTIFY_CALL, None
+        step = _take(context, ASYNC_TABLE, _REQUIRES_NOTIFY_CALL, None, self._on_misuse)
+        self.core.last_rules = step.rules  # type: ignore[union-attr]  # never refused
         return context._callback is not None
 
     def get_async_call_status(self, async_context: AsyncContext | None) -> SecStatus | int:
         """SspiGetAsyncCallStatus: PENDING until completion, then the call's status (ASY-006)."""
         context = async_context
         if context.__class__ is not AsyncContext or context._owner is not self:
-            context = self._own(async_context, Call.GET_ASYNC_CALL_STATUS, None)
+            context = self._own(async_context, _STATUS_CALL, None)
         if context is None:
             return self._refused(_INVALID_PARAMETER, ("ASY-003",))
-        step = self._decide(context, Call.GET_ASYNC_CALL_STATUS, None)
-        assert isinstance(step, Transition)
-        lifecycle.enter(context, step)
-        self.core.last_rules = step.rules
-        if step.effect is not None:
+        self._call, self._args = _STATUS_CALL, None
+        step = _take(context, ASYNC_TABLE, _STATUS_CALL, None, self._on_misuse)
+        self.core.last_rules = step.rules  # type: ignore[union-attr]  # never refused
+        if step.effect is not None:  # type: ignore[union-attr]
             return POISON  # non-strict use after free reads the poisoned memory (ASY-052)
         status = context._status
         if status.__class__ is not SecStatus:  # SecStatus(member) is the member itself
@@ -294,13 +295,15 @@ class AsyncLayer:
         self,
         async_context: AsyncContext | None,
         call: Call,
-        args: dict[str, Any],
+        args: dict[str, Any] | None,
         effect: Callable[[], int],
         description: str,
         precheck: Precheck | None = None,
         out: Out | None = None,
     ) -> SecStatus:
-        """The common part of the five Sspi*Async functions."""
+        """The common part of the five Sspi*Async functions. `args` are the CallEvent's and a
+        misuse report's; a caller may pass None when no observer is attached (none reads them
+        then)."""
         context = async_context
         if context.__class__ is not AsyncContext or context._owner is not self:
             context = self._own(async_context, call, args)
@@ -308,12 +311,17 @@ class AsyncLayer:
             self._report(call, args, _INVALID_PARAMETER, None)
             return self._refused(_INVALID_PARAMETER, ("ASY-004",))
         profile = self.core.profile
-        step = self._decide(context, call, args, (profile, call))
-        if isinstance(step, Refusal):  # ASY-007
-            self._report(call, args, step.status, None)
-            return self._refused(step.status, step.rules)  # type: ignore[return-value]
-        assert isinstance(step, Transition)
-        early = precheck() if precheck is not None else None
+        self._call, self._args = call, args
+        step: Any = _ASYNC_PLAIN[call].get(context.state)  # nothing to decide (see take())
+        if step is None:
+            step = lifecycle.decide(
+                _ASYNC_INDEX.get((context.state, call)), context, (profile, call), self._on_misuse
+            )
+            if isinstance(step, Refusal):  # ASY-007
+                self._report(call, args, step.status, None)
+                return self._refused(step.status, step.rules)  # type: ignore[return-value]
+            assert isinstance(step, Transition)
+        early = precheck(profile) if precheck is not None else None
         if early is not None:
             status, outcome, rules = early
             lifecycle.enter(context, step, outcome)  # state and status unchanged (ASY-008)
@@ -324,14 +332,15 @@ class AsyncLayer:
         # the pages say PENDING until completion (ASY-005).
         publishes = context._callback is not None or profile.null_callback_only_for_delete
         pending = PendingCall(self, context, call, effect, description, out, publishes)
-        if lifecycle.enter(context, step, AsyncOutcome.QUEUED) is _PENDING_STATE:
+        if lifecycle.enter(context, step, _QUEUED) is _PENDING_STATE:
             # A freed context stays freed (non-strict ASY-052): the call is queued and takes
             # effect, but its status stays poisoned and nobody is notified.
             context._pending = pending
             context._status = _PENDING if publishes else _OK
         self.pending_calls[pending.id] = pending
         self.core.last_rules = step.rules
-        self._report(call, args, _OK, pending.id)  # before any completion
+        if args is not None:
+            self._report(call, args, _OK, pending.id)  # before any completion
         self.scheduler.submit(pending)
         return _OK  # ASY-009: queued
 
@@ -358,14 +367,7 @@ class AsyncLayer:
                 failure = error
                 status = SecStatus.SEC_E_INTERNAL_ERROR
                 effect_rules = ("ASY-027",)
-                self.callback_errors.append(
-                    CallbackError(
-                        pending.call,
-                        pending.id,
-                        f"{type(error).__name__}: {error}",
-                        traceback.format_exc(),
-                    )
-                )
+                self._keep_error(pending, error)
             out = pending.out
             if out is not None:
                 out.written = True  # the call completed: its outs are final, set or not
@@ -375,9 +377,9 @@ class AsyncLayer:
             context = pending.async_context
             if context._pending is pending:
                 context._pending = None
-            step = ASYNC_TABLE.transition(context.state, _COMPLETE)
-            self.core.last_rules = (*step.rules, *effect_rules)
-            state = lifecycle.enter(context, step)
+            step = _take(context, ASYNC_TABLE, _COMPLETE, None, self._on_misuse)
+            self.core.last_rules = step.rules + effect_rules  # type: ignore[union-attr]
+            state = context.state
             # Freed: nobody left to notify; fresh: reinitialised since, a straggler (ROB-010).
             if state is not _FREED and state is not _FRESH_STATE:
                 if pending.publishes:
@@ -386,29 +388,28 @@ class AsyncLayer:
         finally:
             if held is not None:
                 held.release()
-        if callback is not None:
-            self._notify(pending, callback, data)
+        if callback is not None:  # notify, here rather than in a helper: one frame fewer
+            self.notifications += 1
+            observer = self.host._observer
+            if observer is not None:
+                observer(NotifyEvent(self.host, pending.id, pending.async_context, data))
+            try:
+                callback(pending.async_context, data)
+            except SspiMisuse:
+                raise  # a bug in the caller's code: it propagates (ASY-023)
+            except Exception as error:  # kept and reported with its call (ASY-024)
+                self._keep_error(pending, error)
         if failure is not None:
             raise failure
 
-    def _notify(self, pending: PendingCall, callback: NotifyCallback, data: Any) -> None:
-        self.notifications += 1
-        observer = self.host._observer
-        if observer is not None:
-            observer(NotifyEvent(self.host, pending.id, pending.async_context, data))
-        try:
-            callback(pending.async_context, data)
-        except SspiMisuse:
-            raise  # a bug in the caller's code: it propagates (ASY-023)
-        except Exception as error:  # kept and reported with its call (ASY-024)
-            self.callback_errors.append(
-                CallbackError(
-                    pending.call,
-                    pending.id,
-                    f"{type(error).__name__}: {error}",
-                    traceback.format_exc(),
-                )
+    def _keep_error(self, pending: PendingCall, error: Exception) -> None:
+        """Keep what a completion's effect or callback raised, with its call (called inside
+        the `except`, so the traceback is the error's)."""
+        self.callback_errors.append(
+            CallbackError(
+                pending.call, pending.id, f"{type(error).__name__}: {error}", traceback.format_exc()
             )
+        )
 
     # -- the five operations -------------------------------------------------------------------
 
@@ -446,7 +447,7 @@ class AsyncLayer:
             _write(out, credential=result.credential, expiry=result.expiry)
             return result.status
 
-        def precheck() -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
+        def precheck(profile: Profile) -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
             if out is None:
                 return _INVALID_PARAMETER, AsyncOutcome.REFUSED, ("ASY-026",)
             return None
@@ -494,7 +495,7 @@ class AsyncLayer:
         sync_call = lifecycle.ASYNC_TWINS[call]
         core = self.core
 
-        def precheck() -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
+        def precheck(profile: Profile) -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
             # ksecdd's order: zero the attribute and expiry outs, then check handles (ASY-025).
             if out is not None:
                 out.context_attr = 0
@@ -549,8 +550,8 @@ class AsyncLayer:
             )
         core = self.core
 
-        def precheck() -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
-            if not core.profile.free_credentials_async_supported:
+        def precheck(profile: Profile) -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
+            if not profile.free_credentials_async_supported:
                 return SecStatus.SEC_E_UNSUPPORTED_FUNCTION, AsyncOutcome.REFUSED, ("ASY-031",)
             return None
 
@@ -573,16 +574,18 @@ class AsyncLayer:
         core = self.core
         deleted: list[SecStatus] = []
 
-        def precheck() -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
-            if core.profile.delete_without_lsa_part_is_inline and not core.is_live_context(context):
+        def precheck(profile: Profile) -> tuple[SecStatus, AsyncOutcome, tuple[str, ...]] | None:
+            if profile.delete_without_lsa_part_is_inline and not core.is_live_context(context):
                 return _OK, AsyncOutcome.INLINE, ()  # ASY-041: nothing queued, no callback
             deleted.append(core.delete(context))  # ASY-042: deleted at queue time
             return None
 
-        args = {"async_context": async_context, "context": context}
+        args = None  # the documented async delete is the hot path: no dict nobody reads
+        if self.host._observer is not None:
+            args = {"async_context": async_context, "context": context}
         return self._queue(
             async_context,
-            Call.DELETE_SECURITY_CONTEXT_ASYNC,
+            _DELETE_ASYNC_CALL,
             args,
             deleted.pop,
             "SspiDeleteSecurityContextAsync",

@@ -13,7 +13,10 @@ that, in this order:
 The wrapper is generated rather than a closure over *args so a call costs one Python frame
 more than the bare method and no argument packing (benchmarks/README.md). It is generated when
 the method is first looked up (_Deferred), not at import: `import sspi_model` then pays for no
-wrapper, a program for those of the calls it makes (issue 9).
+wrapper, a program for those of the calls it makes (issue 9). When the host says steps 1, 2
+and 4 have nothing to do (`host._fast` is the calling thread: no lock, a quiet scheduler, no
+observer), the same wrapper's first line runs the method at once: the envelope reduced to its
+thread check, without the branches that would find nothing to do.
 """
 
 from __future__ import annotations
@@ -83,8 +86,13 @@ def api_call(
             event_args = f"_describe(self, {', '.join(forwarded)})"
         else:
             event_args = "{" + ", ".join(f"{n!r}: {n}" for n in names) + "}"
+        target = "_impl(self" if delegate is None else f"self.{delegate}.{method.__name__}("
+        joiner = ", " if delegate is None and forwarded else ""
+        body = f"{target}{joiner}{', '.join(forwarded)})"
         lines = [
             f"def {method.__name__}(self, {', '.join(declared)}):",
+            "    if self._fast == _get_ident():  # no lock, no scheduler entry, no observer",
+            f"        return {body}",
             "    held = self._held",
             "    if held is not None:",
             "        held.acquire()",
@@ -98,9 +106,7 @@ def api_call(
                 "        if scheduler is not None:",
                 "            self._enter_scheduler(scheduler, _call)",
             ]
-        target = "_impl(self" if delegate is None else f"self.{delegate}.{method.__name__}("
-        joiner = ", " if delegate is None and forwarded else ""
-        lines.append(f"        result = {target}{joiner}{', '.join(forwarded)})")
+        lines.append(f"        result = {body}")
         if observe:
             lines += [
                 "        if self._observer is not None:",
@@ -165,6 +171,10 @@ class EnvelopeHost:
     _thread: int  # the thread a single-threaded host serves
     _entry: Any  # the scheduler when its on_api_entry must be called, else None
     _observer: Callable[[Any], None] | None
+    # The thread ident while steps 1, 2 and 4 have nothing to do for it (no lock to hold, a
+    # quiet scheduler, no observer), else None: the wrapper then only checks the thread
+    # (API-006) and runs the method. A host that never sets it takes the full envelope.
+    _fast: int | None = None
 
     def _foreign_thread(self, call: Call) -> None:
         raise RuntimeError(

@@ -2,7 +2,7 @@
 
 One module owns the lifecycle: which call is legal in which state, where it leads for each
 outcome, which rule says so, and what is refused or undefined. The model executes these
-tables (`Lifecycle.decide` and `enter` below are the only writers of a record's `state`), the
+tables (`begin`, `enter` and `take` below are the only writers of a record's `state`), the
 diagrams are drawn from them, and tests/test_table_conformance.py drives the model into every
 entry by real calls and holds it to the entry.
 
@@ -203,7 +203,7 @@ class Table:
     """One lifecycle table: (state, call) -> entry, read-only, with plain-dict views for the
     hot paths."""
 
-    __slots__ = ("entries", "index", "initial", "name", "plain", "states")
+    __slots__ = ("by_call", "entries", "index", "initial", "name", "plain", "states")
 
     def __init__(
         self,
@@ -225,6 +225,11 @@ class Table:
             for key, entry in entries.items()
             if isinstance(entry, Transition) and not entry.guards
         }
+        # The same plain Transitions by call, then state: take() finds one without building a
+        # (state, call) key tuple.
+        self.by_call: dict[Call, dict[Any, Transition]] = {call: {} for call in Call}
+        for (state, call), entry in self.plain.items():
+            self.by_call[call][state] = entry
 
     def __repr__(self) -> str:
         return f"<lifecycle table {self.name}: {len(self.entries)} entries>"
@@ -292,16 +297,37 @@ def decide(entry: Entry | None, record: Any, detail: Any, on_misuse: MisuseHandl
     return None
 
 
-def begin(record: Any, table: Table) -> None:
-    """Give a new record its table's initial state (the state before the creating call)."""
-    record.state = table.initial
+def begin(record: Any, table: Table, creation: Transition | None = None) -> None:
+    """Give a new record its table's initial state (the state before the creating call), or,
+    given the creating call's plain Transition out of it, the state that call leads to."""
+    record.state = table.initial if creation is None else creation.next[None]
 
 
 def enter(record: Any, transition: Transition, outcome: Outcome = None) -> State:
-    """Take `transition` for `outcome`: THE one place a record's lifecycle state is written."""
+    """Take `transition` for `outcome`: the one place, with begin() and take(), a record's
+    lifecycle state is written."""
     state = transition.next[outcome]
     record.state = state
     return state
+
+
+def take(
+    record: Any, table: Table, call: Call, detail: Any, on_misuse: MisuseHandler
+) -> Transition | Refusal | None:
+    """decide() then enter() for a call with one outcome (None), in one call: what the API
+    methods whose (state, call) entries are mostly plain do on every call (benchmarks/).
+
+    A plain (guard-less) Transition is entered at once: decide() would return it unchanged.
+    Any other entry is decided as decide() does; a Transition it reaches is entered. Returns
+    the Transition taken (its rules are the call's), or the Refusal or None that decide()
+    returned, with nothing written."""
+    step: Any = table.by_call[call].get(record.state)
+    if step is None:
+        step = decide(table.index.get((record.state, call)), record, detail, on_misuse)
+        if step.__class__ is not Transition:
+            return step  # type: ignore[no-any-return]
+    record.state = step.next[None]
+    return step  # type: ignore[no-any-return]
 
 
 def rules_of(transition: Transition, outcome: Outcome = None) -> tuple[str, ...]:

@@ -388,6 +388,7 @@ class Sspi(AsyncCalls):
         self._held = None if single_threaded else self._rlock
         self._thread = threading.get_ident()
         self._stale_fast = quiet_entry and single_threaded and self._observer is None
+        self._fast = self._thread if self._stale_fast else None  # the envelope's (envelope.py)
 
     # -- bookkeeping ---------------------------------------------------------------------------
 
