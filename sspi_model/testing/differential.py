@@ -106,6 +106,11 @@ class Sym:
     token: tuple[bytes, bytes] = (b"", b"")  # the last output token of a context
     req: int = 0x800  # the context_req of a context's first leg, used on every later leg
     status: int = 0  # the model's status of the context's last leg
+    # Messages on an established context, as the model counted them (MSG-007): sent, accepted
+    # in order, and whether a delivery was refused (MSG-010 says that changes nothing).
+    sent: int = 0
+    received: int = 0
+    refused_receive: bool = False
 
     def __repr__(self) -> str:
         return self.name
@@ -137,6 +142,8 @@ class Sent:
     model: Descriptor
     subject: Descriptor
     plain: bytes  # what the receiver should read back
+    number: int  # the sender's how-manieth message (its sequence number on the model)
+    delivered: bool = False  # accepted by its peer once already
 
     def __repr__(self) -> str:
         return self.name
@@ -690,8 +697,9 @@ class DifferentialMachine(RuleBasedStateMachine):
             return _nothing()
         message = Sent(
             f"msg{next(self.counter)}", pair, from_client, call == "MakeSignature",
-            tuple(done[0].buffers), tuple(done[1].buffers), plaintext(descriptor),
+            tuple(done[0].buffers), tuple(done[1].buffers), plaintext(descriptor), context.sent,
         )
+        context.sent += 1
         self.steps[-1] = f"{message} = {self.steps[-1]}"
         return message
 
@@ -716,8 +724,19 @@ class DifferentialMachine(RuleBasedStateMachine):
         buffers = {"model": change(message.model), "subject": change(message.subject)}
         call = "VerifySignature" if message.signed else "DecryptMessage"
         why = f"route={route}" + (f",tampered={tampering}" if tampering != "none" else "")
+        if route == "peer":
+            why += f",order={_order(message, receiver)}"
+        if receiver.refused_receive:
+            why += ",after-refused"
         done = self._message_call(call, receiver, 0, buffers.__getitem__, why, repr(message))
-        if done is None or message.signed or is_error(_status_value(done[0])):
+        if done is None:
+            return
+        if is_error(_status_value(done[0])):
+            receiver.refused_receive = True
+            return
+        if route == "peer":
+            message.delivered, receiver.received = True, message.number + 1
+        if message.signed:
             return
         # Both read it: the model's reader gets the plaintext back; the backend's must too.
         model_plain, subject_plain = (plaintext(tuple(result.buffers)) for result in done)
@@ -827,6 +846,16 @@ class DifferentialMachine(RuleBasedStateMachine):
 
 def _nothing() -> Any:
     return multiple()
+
+
+def _order(message: Sent, receiver: Sym) -> str:
+    """Where a message delivered to its peer stands in the peer's sequence (MSG-007, MSG-008):
+    the next one, one delivered before, one earlier than the last accepted, or one ahead."""
+    if message.delivered:
+        return "replay"
+    if message.number == receiver.received:
+        return "next"
+    return "late" if message.number < receiver.received else "ahead"
 
 
 def _completed(backend: Backend, result: Any, context: SecHandle | None) -> Any:
