@@ -154,5 +154,7 @@ def test_shapes_and_tamperings_treat_both_sides_alike() -> None:
     assert qop == 0 and plaintext(descriptor) == b"header"  # the READONLY buffer stays readable
     assert SEND_SHAPES["null-descriptor"](b"x") == (0, None)
     _qop, plain = SEND_SHAPES["plain"](b"ping")
+    assert plain is not None
     assert TAMPERINGS["data-byte"](plain) != plain and TAMPERINGS["none"](plain) == plain
-    assert TAMPERINGS["no-token"](plain) == plain[1:] if plain else False
+    assert TAMPERINGS["no-token"](plain) == plain[1:]  # TOKEN first, DATA second
+    assert TAMPERINGS["null-descriptor"](plain) is None
