@@ -22,7 +22,7 @@ Rule IDs are defined in specs/rules.toml.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -418,13 +418,20 @@ _READ_BUFFERS: Mapping[Call, frozenset[int]] = {
     Call.ENCRYPT_MESSAGE: frozenset({1}),
     Call.DECRYPT_MESSAGE: frozenset({1, 2, 10}),
     Call.APPLY_CONTROL_TOKEN: frozenset({2}),  # the control token
+    # ISC/ASC read their input token, channel bindings and ALPN list; an EMPTY input buffer is
+    # where Schannel writes EXTRA, so its capacity is no claim.
+    Call.INITIALIZE_SECURITY_CONTEXT: frozenset({2, 14, 18}),
+    Call.ACCEPT_SECURITY_CONTEXT: frozenset({2, 14, 18}),
 }
 
 
 def _buffer_overruns(record: Any, detail: tuple[Call, Any]) -> bool:
+    return overruns(*detail)
+
+
+def overruns(call: Call, buffers: Sequence[Any] | None) -> bool:
     """A buffer the call reads claims more bytes (cbBuffer) than it holds: C would read past
     the end of pvBuffer, or through NULL when it holds none (BUF-008)."""
-    call, buffers = detail
     read = _READ_BUFFERS.get(call, frozenset())
     return any(
         buffer.size is not None
@@ -432,6 +439,12 @@ def _buffer_overruns(record: Any, detail: tuple[Call, Any]) -> bool:
         and buffer.buffer_type & 0x0FFFFFFF in read
         for buffer in buffers or ()
     )
+
+
+# An ISC/ASC input that overruns its memory (BUF-008), checked where the leg begins.
+INPUT_OVERRUN = Misuse(
+    "BUF-008", "an input buffer the leg reads has cbBuffer larger than the bytes it holds"
+)
 
 
 def _callback_required(record: Any, detail: tuple[Any, Call]) -> bool:

@@ -473,6 +473,9 @@ class SyncCore:
         if target_name is not None and target_name.__class__ is not str:
             check_str(target_name, "target_name")
         inputs = None if input is None else as_buffers(input, "input")
+        if input is not None and input.__class__ is not bytes and lifecycle.overruns(call, inputs):
+            # Only explicit buffers can claim more than they hold; bytes skip the walk (BUF-008).
+            self.report_misuse(call, lifecycle.INPUT_OVERRUN)
         # NULL_DESCRIPTOR (pOutput NULL) is the empty descriptor that nothing can be written to.
         null_output = output is NULL_DESCRIPTOR
         outputs = (

@@ -148,3 +148,26 @@ def test_a_traced_overrun_replays_as_the_same_misuse() -> None:
     )
     assert misuse["args"]["message"][0] == {"type": "SECBUFFER_DATA", "data": "", "size": 5}
     assert validate(trace).ok
+
+
+@pytest.mark.rule("BUF-008")
+def test_a_leg_input_larger_than_its_bytes_is_misuse_and_bytes_are_not_checked() -> None:
+    from sspi_model import SspiMisuse
+
+    sspi = Sspi(accounts={"CONTOSO\\alice": "Passw0rd!"})
+    alice = AuthIdentity("alice", "Passw0rd!", "CONTOSO")
+    client = sspi.acquire_credentials_handle("NTLM", 2, alice).credential
+    server = sspi.acquire_credentials_handle("NTLM", 1, alice).credential
+    token = sspi.initialize_security_context(client, None, "host/x", 0x800).output_token
+    claims_more = [SecBuffer(TOKEN, token, size=len(token) + 10)]
+    with pytest.raises(SspiMisuse) as raised:
+        sspi.accept_security_context(server, None, claims_more, 0x800)
+    assert raised.value.rule == "BUF-008"
+    # A written buffer's capacity (EMPTY, where Schannel puts EXTRA) is no claim; bytes are one
+    # TOKEN of exactly their size, so the fast path never walks them.
+    spare = [SecBuffer(TOKEN, token), SecBuffer(0, size=64)]
+    assert sspi.accept_security_context(server, None, spare, 0x800).status == 0x00090312
+    assert sspi.accept_security_context(server, None, token, 0x800).status == 0x00090312
+    sspi.strict = False  # the kernel has no check: the package gets the input as it is
+    assert sspi.accept_security_context(server, None, claims_more, 0x800).status == 0x00090312
+    assert sspi.misuse_events[-1].rule == "BUF-008"

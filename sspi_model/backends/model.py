@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sspi_model.backends.base import MESSAGE_CALLS, SYNC_CALLS, Capabilities
-from sspi_model.buffers import SecBuffer
+from sspi_model.buffers import NullDescriptor, SecBuffer
+from sspi_model.constants import SECURITY_NATIVE_DREP
 from sspi_model.handles import SecHandle
 from sspi_model.profiles import Profile
 from sspi_model.results import (
@@ -14,6 +15,7 @@ from sspi_model.results import (
     EnumerateSecurityPackagesResult,
     MessageResult,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
 )
@@ -83,6 +85,11 @@ class ModelBackend:
     def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
         return self.sspi.free_credentials_handle(credential)
 
+    def query_credentials_attributes(
+        self, credential: SecHandle | None, attribute: int
+    ) -> QueryCredentialsAttributesResult:
+        return self.sspi.query_credentials_attributes(credential, attribute)
+
     def initialize_security_context(
         self,
         credential: SecHandle | None = None,
@@ -90,9 +97,13 @@ class ModelBackend:
         target_name: str | None = None,
         context_req: int = 0,
         input: bytes | Sequence[SecBuffer] | None = None,
+        *,
+        output: Sequence[SecBuffer] | NullDescriptor | None = None,
+        target_data_rep: int = SECURITY_NATIVE_DREP,
     ) -> SecurityContextResult:
         return self.sspi.initialize_security_context(
-            credential, context, target_name, context_req, input
+            credential, context, target_name, context_req, input,
+            output=output, target_data_rep=target_data_rep,
         )
 
     def accept_security_context(
@@ -101,8 +112,14 @@ class ModelBackend:
         context: SecHandle | None = None,
         input: bytes | Sequence[SecBuffer] | None = None,
         context_req: int = 0,
+        *,
+        output: Sequence[SecBuffer] | NullDescriptor | None = None,
+        target_data_rep: int = SECURITY_NATIVE_DREP,
     ) -> SecurityContextResult:
-        return self.sspi.accept_security_context(credential, context, input, context_req)
+        return self.sspi.accept_security_context(
+            credential, context, input, context_req,
+            output=output, target_data_rep=target_data_rep,
+        )
 
     def complete_auth_token(
         self, context: SecHandle | None, token: bytes | Sequence[SecBuffer] | None
@@ -139,3 +156,8 @@ class ModelBackend:
         self, context: SecHandle | None, message: Any, seq_no: int = 0
     ) -> MessageResult:
         return self.sspi.decrypt_message(context, message, seq_no)
+
+    def apply_control_token(
+        self, context: SecHandle | None, input: Sequence[SecBuffer] | bytes | None
+    ) -> MessageResult:
+        return self.sspi.apply_control_token(context, input)

@@ -31,10 +31,11 @@ from sspi_model.buffers import SecBuffer
 from sspi_model.constants import CredentialUse, SecPkgAttr
 from sspi_model.handles import HandleClass, HandleKind, SecHandle
 from sspi_model.packages.ntlm import AuthIdentity
-from sspi_model.status import is_error, lookup
+from sspi_model.status import SecStatus, is_error, lookup
 from sspi_model.testing.conformance import RuleTally
 from sspi_model.testing.divergence import Divergence, KnownDivergence, classify
 from sspi_model.testing.guard import call_timeout, guarded, python_method
+from sspi_model.testing.message_shapes import SEND_SHAPES, TAMPERINGS, Descriptor, plaintext
 
 USER, DOMAIN, PASSWORD = "alice", "CONTOSO", "Passw0rd!"
 ACCOUNTS = {f"{DOMAIN}\\{USER}": PASSWORD}
@@ -62,6 +63,33 @@ ATTRIBUTES = (
     SecPkgAttr.SECPKG_ATTR_PACKAGE_INFO,
     0xDEAD,
 )
+# On an established context also one NTLM does not answer (QCA-004).
+ESTABLISHED_ATTRIBUTES = (*ATTRIBUTES, SecPkgAttr.SECPKG_ATTR_STREAM_SIZES)
+# The context_req of a whole handshake (establish): CONNECTION; with ALLOCATE_MEMORY; none; the
+# usual CONNECTION|CONFIDENTIALITY|REPLAY|SEQUENCE|INTEGRITY. Only requests whose attributes
+# both sides can agree on (RS-ATTRIBUTES-ECHOED would end the example before its messages).
+ESTABLISH_REQS = (0x800, 0x900, 0, 0x81C)
+# A leg that asks the caller to finish it with CompleteAuthToken (the ISC/ASC pages).
+_COMPLETE = {
+    SecStatus.SEC_I_COMPLETE_NEEDED: SecStatus.SEC_E_OK,
+    SecStatus.SEC_I_COMPLETE_AND_CONTINUE: SecStatus.SEC_I_CONTINUE_NEEDED,
+}
+# Where each message goes (deliver): to its context's peer as sent, or where it does not belong.
+ROUTES = ("peer", "peer", "peer", "self", "other-pair")
+SEND_CALLS = ("EncryptMessage", "EncryptMessage", "EncryptMessage", "MakeSignature")
+# converse seals more often than it signs: a backend without MakeSignature (RS-SIGNATURE-STUB)
+# ends the example at its first signature, before the deeper states the other rules reach.
+CONVERSE_CALLS = ("EncryptMessage", "EncryptMessage", "EncryptMessage", "MakeSignature")
+# How converse delivers the messages it sent: which one, in which order.
+DELIVERY_ORDERS: dict[str, Callable[[int], list[int]]] = {
+    "in-order": lambda count: list(range(count)),
+    "each-twice": lambda count: [index for index in range(count) for _ in (1, 2)],
+    "last-first": lambda count: [count - 1, *range(count - 1)],
+}
+CONVERSE_ORDERS = ("in-order", "in-order", "each-twice", "last-first")
+# After a delete in a pair: one call that costs a hang on sspi-rs (RS-USE-AFTER-DELETE: a
+# timeout, 0.5 s in check) beside two that do not (its stubs), so the rule stays affordable.
+AFTER_DELETE_CALLS = ("EncryptMessage", "MakeSignature", "VerifySignature")
 
 
 class DivergenceFound(AssertionError):
@@ -87,6 +115,45 @@ class Sym:
     deleted: bool = False
     token: tuple[bytes, bytes] = (b"", b"")  # the last output token of a context
     req: int = 0x800  # the context_req of a context's first leg, used on every later leg
+    status: int = 0  # the model's status of the context's last leg
+    # Messages on an established context, as the model counted them (MSG-007): sent, accepted
+    # in order, and whether a delivery was refused (MSG-010 says that changes nothing).
+    sent: int = 0
+    received: int = 0
+    refused_receive: bool = False
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+@attrs.define(eq=False)
+class Pair:
+    """A client and a server context whose handshake completed on both sides (establish)."""
+
+    name: str
+    client: Sym
+    server: Sym
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def side(self, client: bool) -> Sym:
+        return self.client if client else self.server
+
+
+@attrs.define(eq=False)
+class Sent:
+    """A message one context of a pair sealed or signed: its buffers on each side."""
+
+    name: str
+    pair: Pair
+    from_client: bool
+    signed: bool  # MakeSignature (else EncryptMessage)
+    model: Descriptor
+    subject: Descriptor
+    plain: bytes  # what the receiver should read back
+    number: int  # the sender's how-manieth message (its sequence number on the model)
+    delivered: bool = False  # accepted by its peer once already
 
     def __repr__(self) -> str:
         return self.name
@@ -104,6 +171,9 @@ class Outcome:
 # Calls that change nothing on the model (QCA-001, CAT-001) and that the libraries checked so
 # far do not use to change state either.
 _STATELESS_CALLS = frozenset({"QueryContextAttributesW", "CompleteAuthToken"})
+# A message call both sides refused may still have moved the backend's sequence number or key
+# stream (what MSG-010 forbids the model), so a divergence on one ends the example.
+_MESSAGE_CALLS = frozenset({"MakeSignature", "VerifySignature", "EncryptMessage", "DecryptMessage"})
 
 
 def _status_value(result: Any) -> int:
@@ -140,6 +210,8 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     creds = Bundle("creds")
     contexts = Bundle("contexts")
+    pairs = Bundle("pairs")
+    sent = Bundle("sent")
 
     def __init__(self) -> None:
         super().__init__()
@@ -213,7 +285,9 @@ class DifferentialMachine(RuleBasedStateMachine):
         model_refused = is_error(_status_value(expected_result)) and not expected.handle
         # A divergence on a call that creates a handle binds nothing, so neither side's new
         # object is reachable afterwards; otherwise both must have refused.
-        refused = creates or call in _STATELESS_CALLS or (subject_refused and model_refused)
+        refused = creates or call in _STATELESS_CALLS or (
+            subject_refused and model_refused and call not in _MESSAGE_CALLS
+        )
         for aspect in compare:
             want, got = getattr(expected, aspect), getattr(observed, aspect)
             # Attributes mean something only on a leg both sides accepted (the ISC and ASC pages).
@@ -335,7 +409,11 @@ class DifferentialMachine(RuleBasedStateMachine):
         source: Sym | str | None,
         req: int,
         truncated: bool = False,
+        complete: bool = False,
     ) -> Any:
+        """One ISC or ASC leg on both sides. With `complete`, each side finishes a leg that
+        asks for it with CompleteAuthToken as callers do, and the leg's status is the one the
+        caller then has (CLI-018)."""
         call = "InitializeSecurityContextW" if client else "AcceptSecurityContext"
         model_input, subject_input = _token_pair(source, truncated)
         handles: dict[str, Any] = {}
@@ -349,6 +427,8 @@ class DifferentialMachine(RuleBasedStateMachine):
             f"token_of({source!r}{', truncated' if truncated else ''})"
         )
         args = f"{cred!r}, {context!r}, input={token_name}, req={req:#x}"
+        if complete:
+            args += ", then CompleteAuthToken if asked"
 
         def on(side: str) -> Callable[[Backend], Any]:
             def go(backend: Backend) -> Any:
@@ -356,8 +436,10 @@ class DifferentialMachine(RuleBasedStateMachine):
                 h = None if context is None else getattr(context, side)
                 data = model_input if side == "model" else subject_input
                 if client:
-                    return backend.initialize_security_context(c, h, "host/srv", req, data)
-                return backend.accept_security_context(c, h, data, req)
+                    result = backend.initialize_security_context(c, h, "host/srv", req, data)
+                else:
+                    result = backend.accept_security_context(c, h, data, req)
+                return _completed(backend, result, h) if complete else result
 
             return go
 
@@ -370,6 +452,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         tokens = (model_result.output_token, subject_result.output_token)
         if context is not None:
             context.token = tokens
+            context.status = int(model_result.status)
             return _nothing()
         if model_result.new_context is None:
             return _nothing()
@@ -377,6 +460,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         sym = self._sym("ctx", model_result.new_context, subject_result.new_context, role)
         sym.token = tokens
         sym.req = req
+        sym.status = int(model_result.status)
         self.steps[-1] = f"{sym} = {self.steps[-1]}"
         return sym
 
@@ -531,6 +615,216 @@ class DifferentialMachine(RuleBasedStateMachine):
             if opened is None:
                 return
 
+    # -- established pairs: the message functions as clients use them ------------------------
+
+    @precondition(lambda self: not self.stopped)
+    @rule(
+        target=pairs,
+        password=st.sampled_from([PASSWORD, PASSWORD, PASSWORD, "wrong"]),
+        req=st.sampled_from(ESTABLISH_REQS),
+    )
+    def establish(self, password: str, req: int) -> Any:
+        """A client and a server credential, then the four legs a real caller runs, completing
+        a leg that asks for it (CLI-018): the way to an established pair on a backend whose
+        final leg wants CompleteAuthToken. (handshake mixes credentials of any direction.)"""
+        client = self.acquire("client", password, "explicit")
+        server = self.acquire("server", PASSWORD, "explicit") if isinstance(client, Sym) else None
+        if not isinstance(client, Sym) or not isinstance(server, Sym) or self.stopped:
+            return _nothing()
+        return self._establish(client, server, req)
+
+    @initialize(target=pairs, req=st.sampled_from(ESTABLISH_REQS), start=st.booleans())
+    def first_pair(self, req: int, start: bool) -> Any:
+        """Half the examples also start with an established pair, so that the message steps
+        have one from the first step on (CLI-018); the other half start as before, where the
+        handshake's own misuse is explored longer."""
+        return self.establish(PASSWORD, req) if start else _nothing()
+
+    def _establish(self, client: Sym, server: Sym, req: int) -> Any:
+        client_ctx = self._leg(True, client, None, None, req)
+        if not isinstance(client_ctx, Sym) or self.stopped:
+            return _nothing()
+        server_ctx = self._leg(False, server, None, client_ctx, req, complete=True)
+        if not isinstance(server_ctx, Sym) or self.stopped:
+            return _nothing()
+        for context, source, credential in ((client_ctx, server_ctx, client),
+                                             (server_ctx, client_ctx, server)):
+            self._leg(context is client_ctx, credential, context, source, req, complete=True)
+            if self.stopped or context.status not in (0, SecStatus.SEC_I_CONTINUE_NEEDED):
+                return _nothing()
+        if client_ctx.status != 0 or server_ctx.status != 0:
+            return _nothing()
+        pair = Pair(f"pair{next(self.counter)}", client_ctx, server_ctx)
+        self.steps.append(f"{pair} = ({client_ctx!r}, {server_ctx!r})")
+        return pair
+
+    def _message_call(
+        self,
+        call: str,
+        context: Sym,
+        qop: int,
+        buffers: Callable[[str], Descriptor],
+        why: str,
+        named: str = "",
+    ) -> tuple[Any, Any] | None:
+        """One message call on both sides; `why` (no symbol names: it is part of the
+        situation, which groups findings) and `named` (the message sent) describe it."""
+        method = python_method(call)
+        signed_or_sealed = call in ("MakeSignature", "EncryptMessage")
+
+        def on(side: str) -> Callable[[Backend], Any]:
+            def go(backend: Backend) -> Any:
+                function = getattr(backend, method)
+                handle = getattr(context, side)
+                if signed_or_sealed:
+                    return function(handle, qop, buffers(side))
+                return function(handle, buffers(side))
+
+            return go
+
+        situation = self._situation(context=context) + (f",{why}" if why else "")
+        args = ", ".join(part for part in (repr(context), named, why) if part)
+        return self._run(call, args, situation, on("model"), on("subject"), compare=("status",))
+
+    @precondition(lambda self: not self.stopped and self._speaks_messages())
+    @rule(
+        target=sent,
+        pair=pairs,
+        from_client=st.booleans(),
+        call=st.sampled_from(SEND_CALLS),
+        data=st.sampled_from([b"ping", b"", bytes(range(48))]),
+        shape=st.sampled_from(["plain", "plain", "plain", *sorted(set(SEND_SHAPES) - {"plain"})]),
+    )
+    def send(self, pair: Pair, from_client: bool, call: str, data: bytes, shape: str) -> Any:
+        """EncryptMessage or MakeSignature on one side of a pair, in the layout callers use or
+        in one they get wrong (MSG-011..013); what both sides sealed or signed is kept to be
+        delivered."""
+        context = pair.side(from_client)
+        if context.deleted:
+            return _nothing()  # a deleted sspi-rs context hangs (use_after_delete does that)
+        qop, descriptor = SEND_SHAPES[shape](data)
+        done = self._message_call(call, context, qop, lambda _side: descriptor, f"shape={shape}")
+        if done is None or is_error(_status_value(done[0])):
+            return _nothing()
+        message = Sent(
+            f"msg{next(self.counter)}", pair, from_client, call == "MakeSignature",
+            tuple(done[0].buffers), tuple(done[1].buffers), plaintext(descriptor), context.sent,
+        )
+        context.sent += 1
+        self.steps[-1] = f"{message} = {self.steps[-1]}"
+        return message
+
+    @precondition(lambda self: not self.stopped and self._speaks_messages())
+    @rule(
+        message=sent,
+        pair=pairs,
+        route=st.sampled_from(ROUTES),
+        tampering=st.sampled_from(["none", "none", "none", *sorted(set(TAMPERINGS) - {"none"})]),
+    )
+    def deliver(self, message: Sent, pair: Pair, route: str, tampering: str) -> None:
+        """DecryptMessage or VerifySignature of a sent message: at its peer (once, again: a
+        replay, or after a later one: a reorder, MSG-008), at the context that sent it, at a
+        context of another pair (MSG-006), or changed on the way (MSG-006, MSG-010, MSG-011)."""
+        home = message.pair if route in ("peer", "self") else pair
+        if route == "other-pair" and home is message.pair:
+            route = "peer"  # one pair: there is no other
+        receiver = home.side(message.from_client == (route == "self"))
+        if receiver.deleted:
+            return
+        change = TAMPERINGS[tampering]
+        buffers = {"model": change(message.model), "subject": change(message.subject)}
+        call = "VerifySignature" if message.signed else "DecryptMessage"
+        why = f"route={route}" + (f",tampered={tampering}" if tampering != "none" else "")
+        if route == "peer":
+            why += f",order={_order(message, receiver)}"
+        if receiver.refused_receive:
+            why += ",after-refused"
+        done = self._message_call(call, receiver, 0, buffers.__getitem__, why, repr(message))
+        if done is None:
+            return
+        if is_error(_status_value(done[0])):
+            receiver.refused_receive = True
+            return
+        if route == "peer":
+            message.delivered, receiver.received = True, message.number + 1
+        if message.signed:
+            return
+        # Both read it: the model's reader gets the plaintext back; the backend's must too.
+        model_plain, subject_plain = (plaintext(tuple(result.buffers)) for result in done)
+        if (model_plain == message.plain) != (subject_plain == message.plain):
+            args, situation = f"{receiver!r}, {message!r}, {why}", self._situation(context=receiver)
+            self._diverged(
+                call, args, situation, "data",
+                str(model_plain == message.plain), str(subject_plain == message.plain),
+                tuple(getattr(self.model, "last_rules", ())),
+            )
+
+    @precondition(lambda self: not self.stopped and self._speaks_messages())
+    @rule(
+        pair=pairs,
+        from_client=st.booleans(),
+        call=st.sampled_from(CONVERSE_CALLS),
+        count=st.integers(1, 3),
+        order=st.sampled_from(CONVERSE_ORDERS),
+        tampering=st.sampled_from(["none", "none", "data-byte", "signature-byte"]),
+    )
+    def converse(
+        self, pair: Pair, from_client: bool, call: str, count: int, order: str, tampering: str
+    ) -> None:
+        """A few messages sent one way and delivered to the peer in one step: in order, each
+        twice (replays, MSG-008), the last first (a reorder), the first delivery changed on the
+        way (MSG-006, then MSG-010 for the rest). send and deliver apart make the other routes
+        and interleavings; this is the dense path the examples reach often."""
+        sent = []
+        for _ in range(count):
+            message = self.send(pair, from_client, call, b"ping", "plain")
+            if not isinstance(message, Sent) or self.stopped:
+                return
+            sent.append(message)
+        for index, which in enumerate(DELIVERY_ORDERS[order](count)):
+            if self.stopped:
+                return
+            self.deliver(sent[which], pair, "peer", tampering if index == 0 else "none")
+
+    @precondition(lambda self: not self.stopped)
+    @rule(pair=pairs, client=st.booleans(), attribute=st.sampled_from(ESTABLISHED_ATTRIBUTES))
+    def query_established(self, pair: Pair, client: bool, attribute: int) -> None:
+        """QueryContextAttributes on an established context (QCA-001, QCA-003, QCA-004)."""
+        context = pair.side(client)
+        if not context.deleted:
+            self.query(context, attribute)
+
+    @precondition(lambda self: not self.stopped)
+    @rule(pair=pairs, client=st.booleans(), token=st.booleans())
+    def complete_established(self, pair: Pair, client: bool, token: bool) -> None:
+        """CompleteAuthToken on an established context, with an empty token or NULL (CAT-001,
+        CAT-003)."""
+        context = pair.side(client)
+        if context.deleted:
+            return
+        given = b"" if token else None
+        self._run(
+            "CompleteAuthToken",
+            f"{context!r}, {'empty token' if token else 'NULL'}",
+            self._situation(context=context) + f",token={'empty' if token else 'NULL'}",
+            lambda b: b.complete_auth_token(context.model, given),
+            lambda b: b.complete_auth_token(context.subject, given),
+            compare=("status",),
+        )
+
+    @precondition(lambda self: not self.stopped and self._speaks_messages())
+    @rule(pair=pairs, client=st.booleans(), call=st.sampled_from(AFTER_DELETE_CALLS))
+    def use_after_delete(self, pair: Pair, client: bool, call: str) -> None:
+        """DeleteSecurityContext on one side of a pair, then a message call on the deleted
+        handle (MSG-005): SEC_E_INVALID_HANDLE."""
+        context = pair.side(client)
+        if not context.deleted:
+            self.delete(context)
+            if self.stopped:
+                return
+        qop, descriptor = SEND_SHAPES["plain"](b"ping")
+        self._message_call(call, context, qop, lambda _side: descriptor, "")
+
     # -- handles that are not what they should be --------------------------------------------
 
     @precondition(lambda self: not self.stopped)
@@ -569,6 +863,28 @@ class DifferentialMachine(RuleBasedStateMachine):
 
 def _nothing() -> Any:
     return multiple()
+
+
+def _order(message: Sent, receiver: Sym) -> str:
+    """Where a message delivered to its peer stands in the peer's sequence (MSG-007, MSG-008):
+    the next one, one delivered before, one earlier than the last accepted, or one ahead."""
+    if message.delivered:
+        return "replay"
+    if message.number == receiver.received:
+        return "next"
+    return "late" if message.number < receiver.received else "ahead"
+
+
+def _completed(backend: Backend, result: Any, context: SecHandle | None) -> Any:
+    """A leg as its caller sees it once it called CompleteAuthToken where the leg asked for it
+    (SEC_I_COMPLETE_NEEDED, SEC_I_COMPLETE_AND_CONTINUE): CompleteAuthToken's failure, or the
+    status the leg would have had without the completion (CLI-018)."""
+    after = _COMPLETE.get(result.status)
+    if after is None:
+        return result
+    handle = result.new_context or context
+    status = backend.complete_auth_token(handle, result.output)
+    return attrs.evolve(result, status=status if is_error(int(status)) else after)
 
 
 def _token_pair(source: Sym | str | None, truncated: bool) -> tuple[bytes | None, bytes | None]:

@@ -1,7 +1,8 @@
 """The message functions on sspi-rs (NativeBackend) beside the model (ModelBackend), NTLM.
 
 What sspi-rs answers where the model follows the pages is pinned here, each difference with
-the rule it departs from; the differential machine does not exercise these calls yet.
+the rule it departs from; the differential machine exercises them on established pairs too
+(CLI-018), with the same differences in specs/divergences/sspi-rs.toml.
 """
 
 from __future__ import annotations

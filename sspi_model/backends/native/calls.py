@@ -40,6 +40,7 @@ QCA_SCRATCH = 1024
 ALLOCATE_MEMORY = 0x100  # ISC_REQ_ALLOCATE_MEMORY == ASC_REQ_ALLOCATE_MEMORY
 
 _SIZES, _NAMES, _LIFESPAN, _STREAM_SIZES, _PACKAGE_INFO = 0, 1, 2, 4, 10
+_CRED_NAMES = 1  # SECPKG_CRED_ATTR_NAMES
 
 
 def _handle_pointer(handle: Handle) -> Any:
@@ -313,6 +314,33 @@ class NativeCalls:
             status = function(handle, pointer, seq, ctypes.byref(found))
         written = () if descriptor is None else descriptor.now()
         return int(status), written, None if found.value == 0xFFFFFFFF else found.value
+
+    def apply_control_token(
+        self, context: Handle, buffers: Buffers
+    ) -> tuple[int, tuple[Buffer, ...]]:
+        """ApplyControlToken -> (status, the input buffers as the call left them)."""
+        function = getattr(self.lib, "ApplyControlToken", None)
+        if function is None:
+            return 0x80090302, ()  # SEC_E_UNSUPPORTED_FUNCTION: the library does not export it
+        descriptor, pointer = _descriptor(buffers)
+        status = function(_handle_pointer(context), pointer)
+        return int(status), () if descriptor is None else descriptor.now()
+
+    def query_credentials_attributes(
+        self, credential: Handle, attribute: int
+    ) -> tuple[int, tuple[str, Any] | None]:
+        """(status, ("names", (user name, its pointer))) for SECPKG_CRED_ATTR_NAMES, else
+        (status, None): the attribute decoded here."""
+        function = getattr(self.lib, "QueryCredentialsAttributesW", None)
+        if function is None:
+            return 0x80090302, None  # SEC_E_UNSUPPORTED_FUNCTION
+        scratch = ctypes.create_string_buffer(QCA_SCRATCH)
+        status = function(_handle_pointer(credential), attribute, scratch)
+        if status != 0 or attribute != _CRED_NAMES:
+            return int(status), None
+        pointer = s.SecPkgCredentials_NamesW.from_buffer(scratch).sUserName
+        name = s.read_wide(pointer) or ""
+        return int(status), ("names", (name, self._release(pointer) or 0))
 
     def free_context_buffer(self, address: int | None) -> int:
         pending = self._released.get(address or 0, 0)

@@ -113,6 +113,10 @@ class SecPkgContext_PackageInfoW(ctypes.Structure):
     _fields_ = [("PackageInfo", ctypes.POINTER(SecPkgInfoW))]
 
 
+class SecPkgCredentials_NamesW(ctypes.Structure):
+    _fields_ = [("sUserName", PWSTR)]
+
+
 _P = ctypes.POINTER
 _VOIDP = ctypes.c_void_p
 
@@ -141,10 +145,15 @@ PROTOTYPES: dict[str, tuple[Any, ...]] = {
     "VerifySignature": (_P(SecHandle), _P(SecBufferDesc), ULONG, _P(ULONG)),
     "EncryptMessage": (_P(SecHandle), ULONG, _P(SecBufferDesc), ULONG),
     "DecryptMessage": (_P(SecHandle), _P(SecBufferDesc), ULONG, _P(ULONG)),
+    "ApplyControlToken": (_P(SecHandle), _P(SecBufferDesc)),
+    "QueryCredentialsAttributesW": (_P(SecHandle), ULONG, _VOIDP),
 }
 
 
-OPTIONAL = frozenset({"MakeSignature", "VerifySignature", "EncryptMessage", "DecryptMessage"})
+OPTIONAL = frozenset({
+    "MakeSignature", "VerifySignature", "EncryptMessage", "DecryptMessage", "ApplyControlToken",
+    "QueryCredentialsAttributesW",
+})
 
 
 def load(path: str) -> Any:
