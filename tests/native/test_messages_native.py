@@ -108,3 +108,28 @@ def test_where_sspi_rs_departs_from_the_pages(backend: NativeBackend, model: Mod
         assert side.encrypt_message(c, 0, [SecBuffer(DATA, b"x")]).status == (
             SecStatus.SEC_E_INVALID_TOKEN
         )
+
+
+@pytest.mark.rule("SHD-010", "ATT-020")
+def test_apply_control_token_and_credential_queries_reach_the_library(
+    backend: NativeBackend, model: ModelBackend
+) -> None:
+    """NativeBackend speaks ApplyControlToken and QueryCredentialsAttributesW too: on an NTLM
+    context the model answers ApplyControlToken with SEC_E_UNSUPPORTED_FUNCTION, as sspi-rs
+    does; SECPKG_CRED_ATTR_NAMES on an NTLM credential the model answers (the user name, package
+    memory) where sspi-rs does not export an answer (SEC_E_UNSUPPORTED_FUNCTION)."""
+    names = 1  # SECPKG_CRED_ATTR_NAMES
+    shutdown = [SecBuffer(TOKEN, (1).to_bytes(4, "little"))]  # SCHANNEL_SHUTDOWN
+    seen = {}
+    for name, side in (("sspi-rs", backend), ("model", model)):
+        _partial, client, _server = _pair(side)
+        credential = side.acquire_credentials_handle("NTLM", OUTBOUND, ALICE).credential
+        applied = side.apply_control_token(client, shutdown)
+        queried = side.query_credentials_attributes(credential, names)
+        seen[name] = (applied.status, queried.status)
+        if queried.buffer is not None:
+            assert queried.buffer.user_name
+            assert side.free_context_buffer(queried.buffer.allocation) == OK
+    unsupported = SecStatus.SEC_E_UNSUPPORTED_FUNCTION
+    assert seen["model"] == (unsupported, OK)
+    assert seen["sspi-rs"] == (unsupported, unsupported)

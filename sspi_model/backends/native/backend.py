@@ -41,10 +41,12 @@ from sspi_model.results import (
     ContextNames,
     ContextPackageInfo,
     ContextSizes,
+    CredentialNames,
     EnumerateSecurityPackagesResult,
     MessageResult,
     PackageInfo,
     QueryContextAttributesResult,
+    QueryCredentialsAttributesResult,
     QuerySecurityPackageInfoResult,
     SecurityContextResult,
     StreamSizes,
@@ -349,6 +351,28 @@ class NativeBackend:
             _u32(attribute, "attribute"),
         )
         return QueryContextAttributesResult(status_of(status), _attribute(decoded))
+
+    def query_credentials_attributes(
+        self, credential: SecHandle | None, attribute: int
+    ) -> QueryCredentialsAttributesResult:
+        handle = _handle(credential, "credential")
+        self.ledger.pass_credential(handle, "QueryCredentialsAttributesW")
+        status, decoded = self._call(
+            "query_credentials_attributes", handle, _u32(attribute, "attribute")
+        )
+        # calls.py decodes SECPKG_CRED_ATTR_NAMES only (the attribute sspi-rs could answer).
+        names = None if decoded is None else CredentialNames(*decoded[1])
+        return QueryCredentialsAttributesResult(status_of(status), names)
+
+    def apply_control_token(
+        self, context: SecHandle | None, input: bytes | Sequence[SecBuffer] | None
+    ) -> MessageResult:
+        status, written = self._call(
+            "apply_control_token",
+            self._pass_context(context, "ApplyControlToken"),
+            _buffers(input, "input"),
+        )
+        return MessageResult(status_of(status), _sec_buffers(written))
 
     # -- message functions (MSG rules) --------------------------------------------------------
 
