@@ -51,15 +51,18 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     options = parser.parse_args()
     roots = {"other": options.other.resolve(), "this": HERE.parent}
-    values: dict[str, list[float]] = {"other": [], "this": []}
+    # Per side, per row name: a function that writes two rows (explorer) gives two medians.
+    values: dict[str, dict[str, list[float]]] = {"other": {}, "this": {}}
     for pair in range(options.pairs):
         order = ("other", "this") if pair % 2 == 0 else ("this", "other")
         for side in order:
             for name, value, note in _row(roots[side], options.row):
                 print(f"pair {pair} {side:5} {name} {value}  ({note})", flush=True)
-                values[side].append(float(value))  # type: ignore[arg-type]
-    for side, found in values.items():
-        print(f"{side:5} {roots[side]}: median {statistics.median(found):.2f} of {found}")
+                values[side].setdefault(str(name), []).append(float(value))  # type: ignore[arg-type]
+    for side, rows in values.items():
+        for name, found in rows.items():
+            median = statistics.median(found)
+            print(f"{side:5} {roots[side]}: {name} median {median:.2f} of {found}")
 
 
 if __name__ == "__main__":
