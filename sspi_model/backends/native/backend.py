@@ -267,8 +267,7 @@ class NativeBackend:
         return AcquireCredentialsResult(status_of(status), credential, expiry)
 
     def free_credentials_handle(self, credential: SecHandle | None) -> SecStatus:
-        handle = _handle(credential, "credential")
-        self.ledger.pass_credential(handle, "FreeCredentialsHandle")
+        handle = self._pass_credential(credential, "FreeCredentialsHandle")
         status = self._call("free_credentials_handle", handle)
         self.ledger.freed_credential(handle)
         return status_of(status)
@@ -321,9 +320,14 @@ class NativeBackend:
         self, call: str, credential: SecHandle | None, context: SecHandle | None
     ) -> tuple[Handle, Handle]:
         handles = _handle(credential, "credential"), _handle(context, "context")
-        self.ledger.pass_credential(handles[0], call)
-        self.ledger.pass_context(handles[1], call)
+        self.ledger.pass_credential(handles[0], call)  # after both type checks: a TypeError
+        self.ledger.pass_context(handles[1], call)  # reaches no library and retires no worker
         return handles
+
+    def _pass_credential(self, credential: SecHandle | None, call: str) -> Handle:
+        handle = _handle(credential, "credential")
+        self.ledger.pass_credential(handle, call)
+        return handle
 
     def _pass_context(self, context: SecHandle | None, call: str) -> Handle:
         handle = _handle(context, "context")
@@ -355,10 +359,10 @@ class NativeBackend:
     def query_credentials_attributes(
         self, credential: SecHandle | None, attribute: int
     ) -> QueryCredentialsAttributesResult:
-        handle = _handle(credential, "credential")
-        self.ledger.pass_credential(handle, "QueryCredentialsAttributesW")
         status, decoded = self._call(
-            "query_credentials_attributes", handle, _u32(attribute, "attribute")
+            "query_credentials_attributes",
+            self._pass_credential(credential, "QueryCredentialsAttributesW"),
+            _u32(attribute, "attribute"),
         )
         # calls.py decodes SECPKG_CRED_ATTR_NAMES only (the attribute sspi-rs could answer).
         names = None if decoded is None else CredentialNames(*decoded[1])
